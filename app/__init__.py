@@ -1,0 +1,112 @@
+"""The Relais Flask application."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from app.config import DEFAULT_SECRET_KEY, Config, config_as_dict
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> Flask:
+    """Build an application. No I/O happens here: connections open on first use."""
+    app = Flask(__name__)
+    if config is None:
+        config = Config
+    settings = config if isinstance(config, dict) else config_as_dict(config)
+    app.config.update(settings)
+    _refuse_insecure_production(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from app.extensions import api, db, redis
+
+    db.init_app(app)
+    redis.init_app(app)
+    api.init_app(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": (
+                    "Relais: multi-brand social publishing for agencies. Every error is "
+                    "`application/problem+json` (RFC 9457)."
+                )
+            }
+        },
+    )
+    _declare_security_schemes(api)
+
+    from app.errors import register_error_handlers
+
+    register_error_handlers(app, api)
+    _install_request_id(app)
+    _install_cors(app)
+
+    from app.api import register_blueprints
+
+    register_blueprints(app)
+
+    from app.openapi import document_security
+
+    document_security(app, api)
+
+    from app.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _refuse_insecure_production(app: Flask) -> None:
+    if app.config.get("ENV") != "production":
+        return
+    secret = app.config.get("SECRET_KEY") or ""
+    if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+        raise RuntimeError(
+            "RELAIS_ENV=production needs SECRET_KEY set to a random value of 32+ characters "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+        )
+
+
+def _declare_security_schemes(api: Any) -> None:
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+         "description": "Access token from POST /v1/auth/token"},
+    )
+    api.spec.components.security_scheme(
+        "apiKeyAuth",
+        {"type": "apiKey", "in": "header", "name": "X-API-Key",
+         "description": "Agency API key from POST /v1/api-keys"},
+    )
+
+
+def _install_request_id(app: Flask) -> None:
+    @app.before_request
+    def _assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id") or ""
+        return response
+
+
+def _install_cors(app: Flask) -> None:
+    origins = app.config.get("CORS_ORIGINS") or []
+    if not origins:
+        return
+    from flask_cors import CORS
+
+    CORS(
+        app,
+        origins=origins,
+        expose_headers=["ETag", "Link", "X-Request-Id", "Retry-After", "Location"],
+        allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key",
+                       "X-API-Key", "X-Request-Id"],
+    )

@@ -1,0 +1,28 @@
+"""One flask-smorest Blueprint per resource. Views are thin: authenticate → parse → load
+(or 404) → check → call a service → respond."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+
+from app.api.http import is_public
+from app.auth.principal import authenticate_request
+from app.extensions import api
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.api import agency, api_keys, audit, brand_members, brands, health, identity, invitations
+
+    app.register_blueprint(health.blp)
+    for module in (identity, agency, api_keys, invitations, brands, brand_members, audit):
+        api.register_blueprint(module.blp)
+
+    @app.before_request
+    def _authenticate() -> None:
+        # Secure by default: every /v1 route needs credentials unless marked @public.
+        if request.method == "OPTIONS" or not request.path.startswith("/v1"):
+            return
+        view = app.view_functions.get(request.endpoint or "")
+        if request.endpoint is None or is_public(view, request.method):
+            return
+        authenticate_request()

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app import tenancy
+from app.api.http import paginate
+from app.auth import permissions
+from app.auth.principal import current_principal
+from app.extensions import db
+from app.models import Agency, AgencyMembership
+from app.schemas.agency import (
+    AgencyMemberPageSchema,
+    AgencyMemberSchema,
+    AgencyMemberUpdateSchema,
+)
+from app.schemas.common import PageArgsSchema
+from app.schemas.identity import AgencySchema, AgencyUpdateSchema
+from app.services import audit, members
+
+blp = Blueprint("agency", __name__, url_prefix="/v1/agency", description="Your agency and its staff")
+
+
+def _member_view(membership: AgencyMembership, users: dict) -> dict:
+    user = users[membership.user_id]
+    return {
+        "id": membership.id,
+        "user_id": membership.user_id,
+        "email": user.email,
+        "name": user.name,
+        "role": membership.role,
+        "created_at": membership.created_at,
+    }
+
+
+@blp.route("")
+class AgencyResource(MethodView):
+    @blp.response(200, AgencySchema)
+    def get(self):
+        """Your agency"""
+        principal = current_principal()
+        permissions.require(principal, "agency.read")
+        return _agency(principal)
+
+    @blp.arguments(AgencyUpdateSchema)
+    @blp.response(200, AgencySchema)
+    def patch(self, changes):
+        """Rename your agency (owners)"""
+        principal = current_principal()
+        permissions.require(principal, "agency.update")
+        agency = _agency(principal)
+        for field, value in changes.items():
+            setattr(agency, field, value)
+        audit.record(
+            "agency.updated", agency_id=agency.id, target_type="agency", target_id=agency.id,
+            data={"fields": sorted(changes)},
+        )
+        db.session.commit()
+        return agency
+
+
+def _agency(principal) -> Agency:
+    # The agency row is its own tenant key: RLS on `agencies` filters on `id`.
+    return db.session.get(Agency, principal.agency_id)
+
+
+@blp.route("/members")
+class AgencyMembers(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, AgencyMemberPageSchema)
+    def get(self, args):
+        """List the agency's staff"""
+        permissions.require(current_principal(), "agency.members.read")
+        page = paginate(tenancy.scoped_select(AgencyMembership), AgencyMembership.id, args)
+        users = members.users_by_id({m.user_id for m in page["items"]})
+        page["items"] = [_member_view(m, users) for m in page["items"]]
+        return page
+
+
+@blp.route("/members/<membership_id>")
+class AgencyMemberById(MethodView):
+    @blp.response(200, AgencyMemberSchema)
+    def get(self, membership_id):
+        """One staff member"""
+        permissions.require(current_principal(), "agency.members.read")
+        membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
+        return _member_view(membership, members.users_by_id({membership.user_id}))
+
+    @blp.arguments(AgencyMemberUpdateSchema)
+    @blp.response(200, AgencyMemberSchema)
+    @blp.alt_response(409, response="CONFLICT", description="The last owner cannot step down")
+    def patch(self, data, membership_id):
+        """Change a staff member's agency role"""
+        principal = current_principal()
+        permissions.require(principal, "agency.members.manage")
+        membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
+        members.change_agency_role(membership, data["role"], actor_role=principal.agency_role)
+        return _member_view(membership, members.users_by_id({membership.user_id}))
+
+    @blp.response(204)
+    @blp.alt_response(409, response="CONFLICT", description="The last owner cannot be removed")
+    def delete(self, membership_id):
+        """Remove someone from the agency (and from all its brands)"""
+        principal = current_principal()
+        permissions.require(principal, "agency.members.manage")
+        membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
+        members.remove_agency_member(membership, actor_role=principal.agency_role)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app import tenancy
+from app.api.http import idempotent, paginate
+from app.auth import permissions
+from app.auth.principal import current_principal
+from app.models import ApiKey
+from app.schemas.agency import (
+    ApiKeyCreatedSchema,
+    ApiKeyCreateSchema,
+    ApiKeyPageSchema,
+    ApiKeySchema,
+)
+from app.schemas.common import PageArgsSchema
+from app.services import api_keys
+
+blp = Blueprint("api_keys", __name__, url_prefix="/v1/api-keys", description="Agency API keys")
+
+
+@blp.route("")
+class ApiKeys(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, ApiKeyPageSchema)
+    def get(self, args):
+        """List the agency's API keys (never their secrets)"""
+        permissions.require(current_principal(), "api_keys.manage")
+        return paginate(tenancy.scoped_select(ApiKey), ApiKey.id, args)
+
+    @idempotent
+    @blp.arguments(ApiKeyCreateSchema)
+    @blp.response(201, ApiKeyCreatedSchema)
+    def post(self, data):
+        """Create an API key
+
+        The secret is in the response once and never again; send it as `X-API-Key`.
+        A key limited to some brands acts as a manager of those brands only.
+        """
+        principal = current_principal()
+        permissions.require(principal, "api_keys.manage")
+        created = api_keys.create_key(
+            principal.agency_id,
+            name=data["name"],
+            brand_ids=data.get("brand_ids"),
+            created_by=principal.user_id,
+        )
+        return {**ApiKeySchema().dump(created.key), "key": created.secret}
+
+
+@blp.route("/<key_id>")
+class ApiKeyById(MethodView):
+    @blp.response(200, ApiKeySchema)
+    def get(self, key_id):
+        """One API key"""
+        permissions.require(current_principal(), "api_keys.manage")
+        return tenancy.get_or_404(ApiKey, key_id, what="API key")
+
+    @blp.response(204)
+    def delete(self, key_id):
+        """Revoke an API key (it stops working at once)"""
+        permissions.require(current_principal(), "api_keys.manage")
+        api_keys.revoke_key(tenancy.get_or_404(ApiKey, key_id, what="API key"))

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app import tenancy
+from app.api.http import paginate
+from app.auth import permissions
+from app.auth.principal import current_principal
+from app.models import AuditEvent
+from app.schemas.agency import AuditEventPageSchema, AuditQueryArgsSchema
+
+blp = Blueprint("audit", __name__, url_prefix="/v1/audit-events", description="The audit trail")
+
+
+@blp.route("")
+class AuditEvents(MethodView):
+    @blp.arguments(AuditQueryArgsSchema, location="query")
+    @blp.response(200, AuditEventPageSchema)
+    def get(self, args):
+        """The agency's audit trail, oldest first (owners and admins)"""
+        permissions.require(current_principal(), "audit.read")
+        stmt = tenancy.scoped_select(AuditEvent)
+        if args.get("brand_id"):
+            stmt = stmt.where(AuditEvent.brand_id == args["brand_id"])
+        if args.get("action"):
+            stmt = stmt.where(AuditEvent.action == args["action"])
+        return paginate(stmt, AuditEvent.id, args)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app import tenancy
+from app.api.http import idempotent, paginate
+from app.auth import permissions
+from app.auth.principal import current_principal
+from app.models import BrandMembership
+from app.schemas.brands import (
+    BrandMemberCreateSchema,
+    BrandMemberPageSchema,
+    BrandMemberSchema,
+    BrandMemberUpdateSchema,
+)
+from app.schemas.common import PageArgsSchema
+from app.services import members
+
+blp = Blueprint(
+    "brand_members", __name__, url_prefix="/v1/brands/<brand_id>/members",
+    description="Who works on a brand, and in which role",
+)
+
+
+def _view(membership: BrandMembership) -> dict:
+    user = members.users_by_id({membership.user_id})[membership.user_id]
+    return _view_with(membership, user)
+
+
+def _view_with(membership: BrandMembership, user) -> dict:
+    return {
+        "id": membership.id,
+        "brand_id": membership.brand_id,
+        "user_id": membership.user_id,
+        "role": membership.role,
+        "email": user.email,
+        "name": user.name,
+        "created_at": membership.created_at,
+    }
+
+
+def _load(brand_id: str, membership_id: str) -> BrandMembership:
+    return tenancy.get_in_brand_or_404(BrandMembership, brand_id, membership_id, what="member")
+
+
+@blp.route("")
+class BrandMembers(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, BrandMemberPageSchema)
+    def get(self, args, brand_id):
+        """List a brand's members"""
+        brand = tenancy.get_brand_or_404(brand_id)
+        permissions.require(current_principal(), "brand.members.read", brand.id)
+        stmt = tenancy.scoped_select(BrandMembership).where(BrandMembership.brand_id == brand.id)
+        page = paginate(stmt, BrandMembership.id, args)
+        users = members.users_by_id({m.user_id for m in page["items"]})
+        page["items"] = [_view_with(m, users[m.user_id]) for m in page["items"]]
+        return page
+
+    @idempotent
+    @blp.arguments(BrandMemberCreateSchema)
+    @blp.response(201, BrandMemberSchema)
+    @blp.alt_response(409, response="CONFLICT", description="Already a member of this brand")
+    def post(self, data, brand_id):
+        """Give an agency member a role on this brand
+
+        Clients and other outsiders join through an invitation instead.
+        """
+        brand = tenancy.get_brand_or_404(brand_id)
+        permissions.require(current_principal(), "brand.members.manage", brand.id)
+        return _view(members.add_brand_member(brand, data["user_id"], data["role"]))
+
+
+@blp.route("/<membership_id>")
+class BrandMemberById(MethodView):
+    @blp.response(200, BrandMemberSchema)
+    def get(self, brand_id, membership_id):
+        """One member of a brand"""
+        membership = _load(brand_id, membership_id)
+        permissions.require(current_principal(), "brand.members.read", brand_id)
+        return _view(membership)
+
+    @blp.arguments(BrandMemberUpdateSchema)
+    @blp.response(200, BrandMemberSchema)
+    def patch(self, data, brand_id, membership_id):
+        """Change someone's role on this brand"""
+        membership = _load(brand_id, membership_id)
+        permissions.require(current_principal(), "brand.members.manage", brand_id)
+        return _view(members.change_brand_role(membership, data["role"]))
+
+    @blp.response(204)
+    def delete(self, brand_id, membership_id):
+        """Take someone off this brand"""
+        membership = _load(brand_id, membership_id)
+        permissions.require(current_principal(), "brand.members.manage", brand_id)
+        members.remove_brand_member(membership)

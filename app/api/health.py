@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from sqlalchemy import text
+
+from app.extensions import db, redis
+
+blp = Blueprint("health", __name__)
+
+
+@blp.get("/healthz")
+def healthz():
+    """The process is up (no I/O)."""
+    return jsonify(status="ok")
+
+
+@blp.get("/readyz")
+def readyz():
+    """The database and Redis answer."""
+    checks: dict[str, str] = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+        checks["database"] = "ok"
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        checks["database"] = "unreachable"
+    try:
+        if redis.client is None:
+            checks["redis"] = "not configured"
+        else:
+            redis.client.ping()
+            checks["redis"] = "ok"
+    except Exception:  # noqa: BLE001
+        checks["redis"] = "unreachable"
+    ready = all(v == "ok" for v in checks.values())
+    response = jsonify(status="ready" if ready else "not ready", checks=checks)
+    response.status_code = 200 if ready else 503
+    return response

@@ -1,0 +1,195 @@
+"""HTTP conventions every view shares: public routes, keyset pages, ETags, idempotent creates."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, after_this_request, current_app, request
+from flask_smorest.utils import deepupdate
+from sqlalchemy import Select
+
+from app.errors import PreconditionFailed, ValidationFailed
+from app.extensions import db
+
+# -- public routes -------------------------------------------------------------------------------
+
+
+def public(func: Callable) -> Callable:
+    """Mark a view as reachable without credentials; everything else needs them."""
+    func._relais_public = True  # type: ignore[attr-defined]
+    func._apidoc = deepupdate(getattr(func, "_apidoc", {}), {"manual_doc": {"security": []}})  # type: ignore[attr-defined]
+    return func
+
+
+def is_public(view_func: Callable | None, method: str) -> bool:
+    if view_func is None:
+        return True  # routing will answer 404/405
+    view_class = getattr(view_func, "view_class", None)
+    target = getattr(view_class, method.lower(), None) if view_class else view_func
+    if target is None and view_class is not None and method == "HEAD":
+        target = getattr(view_class, "get", None)
+    return bool(getattr(target, "_relais_public", False))
+
+
+# -- keyset pagination ---------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def _encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise ValidationFailed(
+            "The cursor is not one this API gave out.",
+            errors={"query.cursor": ["Not a valid cursor."]},
+        ) from exc
+
+
+def paginate(stmt: Select[Any], id_column: Any, args: dict[str, Any]) -> dict[str, Any]:
+    """One keyset page of `stmt`, ordered by id (ids are time-ordered ULIDs).
+
+    Sets the `Link: <…>; rel="next"` header and returns `{items, next_cursor}`.
+    """
+    limit = args["limit"]
+    if args.get("cursor"):
+        stmt = stmt.where(id_column > _decode_cursor(args["cursor"]))
+    rows = list(db.session.scalars(stmt.order_by(id_column).limit(limit + 1)))
+    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    items = rows[:limit]
+    if next_cursor:
+        query = {k: v for k, v in request.args.items() if k != "cursor"}
+        query["cursor"] = next_cursor
+        link = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
+
+        @after_this_request
+        def _add_link(response: Response) -> Response:
+            response.headers["Link"] = link
+            return response
+
+    return {"items": items, "next_cursor": next_cursor}
+
+
+LINK_HEADER_DOC = {
+    "Link": {
+        "description": 'RFC 8288 link to the next page (`rel="next"`), absent on the last page',
+        "schema": {"type": "string"},
+    }
+}
+
+# -- ETag / If-Match -----------------------------------------------------------------------------
+
+ETAG_HEADER_DOC = {
+    "ETag": {"description": "Version of the resource, for If-Match", "schema": {"type": "string"}}
+}
+IF_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "ETag from a previous read; the write fails with 412 if the resource changed.",
+}
+
+
+def etag_of(obj: Any) -> str:
+    return f'"{obj.id}.v{obj.version}"'
+
+
+def send_etag(obj: Any) -> None:
+    """Attach the object's current ETag to the response, after the view's changes."""
+
+    @after_this_request
+    def _add_etag(response: Response) -> Response:
+        if response.status_code < 300:
+            response.headers["ETag"] = etag_of(obj)
+        return response
+
+
+def check_if_match(obj: Any) -> None:
+    """Optimistic concurrency: a stale If-Match is a 412 (no If-Match: last write wins)."""
+    if_match = request.headers.get("If-Match")
+    if not if_match:
+        return
+    candidates = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if "*" in candidates or etag_of(obj) in candidates:
+        return
+    raise PreconditionFailed(
+        "Someone changed this resource since you read it; fetch it again and reapply your change.",
+        headers={"ETag": etag_of(obj)},
+    )
+
+
+# -- Idempotency-Key -----------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": (
+        "Makes the create safe to retry for 24 h: the same key with the same body replays the "
+        "first response; the same key with another body is a 422."
+    ),
+}
+
+
+def idempotent(func: Callable) -> Callable:
+    """Honour `Idempotency-Key` on a create view (see `app.services.idempotency`)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from app.services import idempotency
+
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return func(*args, **kwargs)
+        body_hash = _body_fingerprint()
+        replay = idempotency.begin(key, request.method, request.path, body_hash)
+        if replay is not None:
+            return replay
+        try:
+            response = current_app.make_response(func(*args, **kwargs))
+        except BaseException:
+            idempotency.abandon(key)
+            raise
+
+        # Stored once the response is final (ETag and Link are added by later callbacks).
+        @after_this_request
+        def _store(final: Response) -> Response:
+            idempotency.finish(key, final)
+            return final
+
+        return response
+
+    wrapper._apidoc = deepupdate(  # type: ignore[attr-defined]
+        getattr(func, "_apidoc", {}), {"manual_doc": {"parameters": [IDEMPOTENCY_KEY_PARAMETER]}}
+    )
+    return wrapper
+
+
+def _body_fingerprint() -> str:
+    """Same JSON, same fingerprint, whatever the key order or whitespace."""
+    data = request.get_json(silent=True)
+    raw = (
+        json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        if data is not None
+        else request.get_data()
+    )
+    return hashlib.sha256(raw or b"").hexdigest()

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api.http import idempotent, public
+from app.auth.principal import current_principal
+from app.extensions import db
+from app.models import Agency, User
+from app.schemas.identity import (
+    MeSchema,
+    RefreshRequestSchema,
+    SignupResultSchema,
+    SignupSchema,
+    TokenPairSchema,
+    TokenRequestSchema,
+)
+from app.services import identity
+
+blp = Blueprint("identity", __name__, url_prefix="/v1", description="Sign-up, tokens and you")
+
+
+@blp.route("/signup")
+class Signup(MethodView):
+    @public
+    @idempotent
+    @blp.arguments(SignupSchema)
+    @blp.response(201, SignupResultSchema)
+    @blp.alt_response(409, response="CONFLICT", description="The e-mail is already registered")
+    def post(self, data):
+        """Create an agency and its owner
+
+        Returns the new agency, the owner and a signed-in token pair.
+        """
+        result = identity.signup(**data)
+        return {"agency": result.agency, "user": result.user, "tokens": result.tokens}
+
+
+@blp.route("/auth/token")
+class Token(MethodView):
+    @public
+    @blp.arguments(TokenRequestSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED", description="Wrong e-mail or password")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many failed attempts")
+    def post(self, data):
+        """Sign in with e-mail and password
+
+        Returns a short-lived access token and a single-use refresh token. Repeated failures
+        lock the account, and the client address, for a while (429 with Retry-After).
+        """
+        return identity.login(
+            email=data["email"],
+            password=data["password"],
+            agency_id=data.get("agency_id"),
+            ip=request.remote_addr,
+        )
+
+
+@blp.route("/auth/refresh")
+class Refresh(MethodView):
+    @public
+    @blp.arguments(RefreshRequestSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED", description="Invalid, used or revoked token")
+    def post(self, data):
+        """Exchange a refresh token for a new pair
+
+        The refresh token is spent; presenting it again revokes the whole session.
+        """
+        return identity.refresh(data["refresh_token"])
+
+
+@blp.route("/auth/logout")
+class Logout(MethodView):
+    @public
+    @blp.arguments(RefreshRequestSchema)
+    @blp.response(204)
+    def post(self, data):
+        """Sign out: revoke the session of this refresh token
+
+        Access tokens already issued stay valid until they expire (at most 15 minutes).
+        """
+        identity.logout(data["refresh_token"])
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, MeSchema)
+    def get(self):
+        """Who you are, in which agency, with which roles"""
+        principal = current_principal()
+        user = db.session.get(User, principal.user_id) if principal.user_id else None
+        agency = db.session.get(Agency, principal.agency_id)
+        return {
+            "kind": principal.kind,
+            "user": user,
+            "api_key_id": principal.id if principal.kind == "api_key" else None,
+            "agency": agency,
+            "access": {
+                "agency_id": principal.agency_id,
+                "agency_role": principal.agency_role,
+                "brand_roles": principal.brand_roles,
+            },
+            "agencies": identity.agencies_of(user.id) if user else [principal.agency_id],
+        }
+

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app import tenancy
+from app.api.http import idempotent, paginate, public
+from app.auth import permissions
+from app.auth.principal import current_principal
+from app.errors import ValidationFailed
+from app.models import Invitation
+from app.models.base import utcnow
+from app.schemas.agency import (
+    InvitationAcceptSchema,
+    InvitationCreatedSchema,
+    InvitationCreateSchema,
+    InvitationPageSchema,
+    InvitationSchema,
+)
+from app.schemas.common import PageArgsSchema
+from app.schemas.identity import TokenPairSchema
+from app.services import invitations
+
+blp = Blueprint(
+    "invitations", __name__, url_prefix="/v1/invitations",
+    description="Invite staff to the agency and clients to a brand",
+)
+
+
+def _status(invitation: Invitation) -> str:
+    if invitation.accepted_at:
+        return "accepted"
+    if invitation.revoked_at:
+        return "revoked"
+    return "expired" if invitation.expires_at <= utcnow() else "pending"
+
+
+def _with_status(invitation: Invitation) -> dict:
+    return {
+        "id": invitation.id,
+        "email": invitation.email,
+        "agency_role": invitation.agency_role,
+        "brand_id": invitation.brand_id,
+        "brand_role": invitation.brand_role,
+        "status": _status(invitation),
+        "expires_at": invitation.expires_at,
+        "created_at": invitation.created_at,
+    }
+
+
+@blp.route("")
+class Invitations(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, InvitationPageSchema)
+    def get(self, args):
+        """List invitations (agency-wide for admins; managers see their brands')"""
+        principal = current_principal()
+        stmt = tenancy.scoped_select(Invitation)
+        if not permissions.can(principal, "agency.invite"):
+            if not any(permissions.can(principal, "brand.invite", b) for b in principal.brand_roles):
+                permissions.require(principal, "agency.invite")
+            stmt = stmt.where(Invitation.brand_id.in_(
+                [b for b in principal.brand_roles if permissions.can(principal, "brand.invite", b)]
+            ))
+        page = paginate(stmt, Invitation.id, args)
+        page["items"] = [_with_status(i) for i in page["items"]]
+        return page
+
+    @idempotent
+    @blp.arguments(InvitationCreateSchema)
+    @blp.response(201, InvitationCreatedSchema)
+    def post(self, data):
+        """Invite someone
+
+        To the agency: give `agency_role`. To one brand (a client, say): give `brand_id` and
+        `brand_role`. The response carries the token once; send the invitee the `accept_url`.
+        """
+        principal = current_principal()
+        brand = None
+        if data.get("brand_id"):
+            brand = tenancy.get_brand_or_404(data["brand_id"])
+            permissions.require(principal, "brand.invite", brand.id)
+        elif data.get("agency_role"):
+            permissions.require(principal, "agency.invite")
+        else:
+            raise ValidationFailed(
+                "Give agency_role, or brand_id with brand_role.",
+                errors={"agency_role": ["Give agency_role, or brand_id with brand_role."]},
+            )
+        created = invitations.create_invitation(
+            principal.agency_id,
+            email=data["email"],
+            agency_role=None if brand else data.get("agency_role"),
+            brand=brand,
+            brand_role=data.get("brand_role"),
+            invited_by=principal.user_id,
+        )
+        return {
+            **_with_status(created.invitation),
+            "token": created.token,
+            "accept_url": created.accept_url,
+        }
+
+
+@blp.route("/<invitation_id>")
+class InvitationById(MethodView):
+    @blp.response(200, InvitationSchema)
+    def get(self, invitation_id):
+        """One invitation"""
+        invitation = tenancy.get_or_404(Invitation, invitation_id, what="invitation")
+        _require_manage(invitation)
+        return _with_status(invitation)
+
+    @blp.response(204)
+    def delete(self, invitation_id):
+        """Revoke a pending invitation"""
+        invitation = tenancy.get_or_404(Invitation, invitation_id, what="invitation")
+        _require_manage(invitation)
+        invitations.revoke_invitation(invitation)
+
+
+def _require_manage(invitation: Invitation) -> None:
+    principal = current_principal()
+    if invitation.brand_id:
+        permissions.require(principal, "brand.invite", invitation.brand_id)
+    else:
+        permissions.require(principal, "agency.invite")
+
+
+@blp.route("/accept")
+class AcceptInvitation(MethodView):
+    @public
+    @blp.arguments(InvitationAcceptSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.alt_response(404, response="NOT_FOUND", description="Unknown or revoked invitation")
+    @blp.alt_response(409, response="CONFLICT", description="Already accepted, or expired")
+    def post(self, data):
+        """Accept an invitation
+
+        A new invitee sets a name and a password; someone who already has an account gives
+        its password. Returns a signed-in token pair for the inviting agency.
+        """
+        return invitations.accept_invitation(
+            data["token"], name=data.get("name"), password=data["password"]
+        )

@@ -1,0 +1,60 @@
+"""Every permission rule of the API, in one table.
+
+Agency owners and admins hold every permission on every brand of their agency. Other people act
+on a brand through their role on that brand. API keys act as an admin, or as a manager of the
+brands they are limited to; they never manage keys or people.
+"""
+
+from __future__ import annotations
+
+from app.auth.principal import Principal
+from app.errors import Forbidden
+from app.models import AgencyRole, BrandRole
+
+_STAFF = {BrandRole.MANAGER, BrandRole.EDITOR, BrandRole.APPROVER}
+_EVERY_BRAND_ROLE = _STAFF | {BrandRole.CLIENT}
+
+# Permissions on one brand: the brand roles that hold them.
+BRAND_PERMISSIONS: dict[str, set[BrandRole]] = {
+    "brand.read": _EVERY_BRAND_ROLE,
+    "brand.update": {BrandRole.MANAGER},
+    "brand.export": {BrandRole.MANAGER},
+    "brand.archive": set(),
+    "brand.offboard": set(),
+    "brand.members.read": {BrandRole.MANAGER},
+    "brand.members.manage": {BrandRole.MANAGER},
+    "brand.invite": {BrandRole.MANAGER},
+}
+
+# Permissions on the agency as a whole: the agency roles that hold them.
+AGENCY_PERMISSIONS: dict[str, set[AgencyRole]] = {
+    "agency.read": {AgencyRole.OWNER, AgencyRole.ADMIN, AgencyRole.MEMBER},
+    "agency.update": {AgencyRole.OWNER},
+    "agency.members.read": {AgencyRole.OWNER, AgencyRole.ADMIN},
+    "agency.members.manage": {AgencyRole.OWNER, AgencyRole.ADMIN},
+    "agency.invite": {AgencyRole.OWNER, AgencyRole.ADMIN},
+    "brand.create": {AgencyRole.OWNER, AgencyRole.ADMIN},
+    "api_keys.manage": {AgencyRole.OWNER, AgencyRole.ADMIN},
+    "audit.read": {AgencyRole.OWNER, AgencyRole.ADMIN},
+}
+
+# Only people may do these, never a key (a leaked key must not mint keys or invite people).
+PEOPLE_ONLY = {"api_keys.manage", "agency.members.manage", "agency.invite", "agency.update"}
+
+
+def can(principal: Principal, permission: str, brand_id: str | None = None) -> bool:
+    if permission in PEOPLE_ONLY and principal.kind != "user":
+        return False
+    if permission in AGENCY_PERMISSIONS:
+        return principal.agency_role in AGENCY_PERMISSIONS[permission]
+    if permission not in BRAND_PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    if principal.reaches_all_brands:
+        return True
+    role = principal.brand_roles.get(brand_id or "")
+    return role is not None and role in BRAND_PERMISSIONS[permission]
+
+
+def require(principal: Principal, permission: str, brand_id: str | None = None) -> None:
+    if not can(principal, permission, brand_id):
+        raise Forbidden(f"Your role does not allow '{permission}' here.")

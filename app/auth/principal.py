@@ -1,0 +1,142 @@
+"""Who is calling: resolved once per request from a bearer token or an API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import g, request
+from sqlalchemy import select, update
+
+from app import tenancy
+from app.auth.secrets import digest
+from app.auth.tokens import decode_access_token
+from app.errors import Unauthorized
+from app.extensions import db
+from app.models import AgencyMembership, AgencyRole, ApiKey, BrandMembership, BrandRole
+from app.models.base import utcnow
+
+API_KEY_PREFIX = "rk"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "user" or "api_key"
+    id: str
+    agency_id: str
+    agency_role: AgencyRole | None
+    brand_roles: dict[str, BrandRole] = field(default_factory=dict)
+    session_id: str | None = None
+
+    @property
+    def reaches_all_brands(self) -> bool:
+        return self.agency_role in (AgencyRole.OWNER, AgencyRole.ADMIN)
+
+    @property
+    def reachable_brand_ids(self) -> frozenset[str] | None:
+        return None if self.reaches_all_brands else frozenset(self.brand_roles)
+
+    @property
+    def user_id(self) -> str | None:
+        return self.id if self.kind == "user" else None
+
+
+def current_principal() -> Principal:
+    principal = g.get("principal")
+    if principal is None:
+        raise Unauthorized("Send a bearer access token or an API key.")
+    return principal
+
+
+def authenticate_request() -> Principal:
+    """Resolve the caller, enter its tenant scope and remember it for the request."""
+    credential = _credential_from_request()
+    if credential is None:
+        raise Unauthorized(
+            "Send 'Authorization: Bearer <access token>' or 'X-API-Key: <key>'."
+        )
+    if credential.startswith(API_KEY_PREFIX + "_"):
+        principal = _principal_from_api_key(credential)
+    else:
+        principal = _principal_from_access_token(credential)
+    g.principal = principal
+    return principal
+
+
+def _credential_from_request() -> str | None:
+    api_key = request.headers.get("X-API-Key")
+    if api_key:
+        return api_key.strip()
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def _principal_from_access_token(token: str) -> Principal:
+    claims = decode_access_token(token)
+    if claims is None:
+        raise Unauthorized("The access token is invalid or expired; refresh it or sign in again.")
+    tenancy.enter_agency(claims.agency_id)
+    agency_role = db.session.scalar(
+        select(AgencyMembership.role).where(
+            AgencyMembership.agency_id == claims.agency_id,
+            AgencyMembership.user_id == claims.user_id,
+        )
+    )
+    brand_roles: dict[str, BrandRole] = {}
+    if agency_role not in (AgencyRole.OWNER, AgencyRole.ADMIN):
+        rows = db.session.execute(
+            select(BrandMembership.brand_id, BrandMembership.role).where(
+                BrandMembership.agency_id == claims.agency_id,
+                BrandMembership.user_id == claims.user_id,
+            )
+        )
+        brand_roles = {brand_id: BrandRole(role) for brand_id, role in rows}
+    if agency_role is None and not brand_roles:
+        raise Unauthorized("You are no longer a member of this agency.")
+    principal = Principal(
+        kind="user",
+        id=claims.user_id,
+        agency_id=claims.agency_id,
+        agency_role=AgencyRole(agency_role) if agency_role else None,
+        brand_roles=brand_roles,
+        session_id=claims.session_id,
+    )
+    tenancy.enter_agency(claims.agency_id, principal.reachable_brand_ids)
+    return principal
+
+
+def _principal_from_api_key(secret: str) -> Principal:
+    with tenancy.system_scope():
+        key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == digest(secret)))
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("The API key is unknown or revoked.")
+    restricted = key.brand_ids is not None
+    principal = Principal(
+        kind="api_key",
+        id=key.id,
+        agency_id=key.agency_id,
+        agency_role=None if restricted else AgencyRole.ADMIN,
+        brand_roles={b: BrandRole.MANAGER for b in (key.brand_ids or [])},
+    )
+    tenancy.enter_agency(key.agency_id, principal.reachable_brand_ids)
+    _touch_last_used(key)
+    return principal
+
+
+def _touch_last_used(key: ApiKey) -> None:
+    # Written at most once a minute per key, so reads stay reads.
+    now = utcnow()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key.id)
+        .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()

@@ -1,0 +1,26 @@
+"""The `relais` command: a Flask CLI group bound to `create_app`, plus our own commands."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+
+def _create_app() -> Flask:
+    from app import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app)
+def main() -> None:
+    """Relais: the backend for community-management agencies."""
+
+
+def register_commands(app: Flask) -> None:
+    from app.commands import db_commands, demo_command, run_embedded_command
+
+    app.cli.add_command(db_commands)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(run_embedded_command)

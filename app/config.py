@@ -1,0 +1,100 @@
+"""Configuration read from the environment (12-factor).
+
+Every variable is documented in the README's table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalize_database_url(url: str) -> str:
+    """Let people write the usual `postgresql://` URL; we always drive psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    ENV = os.environ.get("RELAIS_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+
+    # The URL the app connects with at run time; on PostgreSQL this role must be neither the
+    # tables' owner nor a superuser, so Row-Level Security applies to it.
+    DATABASE_URL = normalize_database_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'relais.db'}")
+    )
+    # The URL migrations run with (the owner of the tables). Defaults to DATABASE_URL.
+    MIGRATION_DATABASE_URL = normalize_database_url(
+        os.environ.get("MIGRATION_DATABASE_URL", "") or DATABASE_URL
+    )
+    DATABASE_POOL_SIZE = int(os.environ.get("DATABASE_POOL_SIZE", "5"))
+
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+    ACCESS_TOKEN_TTL_SECONDS = int(os.environ.get("ACCESS_TOKEN_TTL_SECONDS", "900"))
+    REFRESH_TOKEN_TTL_SECONDS = int(os.environ.get("REFRESH_TOKEN_TTL_SECONDS", str(30 * 86400)))
+    INVITATION_TTL_SECONDS = int(os.environ.get("INVITATION_TTL_SECONDS", str(7 * 86400)))
+    IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+    # Brute-force protection on POST /v1/auth/token.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"))
+    LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("LOGIN_MAX_FAILURES_PER_IP", "50"))
+    LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
+
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
+    PASSWORD_HASH_TIME_COST = int(os.environ.get("PASSWORD_HASH_TIME_COST", "3"))
+    PASSWORD_HASH_MEMORY_COST = int(os.environ.get("PASSWORD_HASH_MEMORY_COST", "65536"))
+
+    CORS_ORIGINS = [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    TRUST_PROXY_HEADERS = _bool("TRUST_PROXY_HEADERS", False)
+
+    # flask-smorest / OpenAPI
+    API_TITLE = "Relais API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    OPENAPI_SWAGGER_UI_URL = os.environ.get(
+        "SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+    )
+    JSON_SORT_KEYS = False
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENV == "production"
+
+
+class TestConfig(Config):
+    ENV = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production-0123456789"
+    DATABASE_URL = normalize_database_url(os.environ.get("TEST_DATABASE_URL", "sqlite://"))
+    MIGRATION_DATABASE_URL = DATABASE_URL
+    REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+    # Cheap hashes keep the suite fast; production keeps the real cost.
+    PASSWORD_HASH_TIME_COST = 1
+    PASSWORD_HASH_MEMORY_COST = 1024
+    LOGIN_MAX_FAILURES_PER_IP = 1000
+
+
+def config_as_dict(config: object) -> dict:
+    return {
+        key: getattr(config, key)
+        for key in dir(config)
+        if key.isupper() and not key.startswith("_")
+    }

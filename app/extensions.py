@@ -1,0 +1,93 @@
+"""Extensions, created unbound at import and bound to an app in `create_app`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis as redis_lib
+from flask import Flask, current_app
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from app.errors import ProblemApi
+
+
+def _app_context_ident() -> int:
+    # One session per app context: a request, a CLI command or a job.
+    from flask import g
+
+    return id(g._get_current_object())
+
+
+class _AppBoundSession(Session):
+    """Binds to the engine of the current app, so several apps (tests) can coexist."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Engine:  # type: ignore[override]
+        return current_app.extensions["relais_db_engine"]
+
+
+class Database:
+    """The engine and the context-scoped session; nothing connects until first use."""
+
+    def __init__(self) -> None:
+        self.session: scoped_session[Session] = scoped_session(
+            sessionmaker(class_=_AppBoundSession, expire_on_commit=False),
+            scopefunc=_app_context_ident,
+        )
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["relais_db_engine"] = make_engine(
+            app.config["DATABASE_URL"], app.config["DATABASE_POOL_SIZE"]
+        )
+
+        @app.teardown_appcontext
+        def _remove_session(_exc: BaseException | None) -> None:
+            self.session.remove()
+
+    @property
+    def engine(self) -> Engine:
+        return current_app.extensions["relais_db_engine"]
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+
+def make_engine(url: str, pool_size: int = 5) -> Engine:
+    options: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"check_same_thread": False}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            options["poolclass"] = StaticPool
+    else:
+        options.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    engine = create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+    return engine
+
+
+class RedisHolder:
+    """A lazily connected Redis client (no I/O until first command)."""
+
+    def __init__(self) -> None:
+        self.client: redis_lib.Redis | None = None
+
+    def init_app(self, app: Flask) -> None:
+        url = app.config.get("REDIS_URL")
+        self.client = redis_lib.Redis.from_url(url) if url else None
+        app.extensions["relais_redis"] = self
+
+
+db = Database()
+api = ProblemApi()
+redis = RedisHolder()

@@ -1,0 +1,88 @@
+"""Schema management: Alembic migrations are the only way the schema is made.
+
+`upgrade()` runs as the owner of the tables (MIGRATION_DATABASE_URL); on PostgreSQL it then
+grants the run-time role (the user of DATABASE_URL) plain DML rights, so the app connects as a
+role that is neither owner nor superuser and Row-Level Security applies to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
+
+from app.extensions import make_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent
+
+# The GUCs our RLS policies read, set per transaction by app.tenancy.
+TENANT_SETTING = "app.agency_id"
+BYPASS_SETTING = "app.rls_bypass"
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def _with_connection(url: str, action) -> None:
+    engine = make_engine(url) if url.startswith("sqlite") else create_engine(url, poolclass=NullPool)
+    with engine.begin() as connection:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = connection
+        action(cfg)
+    engine.dispose()
+
+
+def upgrade(migration_url: str, app_url: str | None = None, revision: str = "head") -> None:
+    if migration_url.startswith("sqlite:///"):
+        Path(migration_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    _with_connection(migration_url, lambda cfg: command.upgrade(cfg, revision))
+    if app_url and migration_url.startswith("postgresql"):
+        grant_runtime_role(migration_url, app_url)
+
+
+def downgrade(migration_url: str, revision: str = "base") -> None:
+    _with_connection(migration_url, lambda cfg: command.downgrade(cfg, revision))
+
+
+def grant_runtime_role(migration_url: str, app_url: str) -> None:
+    owner = make_url(migration_url).username
+    runtime = make_url(app_url).username
+    if not runtime or runtime == owner:
+        return
+    engine = create_engine(migration_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        role = conn.dialect.identifier_preparer.quote(runtime)
+        conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(
+            text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        )
+        conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+    engine.dispose()
+
+
+def tenant_policy_sql(table: str, column: str = "agency_id") -> list[str]:
+    """Row-Level Security, forced (owners obey it too), on one tenant table."""
+    predicate = (
+        f"({column} = current_setting('{TENANT_SETTING}', true) "
+        f"OR current_setting('{BYPASS_SETTING}', true) = 'on')"
+    )
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {table} USING {predicate} WITH CHECK {predicate}",
+    ]
+
+
+def drop_tenant_policy_sql(table: str) -> list[str]:
+    return [
+        f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
+        f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
+    ]

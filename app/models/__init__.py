@@ -1,0 +1,30 @@
+"""All models, imported here so metadata (and Alembic) sees every table."""
+
+from app.models.agency import Agency, AgencyMembership, AgencyRole
+from app.models.api_key import ApiKey
+from app.models.audit import AuditEvent
+from app.models.auth_session import LoginThrottle, RefreshToken
+from app.models.base import Base
+from app.models.brand import ApprovalMode, Brand, BrandMembership, BrandRole, BrandStatus
+from app.models.idempotency import IdempotencyRecord
+from app.models.invitation import Invitation
+from app.models.user import User
+
+__all__ = [
+    "Agency",
+    "AgencyMembership",
+    "AgencyRole",
+    "ApiKey",
+    "ApprovalMode",
+    "AuditEvent",
+    "Base",
+    "Brand",
+    "BrandMembership",
+    "BrandRole",
+    "BrandStatus",
+    "IdempotencyRecord",
+    "Invitation",
+    "LoginThrottle",
+    "RefreshToken",
+    "User",
+]

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.ids import id_factory
+from app.models.base import Base, Timestamps
+
+
+class IdempotencyRecord(Timestamps, Base):
+    """The stored outcome of a create sent with `Idempotency-Key`, replayed for 24 h.
+
+    `scope` is the agency id, or `anonymous` for sign-up (which has no agency yet).
+    """
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[str] = mapped_column(
+        String(40), primary_key=True, default=id_factory("idempotency_record")
+    )
+    agency_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("agencies.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(1000))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_headers: Mapped[dict[str, Any] | None]
+    expires_at: Mapped[datetime]

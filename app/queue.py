@@ -1,0 +1,35 @@
+"""Queue names and the one enqueue helper. Jobs are named by dotted path, so the web process
+never imports `workers` (dependencies run one way: workers → app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+DEFAULT = "default"
+PUBLISHING = "publishing"
+BILLING = "billing"
+REPORTS = "reports"
+ALL_QUEUES = (PUBLISHING, DEFAULT, BILLING, REPORTS)
+
+
+def queue(name: str = DEFAULT) -> Queue:
+    from app.extensions import redis
+
+    if redis.client is None:
+        raise RuntimeError("REDIS_URL is not configured")
+    return Queue(name, connection=redis.client, serializer=JSONSerializer)
+
+
+def enqueue(job_path: str, *args: Any, queue_name: str = DEFAULT, job_id: str | None = None,
+            **options: Any):
+    """Enqueue `job_path` (e.g. "workers.jobs.maintenance.purge_expired_records").
+
+    Call it after the transaction that made the work has committed. A deterministic `job_id`
+    makes a second enqueue of the same work a no-op while the first is pending.
+    """
+    current_app.logger.debug("enqueue %s %s", job_path, args)
+    return queue(queue_name).enqueue(job_path, *args, job_id=job_id, **options)

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import validate
+
+from app.models import AgencyRole, BrandRole
+from app.schemas.common import Email, Id, PageArgsSchema, Password, Text, page_schema
+
+
+class AgencyMemberSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    user_id = ma.fields.String(required=True)
+    email = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    role = ma.fields.String(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class AgencyMemberUpdateSchema(ma.Schema):
+    role = ma.fields.String(required=True, validate=validate.OneOf([r.value for r in AgencyRole]))
+
+
+AgencyMemberPageSchema = page_schema(AgencyMemberSchema, "AgencyMemberPageSchema")
+
+
+class ApiKeySchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    prefix = ma.fields.String(required=True, metadata={"description": "First characters, to tell keys apart"})
+    brand_ids = ma.fields.List(ma.fields.String(), allow_none=True, required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    last_used_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    revoked_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
+class ApiKeyCreatedSchema(ApiKeySchema):
+    key = ma.fields.String(
+        required=True, metadata={"description": "The secret; shown this once and never again"}
+    )
+
+
+class ApiKeyCreateSchema(ma.Schema):
+    name = Text(required=True, min_len=1, max_len=200)
+    brand_ids = ma.fields.List(
+        Id("brd"),
+        allow_none=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "Limit the key to these brands; omit or null for every brand"},
+    )
+
+
+ApiKeyPageSchema = page_schema(ApiKeySchema, "ApiKeyPageSchema")
+
+
+class InvitationSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    email = ma.fields.String(required=True)
+    agency_role = ma.fields.String(allow_none=True, required=True)
+    brand_id = ma.fields.String(allow_none=True, required=True)
+    brand_role = ma.fields.String(allow_none=True, required=True)
+    status = ma.fields.String(
+        required=True, metadata={"description": "pending, accepted, revoked or expired"}
+    )
+    expires_at = ma.fields.AwareDateTime(required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class InvitationCreatedSchema(InvitationSchema):
+    token = ma.fields.String(
+        required=True, metadata={"description": "Secret for the invitee; shown this once"}
+    )
+    accept_url = ma.fields.String(required=True)
+
+
+class InvitationCreateSchema(ma.Schema):
+    email = Email(required=True)
+    agency_role = ma.fields.String(
+        validate=validate.OneOf([r.value for r in AgencyRole]),
+        metadata={"description": "Invite to the agency with this role"},
+    )
+    brand_id = Id("brd", metadata={"description": "Invite to this brand (with brand_role)"})
+    brand_role = ma.fields.String(validate=validate.OneOf([r.value for r in BrandRole]))
+
+
+class InvitationAcceptSchema(ma.Schema):
+    token = ma.fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200))
+    name = Text(min_len=1, max_len=200, metadata={"description": "Required for a new account"})
+    password = Password(required=True)
+
+
+InvitationPageSchema = page_schema(InvitationSchema, "InvitationPageSchema")
+
+
+class AuditEventSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    brand_id = ma.fields.String(allow_none=True, required=True)
+    actor_type = ma.fields.String(required=True)
+    actor_id = ma.fields.String(allow_none=True, required=True)
+    action = ma.fields.String(required=True)
+    target_type = ma.fields.String(required=True)
+    target_id = ma.fields.String(allow_none=True, required=True)
+    data = ma.fields.Dict(required=True)
+    request_id = ma.fields.String(allow_none=True, required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class AuditQueryArgsSchema(PageArgsSchema):
+    brand_id = Id("brd")
+    action = Text(max_len=64)
+
+
+AuditEventPageSchema = page_schema(AuditEventSchema, "AuditEventPageSchema")

@@ -1,0 +1,1 @@
+"""Domain logic and the transaction boundary. No Flask request objects in here."""

@@ -1,0 +1,192 @@
+"""Brands: the tenants. Create, settings, archive, offboard (delete everything), export."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+from zoneinfo import available_timezones
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from app import tenancy
+from app.errors import Conflict, ValidationFailed
+from app.extensions import db
+from app.models import Base, Brand, BrandStatus
+from app.models.base import utcnow
+from app.services import audit
+
+_TIMEZONES = frozenset(available_timezones())
+
+
+def validate_timezone(name: str) -> str:
+    if name not in _TIMEZONES:
+        raise ValidationFailed(
+            f"'{name}' is not an IANA time zone (e.g. Europe/Paris, America/New_York).",
+            errors={"timezone": ["Unknown IANA time zone."]},
+        )
+    return name
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:60] or "brand"
+
+
+def _unique_slug(agency_id: str, wanted: str) -> str:
+    existing = set(
+        db.session.scalars(
+            tenancy.scoped_select(Brand, Brand.slug).where(Brand.slug.like(f"{wanted}%"))
+        )
+    )
+    if wanted not in existing:
+        return wanted
+    n = 2
+    while f"{wanted}-{n}" in existing:
+        n += 1
+    return f"{wanted}-{n}"
+
+
+def create_brand(agency_id: str, data: dict[str, Any]) -> Brand:
+    validate_timezone(data.get("timezone", "UTC"))
+    if data.get("slug"):
+        slug = data["slug"]
+        taken = db.session.scalar(tenancy.scoped_select(Brand, Brand.id).where(Brand.slug == slug))
+        if taken:
+            raise Conflict(
+                f"Another brand of this agency uses the slug '{slug}'.",
+                errors={"slug": ["Already used in this agency."]},
+            )
+    else:
+        slug = _unique_slug(agency_id, slugify(data["name"]))
+    brand = Brand(
+        agency_id=agency_id,
+        name=data["name"],
+        slug=slug,
+        timezone=data.get("timezone", "UTC"),
+        approval_mode=data.get("approval_mode", "none"),
+        branding=data.get("branding") or {},
+    )
+    db.session.add(brand)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(
+            f"Another brand of this agency uses the slug '{slug}'.",
+            errors={"slug": ["Already used in this agency."]},
+        ) from None
+    audit.record(
+        "brand.created", agency_id=agency_id, brand_id=brand.id, target_type="brand",
+        target_id=brand.id, data={"name": brand.name},
+    )
+    db.session.commit()
+    return brand
+
+
+def update_brand(brand: Brand, changes: dict[str, Any]) -> Brand:
+    if "timezone" in changes:
+        validate_timezone(changes["timezone"])
+    if "slug" in changes and changes["slug"] != brand.slug:
+        taken = db.session.scalar(
+            tenancy.scoped_select(Brand, Brand.id).where(
+                Brand.slug == changes["slug"], Brand.id != brand.id
+            )
+        )
+        if taken:
+            raise Conflict(
+                f"Another brand of this agency uses the slug '{changes['slug']}'.",
+                errors={"slug": ["Already used in this agency."]},
+            )
+    if "branding" in changes:
+        changes["branding"] = {**(brand.branding or {}), **(changes["branding"] or {})}
+    for field, value in changes.items():
+        setattr(brand, field, value)
+    brand.updated_at = utcnow()
+    audit.record(
+        "brand.updated", agency_id=brand.agency_id, brand_id=brand.id, target_type="brand",
+        target_id=brand.id, data={"fields": sorted(changes)},
+    )
+    db.session.commit()
+    return brand
+
+
+def set_archived(brand: Brand, archived: bool) -> Brand:
+    brand.status = BrandStatus.ARCHIVED if archived else BrandStatus.ACTIVE
+    brand.archived_at = utcnow() if archived else None
+    brand.updated_at = utcnow()
+    audit.record(
+        "brand.archived" if archived else "brand.unarchived", agency_id=brand.agency_id,
+        brand_id=brand.id, target_type="brand", target_id=brand.id,
+    )
+    db.session.commit()
+    return brand
+
+
+def brand_owned_tables() -> list[Any]:
+    """Every table holding a brand's rows, children first (safe deletion order)."""
+    tables = [
+        t for t in Base.metadata.sorted_tables if "brand_id" in t.c and t.name != "brands"
+    ]
+    return list(reversed(tables))
+
+
+def offboard(brand: Brand) -> dict[str, int]:
+    """Delete every row the brand owns, then the brand. Returns the rows deleted per table."""
+    deleted: dict[str, int] = {}
+    for table in brand_owned_tables():
+        result = db.session.execute(
+            delete(table).where(table.c.agency_id == brand.agency_id, table.c.brand_id == brand.id)
+        )
+        deleted[table.name] = result.rowcount or 0
+    db.session.delete(brand)
+    db.session.flush()
+    deleted["brands"] = 1
+    audit.record(
+        "brand.offboarded", agency_id=brand.agency_id, target_type="brand", target_id=brand.id,
+        data={"name": brand.name, "deleted": deleted},
+    )
+    db.session.commit()
+    return deleted
+
+
+def _export_row(table: Any, row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for column in table.c:
+        if column.info.get("secret"):
+            continue
+        value = row._mapping[column.name]
+        out[column.name] = value.isoformat() if hasattr(value, "isoformat") else value
+    return out
+
+
+def export(brand: Brand) -> dict[str, Any]:
+    """Everything the brand owns, as plain JSON (secrets such as credentials left out)."""
+    brand_table = Brand.__table__
+    brand_row = db.session.execute(
+        select(brand_table).where(brand_table.c.id == brand.id)
+    ).one()
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for table in reversed(brand_owned_tables()):
+        rows = db.session.execute(
+            select(table)
+            .where(table.c.agency_id == brand.agency_id, table.c.brand_id == brand.id)
+            .order_by(*table.primary_key.columns)
+        )
+        tables[table.name] = [_export_row(table, row) for row in rows]
+    audit.record(
+        "brand.exported", agency_id=brand.agency_id, brand_id=brand.id, target_type="brand",
+        target_id=brand.id,
+    )
+    db.session.commit()
+    return {
+        "brand": _export_row(brand_table, brand_row),
+        "tables": tables,
+        "exported_at": utcnow(),
+    }
+
+
+def count_brands() -> int:
+    return db.session.scalar(tenancy.scoped_select(Brand, func.count(Brand.id))) or 0

@@ -1,0 +1,124 @@
+"""Replay of creates sent with `Idempotency-Key` (kept 24 h per agency)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Response, current_app, g
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from app import tenancy
+from app.errors import Conflict, ValidationFailed
+from app.extensions import db
+from app.models import IdempotencyRecord
+from app.models.base import utcnow
+
+_REPLAYED_HEADERS = ("Location", "ETag", "Content-Type")
+
+
+def _scope() -> tuple[str, str | None]:
+    principal = g.get("principal")
+    agency_id = principal.agency_id if principal else None
+    return (agency_id or "anonymous"), agency_id
+
+
+def _find(scope: str, key: str) -> IdempotencyRecord | None:
+    with tenancy.system_scope():
+        return db.session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            )
+        )
+
+
+def begin(key: str, method: str, path: str, body_hash: str) -> Response | None:
+    """Reserve the key, or return the stored response of the first request that used it."""
+    if not key or len(key) > 255 or not key.isprintable():
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 255 printable characters.",
+            errors={"header.Idempotency-Key": ["Invalid key."]},
+        )
+    scope, agency_id = _scope()
+    now = utcnow()
+    record = _find(scope, key)
+    if record is not None and record.expires_at <= now:
+        with tenancy.system_scope():
+            db.session.delete(record)
+            db.session.commit()
+        record = None
+    if record is None:
+        record = IdempotencyRecord(
+            scope=scope,
+            agency_id=agency_id,
+            key=key,
+            method=method,
+            path=path,
+            request_hash=body_hash,
+            expires_at=now + timedelta(seconds=current_app.config["IDEMPOTENCY_TTL_SECONDS"]),
+        )
+        try:
+            with tenancy.system_scope():
+                db.session.add(record)
+                db.session.commit()
+            return None
+        except IntegrityError:
+            db.session.rollback()
+            record = _find(scope, key)
+            if record is None:  # pragma: no cover - vanished between two statements
+                raise Conflict("A request with this Idempotency-Key is in progress.") from None
+    if record.method != method or record.path != path or record.request_hash != body_hash:
+        raise ValidationFailed(
+            "This Idempotency-Key was used with another request; use a new key for a new request.",
+            errors={"header.Idempotency-Key": ["Reused with a different request."]},
+        )
+    if record.status_code is None:
+        raise Conflict(
+            "The first request with this Idempotency-Key is still in progress; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+    response = Response(record.response_body, status=record.status_code)
+    for name, value in (record.response_headers or {}).items():
+        response.headers[name] = value
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def finish(key: str, response: Response) -> None:
+    """Keep a successful response for replay; forget the key after a failure so it can retry."""
+    scope, _ = _scope()
+    db.session.rollback()  # whatever the view left open is committed or discarded by now
+    record = _find(scope, key)
+    if record is None:
+        return
+    with tenancy.system_scope():
+        if response.status_code >= 400:
+            db.session.delete(record)
+        else:
+            record.status_code = response.status_code
+            record.response_body = response.get_data(as_text=True)
+            record.response_headers = {
+                name: response.headers[name] for name in _REPLAYED_HEADERS if name in response.headers
+            }
+        db.session.commit()
+
+
+def abandon(key: str) -> None:
+    scope, _ = _scope()
+    db.session.rollback()
+    with tenancy.system_scope():
+        db.session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            )
+        )
+        db.session.commit()
+
+
+def purge_expired() -> int:
+    with tenancy.system_scope():
+        result = db.session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow())
+        )
+        db.session.commit()
+    return result.rowcount or 0

@@ -1,0 +1,199 @@
+"""Sign-up, sign-in, refresh-token rotation and sign-out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app import tenancy
+from app.auth.passwords import burn_verification_time, hash_password, verify_password
+from app.auth.secrets import digest, new_secret
+from app.auth.tokens import issue_access_token
+from app.errors import Conflict, Unauthorized, ValidationFailed
+from app.extensions import db
+from app.ids import new_id
+from app.models import Agency, AgencyMembership, AgencyRole, BrandMembership, RefreshToken, User
+from app.models.base import utcnow
+from app.services import audit, throttle
+
+
+@dataclass
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    agency_id: str
+    token_type: str = "Bearer"
+
+
+@dataclass
+class SignupResult:
+    agency: Agency
+    user: User
+    tokens: TokenPair
+
+
+def signup(*, agency_name: str, name: str, email: str, password: str) -> SignupResult:
+    """Create an agency and its owner, and sign the owner in."""
+    with tenancy.system_scope():
+        if db.session.scalar(select(User.id).where(User.email == email)):
+            raise Conflict(
+                "An account with this e-mail already exists; sign in instead.",
+                errors={"email": ["Already registered."]},
+            )
+    agency = Agency(id=new_id("agy"), name=agency_name)
+    tenancy.enter_agency(agency.id)
+    user = User(name=name, email=email, password_hash=hash_password(password))
+    db.session.add_all([agency, user])
+    db.session.flush()
+    db.session.add(AgencyMembership(agency_id=agency.id, user_id=user.id, role=AgencyRole.OWNER))
+    audit.record(
+        "agency.created",
+        agency_id=agency.id,
+        target_type="agency",
+        target_id=agency.id,
+        actor_type="user",
+        actor_id=user.id,
+    )
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same e-mail signed up concurrently
+        db.session.rollback()
+        raise Conflict(
+            "An account with this e-mail already exists; sign in instead.",
+            errors={"email": ["Already registered."]},
+        ) from None
+    tokens = start_session_for(user, agency.id)
+    db.session.commit()
+    return SignupResult(agency=agency, user=user, tokens=tokens)
+
+
+def agencies_of(user_id: str) -> list[str]:
+    """Agencies the user can act in: as staff, or as a brand member (clients)."""
+    with tenancy.system_scope():
+        staff = db.session.scalars(
+            select(AgencyMembership.agency_id)
+            .where(AgencyMembership.user_id == user_id)
+            .order_by(AgencyMembership.created_at)
+        ).all()
+        brand = db.session.scalars(
+            select(BrandMembership.agency_id)
+            .where(BrandMembership.user_id == user_id)
+            .order_by(BrandMembership.created_at)
+        ).all()
+    seen: list[str] = []
+    for agency_id in [*staff, *brand]:
+        if agency_id not in seen:
+            seen.append(agency_id)
+    return seen
+
+
+def login(*, email: str, password: str, agency_id: str | None, ip: str | None) -> TokenPair:
+    throttle.check_allowed(email, ip)
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is None:
+        burn_verification_time(password)
+        throttle.record_failure(email, ip)
+        raise Unauthorized("The e-mail or the password is wrong.")
+    if not verify_password(user.password_hash, password):
+        throttle.record_failure(email, ip)
+        raise Unauthorized("The e-mail or the password is wrong.")
+    agencies = agencies_of(user.id)
+    if not agencies:
+        raise Unauthorized("This account belongs to no agency any more.")
+    if agency_id is None:
+        agency_id = agencies[0]
+    elif agency_id not in agencies:
+        raise ValidationFailed(
+            "You are not a member of this agency.",
+            errors={"agency_id": ["Not one of your agencies."]},
+        )
+    throttle.record_success(email)
+    user.last_login_at = utcnow()
+    tokens = start_session_for(user, agency_id)
+    db.session.commit()
+    return tokens
+
+
+def start_session_for(user: User, agency_id: str) -> TokenPair:
+    return _issue_pair(user.id, agency_id, family_id=new_id("ses"))
+
+
+def _issue_pair(user_id: str, agency_id: str, *, family_id: str) -> TokenPair:
+    secret = new_secret("rt")
+    ttl = timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"])
+    tenancy.enter_agency(agency_id)
+    db.session.add(
+        RefreshToken(
+            agency_id=agency_id,
+            user_id=user_id,
+            family_id=family_id,
+            token_hash=digest(secret),
+            expires_at=utcnow() + ttl,
+        )
+    )
+    access, expires_in = issue_access_token(user_id, agency_id, family_id)
+    return TokenPair(
+        access_token=access, expires_in=expires_in, refresh_token=secret, agency_id=agency_id
+    )
+
+
+def refresh(refresh_token: str) -> TokenPair:
+    """Rotate: the presented token is spent and a new pair is issued.
+
+    A token presented twice means it was copied: the whole session is revoked.
+    """
+    now = utcnow()
+    with tenancy.system_scope():
+        token = db.session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == digest(refresh_token))
+        )
+        if token is None or token.revoked_at is not None or token.expires_at <= now:
+            raise Unauthorized("The refresh token is invalid, expired or revoked; sign in again.")
+        if token.used_at is not None:
+            _revoke_family(token.family_id)
+            db.session.commit()
+            raise Unauthorized(
+                "This refresh token was already used; the session is revoked for safety. "
+                "Sign in again."
+            )
+        # Compare-and-set: of two concurrent refreshes with one token, only one wins.
+        spent = db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if spent.rowcount != 1:
+            db.session.rollback()
+            raise Unauthorized("The refresh token was just used; sign in again.")
+    if token.agency_id not in agencies_of(token.user_id):
+        db.session.rollback()
+        raise Unauthorized("You are no longer a member of this agency.")
+    pair = _issue_pair(token.user_id, token.agency_id, family_id=token.family_id)
+    db.session.commit()
+    return pair
+
+
+def logout(refresh_token: str) -> None:
+    """Revoke the session the refresh token belongs to. Unknown tokens are ignored."""
+    with tenancy.system_scope():
+        token = db.session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == digest(refresh_token))
+        )
+        if token is not None:
+            _revoke_family(token.family_id)
+        db.session.commit()
+
+
+def _revoke_family(family_id: str) -> None:
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )

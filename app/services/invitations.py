@@ -1,0 +1,146 @@
+"""Invitations: to the agency (staff) or to one brand (clients and brand staff)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from app import tenancy
+from app.auth.passwords import hash_password, verify_password
+from app.auth.secrets import digest, new_secret
+from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from app.extensions import db
+from app.models import AgencyMembership, Brand, BrandMembership, Invitation, User
+from app.models.base import utcnow
+from app.services import audit, identity
+
+
+@dataclass
+class CreatedInvitation:
+    invitation: Invitation
+    token: str
+    accept_url: str
+
+
+def create_invitation(
+    agency_id: str,
+    *,
+    email: str,
+    agency_role: str | None,
+    brand: Brand | None,
+    brand_role: str | None,
+    invited_by: str | None,
+) -> CreatedInvitation:
+    if (agency_role is None) == (brand is None):
+        raise ValidationFailed(
+            "Invite either to the agency (agency_role) or to one brand (brand_id and brand_role).",
+            errors={"agency_role": ["Give agency_role, or brand_id with brand_role."]},
+        )
+    if brand is not None and brand_role is None:
+        raise ValidationFailed(
+            "A brand invitation needs a brand_role.", errors={"brand_role": ["Required."]}
+        )
+    token = new_secret("inv")
+    ttl = timedelta(seconds=current_app.config["INVITATION_TTL_SECONDS"])
+    invitation = Invitation(
+        agency_id=agency_id,
+        brand_id=brand.id if brand else None,
+        email=email,
+        agency_role=agency_role,
+        brand_role=brand_role if brand else None,
+        token_hash=digest(token),
+        invited_by_user_id=invited_by,
+        expires_at=utcnow() + ttl,
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    audit.record(
+        "invitation.created", agency_id=agency_id, brand_id=invitation.brand_id,
+        target_type="invitation", target_id=invitation.id,
+        data={"email": email, "agency_role": agency_role, "brand_role": invitation.brand_role},
+    )
+    db.session.commit()
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return CreatedInvitation(invitation, token, f"{base}/accept-invitation?token={token}")
+
+
+def revoke_invitation(invitation: Invitation) -> None:
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation was already accepted; remove the member instead.")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        audit.record(
+            "invitation.revoked", agency_id=invitation.agency_id, brand_id=invitation.brand_id,
+            target_type="invitation", target_id=invitation.id,
+        )
+        db.session.commit()
+
+
+def accept_invitation(
+    token: str, *, name: str | None, password: str
+) -> identity.TokenPair:
+    """The invitee sets a password (new account) or proves theirs (existing account)."""
+    with tenancy.system_scope():
+        invitation = db.session.scalar(
+            select(Invitation).where(Invitation.token_hash == digest(token))
+        )
+    if invitation is None or invitation.revoked_at is not None:
+        raise NotFound("This invitation does not exist or was revoked.")
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation was already accepted; sign in instead.")
+    if invitation.expires_at <= utcnow():
+        raise Conflict("This invitation has expired; ask for a new one.")
+    tenancy.enter_agency(invitation.agency_id)
+    user = db.session.scalar(select(User).where(User.email == invitation.email))
+    if user is None:
+        if not name:
+            raise ValidationFailed(
+                "Give your name to create your account.", errors={"name": ["Required."]}
+            )
+        user = User(email=invitation.email, name=name, password_hash=hash_password(password))
+        db.session.add(user)
+        db.session.flush()
+    elif not verify_password(user.password_hash, password):
+        raise Unauthorized(
+            "An account with this e-mail exists; give its password to accept the invitation."
+        )
+    if invitation.agency_role:
+        membership = db.session.scalar(
+            tenancy.scoped_select(AgencyMembership).where(AgencyMembership.user_id == user.id)
+        )
+        if membership is None:
+            db.session.add(
+                AgencyMembership(
+                    agency_id=invitation.agency_id, user_id=user.id, role=invitation.agency_role
+                )
+            )
+    else:
+        membership = db.session.scalar(
+            tenancy.scoped_select(BrandMembership).where(
+                BrandMembership.user_id == user.id,
+                BrandMembership.brand_id == invitation.brand_id,
+            )
+        )
+        if membership is None:
+            db.session.add(
+                BrandMembership(
+                    agency_id=invitation.agency_id,
+                    brand_id=invitation.brand_id,
+                    user_id=user.id,
+                    role=invitation.brand_role,
+                )
+            )
+        else:
+            membership.role = invitation.brand_role
+    invitation.accepted_at = utcnow()
+    audit.record(
+        "invitation.accepted", agency_id=invitation.agency_id, brand_id=invitation.brand_id,
+        target_type="invitation", target_id=invitation.id, actor_type="user", actor_id=user.id,
+    )
+    db.session.flush()
+    tokens = identity.start_session_for(user, invitation.agency_id)
+    db.session.commit()
+    return tokens

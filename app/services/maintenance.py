@@ -1,0 +1,20 @@
+"""Periodic housekeeping, called by workers.jobs.maintenance."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+
+from app import tenancy
+from app.extensions import db
+from app.models import RefreshToken
+from app.models.base import utcnow
+from app.services import idempotency
+
+
+def purge_expired() -> dict[str, int]:
+    purged = {"idempotency_records": idempotency.purge_expired()}
+    with tenancy.system_scope():
+        result = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= utcnow()))
+        db.session.commit()
+    purged["refresh_tokens"] = result.rowcount or 0
+    return purged

@@ -1,0 +1,144 @@
+"""The ONE place tenant scope is resolved and enforced.
+
+Every read or write of tenant data goes through these helpers:
+
+- `scoped_select(Model)` filters by the caller's agency and, for brand-owned rows, by the brands
+  the caller may reach. Views never build unscoped queries for tenant data.
+- `get_or_404(Model, id)` and `get_brand_or_404(brand_id)`: another tenant's object, or one the
+  caller may not reach, is a 404 and never a 403, so ids leak nothing.
+- On PostgreSQL every transaction starts with `set_config('app.agency_id', …, true)`; Row-Level
+  Security policies on every tenant table then filter again, so a bug in a view leaks nothing.
+  `system_scope()` is the one audited way past RLS, for the few operations that must look across
+  agencies before a tenant is known (login, API-key lookup, invitation acceptance, dispatchers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import g, has_app_context
+from sqlalchemy import Select, event, select
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.extensions import db
+from app.ids import looks_like_id
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    agency_id: str | None
+    # None: every brand of the agency; otherwise the brand ids the caller may reach.
+    brand_ids: frozenset[str] | None = None
+    bypass_rls: bool = False
+
+
+NO_SCOPE = TenantScope(agency_id=None)
+
+
+def current_scope() -> TenantScope:
+    if not has_app_context():
+        return NO_SCOPE
+    return g.get("tenant_scope", NO_SCOPE)
+
+
+def set_scope(scope: TenantScope) -> None:
+    """Make `scope` the current one, and apply it at once if a transaction is already open."""
+    g.tenant_scope = scope
+    session = db.session()
+    if session.in_transaction():
+        _apply_to_connection(session.connection(), scope)
+
+
+@contextmanager
+def system_scope() -> Iterator[None]:
+    """Look across agencies for the length of the block (and its transaction).
+
+    Used only where no tenant is known yet; everything done inside must be scoped by hand.
+    """
+    previous = current_scope()
+    set_scope(TenantScope(agency_id=previous.agency_id, bypass_rls=True))
+    try:
+        yield
+    finally:
+        set_scope(previous)
+
+
+def enter_agency(agency_id: str, brand_ids: frozenset[str] | None = None) -> None:
+    """Scope to one agency: used by the authentication step and by jobs reloading a tenant."""
+    set_scope(TenantScope(agency_id=agency_id, brand_ids=brand_ids))
+
+
+def _apply_to_connection(connection: Any, scope: TenantScope) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    connection.exec_driver_sql(
+        "SELECT set_config('app.agency_id', %s, true), set_config('app.rls_bypass', %s, true)",
+        (scope.agency_id or "", "on" if scope.bypass_rls else "off"),
+    )
+
+
+@event.listens_for(Session, "after_begin")
+def _scope_new_transaction(_session: Session, _transaction: Any, connection: Any) -> None:
+    _apply_to_connection(connection, current_scope())
+
+
+def _require_agency(scope: TenantScope) -> str:
+    if scope.agency_id is None:
+        # A programming error, not a client error: tenant data asked for outside a tenant.
+        raise RuntimeError("tenant data requested without a tenant scope")
+    return scope.agency_id
+
+
+def scoped_select(model: type[T], *columns: Any) -> Select[Any]:
+    """`select(model)` limited to the caller's agency and reachable brands."""
+    scope = current_scope()
+    agency_id = _require_agency(scope)
+    stmt = select(*columns) if columns else select(model)
+    stmt = stmt.where(model.agency_id == agency_id)  # type: ignore[attr-defined]
+    if scope.brand_ids is not None:
+        if getattr(model, "__tablename__", "") == "brands":
+            stmt = stmt.where(model.id.in_(scope.brand_ids))  # type: ignore[attr-defined]
+        elif hasattr(model, "brand_id"):
+            stmt = stmt.where(model.brand_id.in_(scope.brand_ids))  # type: ignore[attr-defined]
+    return stmt
+
+
+def get_or_404(model: type[T], object_id: str, *, what: str | None = None) -> T:
+    label = what or getattr(model, "__label__", model.__name__.lower())
+    if not looks_like_id(object_id):
+        raise NotFound(f"No {label} with id '{_printable(object_id)}'.")
+    obj = db.session.scalars(scoped_select(model).where(model.id == object_id)).first()  # type: ignore[attr-defined]
+    if obj is None:
+        raise NotFound(f"No {label} with id '{object_id}'.")
+    return obj
+
+
+def get_brand_or_404(brand_id: str) -> Any:
+    from app.models import Brand
+
+    return get_or_404(Brand, brand_id, what="brand")
+
+
+def get_in_brand_or_404(model: type[T], brand_id: str, object_id: str, *, what: str) -> T:
+    """A brand-owned object, looked up under its brand (so `/brands/A/x/<id of B's x>` is 404)."""
+    if not looks_like_id(object_id):
+        raise NotFound(f"No {what} with id '{_printable(object_id)}'.")
+    stmt = scoped_select(model).where(
+        model.id == object_id,  # type: ignore[attr-defined]
+        model.brand_id == brand_id,  # type: ignore[attr-defined]
+    )
+    obj = db.session.scalars(stmt).first()
+    if obj is None:
+        raise NotFound(f"No {what} with id '{object_id}' in brand '{brand_id}'.")
+    return obj
+
+
+def _printable(value: str) -> str:
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    return cleaned[:64]

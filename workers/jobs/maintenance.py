@@ -1,0 +1,13 @@
+"""Housekeeping jobs."""
+
+from __future__ import annotations
+
+from workers.context import job
+
+
+@job
+def purge_expired_records() -> dict[str, int]:
+    """Forget idempotency records past their 24 h and spent refresh tokens past expiry."""
+    from app.services import maintenance
+
+    return maintenance.purge_expired()
