@@ -21,6 +21,13 @@ PREFIXES = {
     "refresh_token": "rtk",
     "audit_event": "evt",
     "idempotency_record": "idm",
+    "social_account": "acc",
+    "oauth_state": "ost",
+    "post": "pst",
+    "post_variant": "pvr",
+    "media": "med",
+    "delivery": "dlv",
+    "posting_slot": "slt",
 }
 
 _ID_RE = re.compile(r"^[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}$")

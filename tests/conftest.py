@@ -25,7 +25,8 @@ from app.config import TestConfig, normalize_database_url
 from app.models import Base
 
 APP_ROLE = "relais_test_app"
-TEST_DB = "relais_test"
+# Parallel runs (several work trees) each set their own RELAIS_TEST_DB.
+TEST_DB = os.environ.get("RELAIS_TEST_DB", "relais_test")
 
 
 @dataclass

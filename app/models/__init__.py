@@ -8,11 +8,13 @@ from app.models.base import Base
 from app.models.brand import ApprovalMode, Brand, BrandMembership, BrandRole, BrandStatus
 from app.models.idempotency import IdempotencyRecord
 from app.models.invitation import Invitation
+from app.models.social_account import AccountHealth, Network, SocialAccount
 from app.models.user import User
 
 __all__ = [
     "Agency",
     "AgencyMembership",
+    "AccountHealth",
     "AgencyRole",
     "ApiKey",
     "ApprovalMode",
@@ -25,6 +27,8 @@ __all__ = [
     "IdempotencyRecord",
     "Invitation",
     "LoginThrottle",
+    "Network",
     "RefreshToken",
+    "SocialAccount",
     "User",
 ]
