@@ -8,6 +8,7 @@ from app.models.base import Base
 from app.models.brand import ApprovalMode, Brand, BrandMembership, BrandRole, BrandStatus
 from app.models.idempotency import IdempotencyRecord
 from app.models.invitation import Invitation
+from app.models.media import Media
 from app.models.social_account import AccountHealth, Network, SocialAccount
 from app.models.user import User
 
@@ -27,6 +28,7 @@ __all__ = [
     "IdempotencyRecord",
     "Invitation",
     "LoginThrottle",
+    "Media",
     "Network",
     "RefreshToken",
     "SocialAccount",

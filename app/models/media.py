@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.ids import id_factory
+from app.models.base import Base, BrandScoped, Timestamps
+
+
+class Media(BrandScoped, Timestamps, Base):
+    """A file a brand uploaded (image or video), kept by a storage backend under `storage_key`."""
+
+    __tablename__ = "media"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("media"))
+    filename: Mapped[str] = mapped_column(String(255))
+    # The type detected from the file's own bytes, not the one the uploader claimed.
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    duration_seconds: Mapped[float | None]
+    alt_text: Mapped[str | None] = mapped_column(String(1500))
+    storage_key: Mapped[str] = mapped_column(String(500))
+    uploaded_by_user_id: Mapped[str | None] = mapped_column(String(40))
+    deleted_at: Mapped[datetime | None]
