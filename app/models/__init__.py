@@ -9,6 +9,17 @@ from app.models.brand import ApprovalMode, Brand, BrandMembership, BrandRole, Br
 from app.models.idempotency import IdempotencyRecord
 from app.models.invitation import Invitation
 from app.models.media import Media
+from app.models.post import (
+    ApprovalStage,
+    Delivery,
+    DeliveryStatus,
+    Post,
+    PostingSlot,
+    PostLabel,
+    PostMedia,
+    PostStatus,
+    PostVariant,
+)
 from app.models.social_account import AccountHealth, Network, SocialAccount
 from app.models.user import User
 
@@ -29,6 +40,15 @@ __all__ = [
     "Invitation",
     "LoginThrottle",
     "Media",
+    "ApprovalStage",
+    "Delivery",
+    "DeliveryStatus",
+    "Post",
+    "PostingSlot",
+    "PostLabel",
+    "PostMedia",
+    "PostStatus",
+    "PostVariant",
     "Network",
     "RefreshToken",
     "SocialAccount",
