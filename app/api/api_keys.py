@@ -46,7 +46,9 @@ class ApiKeys(MethodView):
             brand_ids=data.get("brand_ids"),
             created_by=principal.user_id,
         )
-        return {**ApiKeySchema().dump(created.key), "key": created.secret}
+        # Raw attributes, not a dump: the response schema serialises them (once).
+        shown = {name: getattr(created.key, name) for name in ApiKeySchema().fields}
+        return {**shown, "key": created.secret}
 
 
 @blp.route("/<key_id>")

@@ -94,6 +94,7 @@ class Invitations(MethodView):
             brand=brand,
             brand_role=data.get("brand_role"),
             invited_by=principal.user_id,
+            inviter_role=principal.agency_role,
         )
         return {
             **_with_status(created.invitation),

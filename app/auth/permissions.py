@@ -39,7 +39,14 @@ AGENCY_PERMISSIONS: dict[str, set[AgencyRole]] = {
 }
 
 # Only people may do these, never a key (a leaked key must not mint keys or invite people).
-PEOPLE_ONLY = {"api_keys.manage", "agency.members.manage", "agency.invite", "agency.update"}
+PEOPLE_ONLY = {
+    "api_keys.manage",
+    "agency.members.manage",
+    "agency.invite",
+    "agency.update",
+    "brand.invite",
+    "brand.members.manage",
+}
 
 
 def can(principal: Principal, permission: str, brand_id: str | None = None) -> bool:

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from app import tenancy
 from app.auth.passwords import hash_password, verify_password
 from app.auth.secrets import digest, new_secret
-from app.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
-from app.models import AgencyMembership, Brand, BrandMembership, Invitation, User
+from app.models import AgencyMembership, AgencyRole, Brand, BrandMembership, Invitation, User
 from app.models.base import utcnow
 from app.services import audit, identity
 
@@ -33,6 +33,7 @@ def create_invitation(
     brand: Brand | None,
     brand_role: str | None,
     invited_by: str | None,
+    inviter_role: AgencyRole | None,
 ) -> CreatedInvitation:
     if (agency_role is None) == (brand is None):
         raise ValidationFailed(
@@ -43,6 +44,9 @@ def create_invitation(
         raise ValidationFailed(
             "A brand invitation needs a brand_role.", errors={"brand_role": ["Required."]}
         )
+    if agency_role == AgencyRole.OWNER and inviter_role != AgencyRole.OWNER:
+        # Same rule as changing a role: admins must not mint owners (themselves, say).
+        raise Forbidden("Only an owner can invite an owner.")
     token = new_secret("inv")
     ttl = timedelta(seconds=current_app.config["INVITATION_TTL_SECONDS"])
     invitation = Invitation(

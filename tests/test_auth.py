@@ -1,0 +1,349 @@
+"""Identity: sign-up, tokens, refresh rotation, sign-out, /v1/me and brute-force protection."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import jwt
+import pytest
+from sqlalchemy import select, update
+
+from app.auth import tokens
+from app.models import LoginThrottle, RefreshToken, User
+from app.models.base import utcnow
+from tests.conftest import PASSWORD
+from tests.helpers import assert_problem, bearer, owner_connection
+
+SIGNUP = {"agency_name": "Acme", "name": "Ada", "email": "ada@example.com", "password": PASSWORD}
+
+
+def _login(client, email, password=PASSWORD, **extra):
+    return client.post("/v1/auth/token", json={"email": email, "password": password, **extra})
+
+
+# -- sign-up --------------------------------------------------------------------------------------
+
+
+def test_signup_creates_agency_owner_and_signs_in(client):
+    response = client.post("/v1/signup", json=SIGNUP)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["agency"]["id"].startswith("agy_")
+    assert body["user"]["id"].startswith("usr_")
+    assert body["user"]["email"] == "ada@example.com"
+    assert "password" not in body["user"] and "password_hash" not in body["user"]
+    me = client.get("/v1/me", headers=bearer(body["tokens"]["access_token"])).get_json()
+    assert me["access"]["agency_role"] == "owner"
+    assert me["agency"]["id"] == body["agency"]["id"]
+
+
+def test_signup_duplicate_email_is_409_whatever_the_case(client):
+    assert client.post("/v1/signup", json=SIGNUP).status_code == 201
+    again = client.post("/v1/signup", json={**SIGNUP, "email": "ADA@Example.com"})
+    body = assert_problem(again, 409)
+    assert "email" in body["errors"]
+
+
+@pytest.mark.parametrize("password", ["short", "", "x" * 9])
+def test_signup_weak_password_is_422_with_field_error(client, password):
+    body = assert_problem(client.post("/v1/signup", json={**SIGNUP, "password": password}), 422)
+    assert "password" in body["errors"]
+
+
+def test_signup_missing_fields_is_422(client):
+    body = assert_problem(client.post("/v1/signup", json={"email": "not-an-email"}), 422)
+    assert {"agency_name", "name", "email", "password"} <= set(body["errors"])
+
+
+def test_password_is_stored_as_argon2_hash_only(client, database):
+    client.post("/v1/signup", json=SIGNUP)
+    with owner_connection(database) as connection:
+        stored = connection.execute(
+            select(User.password_hash).where(User.email == "ada@example.com")
+        ).scalar_one()
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+def test_token_with_right_password(client, make_agency):
+    owner = make_agency(brands=0)
+    response = _login(client, owner.email)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] > 0
+    assert body["agency_id"] == owner.agency_id
+    assert client.get("/v1/me", headers=bearer(body["access_token"])).status_code == 200
+
+
+def test_token_wrong_password_and_unknown_email_look_the_same(client, make_agency):
+    owner = make_agency(brands=0)
+    wrong = assert_problem(_login(client, owner.email, "wrong password!"), 401)
+    unknown = assert_problem(_login(client, "nobody@example.com"), 401)
+    assert wrong["detail"] == unknown["detail"]
+
+
+def test_refresh_rotates_and_reuse_revokes_the_whole_family(client, make_agency):
+    owner = make_agency(brands=0)
+    first = client.post("/v1/auth/refresh", json={"refresh_token": owner.refresh_token})
+    assert first.status_code == 200
+    rotated = first.get_json()
+    assert rotated["refresh_token"] != owner.refresh_token
+    assert client.get("/v1/me", headers=bearer(rotated["access_token"])).status_code == 200
+
+    # The spent token comes back: someone copied it. Both it and its successor die.
+    reused = client.post("/v1/auth/refresh", json={"refresh_token": owner.refresh_token})
+    assert_problem(reused, 401)
+    successor = client.post("/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
+    assert_problem(successor, 401)
+
+
+def test_refresh_family_revocation_spares_other_sessions(client, make_agency):
+    owner = make_agency(brands=0)
+    other_session = _login(client, owner.email).get_json()["refresh_token"]
+    client.post("/v1/auth/refresh", json={"refresh_token": owner.refresh_token})
+    client.post("/v1/auth/refresh", json={"refresh_token": owner.refresh_token})  # reuse
+    still = client.post("/v1/auth/refresh", json={"refresh_token": other_session})
+    assert still.status_code == 200
+
+
+def test_expired_refresh_token_is_401(client, make_agency, database):
+    owner = make_agency(brands=0)
+    with owner_connection(database) as connection:
+        connection.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert_problem(
+        client.post("/v1/auth/refresh", json={"refresh_token": owner.refresh_token}), 401
+    )
+
+
+def test_garbage_refresh_token_is_401(client):
+    assert_problem(client.post("/v1/auth/refresh", json={"refresh_token": "rt_nope"}), 401)
+
+
+def test_logout_revokes_the_refresh_token(client, make_agency):
+    owner = make_agency(brands=0)
+    out = client.post("/v1/auth/logout", json={"refresh_token": owner.refresh_token})
+    assert out.status_code == 204
+    assert_problem(
+        client.post("/v1/auth/refresh", json={"refresh_token": owner.refresh_token}), 401
+    )
+
+
+def test_logout_with_unknown_token_is_quiet(client):
+    assert client.post("/v1/auth/logout", json={"refresh_token": "rt_unknown"}).status_code == 204
+
+
+def _forged(app, **overrides):
+    now = int(time.time())
+    claims = {
+        "iss": tokens.ISSUER,
+        "aud": tokens.AUDIENCE,
+        "sub": "usr_x",
+        "agy": "agy_x",
+        "sid": "ses_x",
+        "iat": now,
+        "exp": now + 60,
+        "typ": "access",
+        **overrides,
+    }
+    return jwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256")
+
+
+def test_expired_access_token_is_401_problem(client, app, make_agency):
+    owner = make_agency(brands=0)
+    now = int(time.time())
+    expired = _forged(app, sub=owner.user_id, agy=owner.agency_id, iat=now - 3600, exp=now - 60)
+    body = assert_problem(client.get("/v1/me", headers=bearer(expired)), 401)
+    assert "expired" in body["detail"]
+    assert client.get("/v1/me", headers=bearer(expired)).headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"Authorization": "Bearer garbage"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"X-API-Key": "rk_not-a-real-key"},
+        {},
+    ],
+)
+def test_garbage_or_missing_credentials_are_401_problem(client, header):
+    assert_problem(client.get("/v1/me", headers=header), 401)
+
+
+def test_token_signed_with_another_secret_is_401(client, make_agency):
+    owner = make_agency(brands=0)
+    now = int(time.time())
+    claims = {
+        "iss": tokens.ISSUER,
+        "aud": tokens.AUDIENCE,
+        "sub": owner.user_id,
+        "agy": owner.agency_id,
+        "sid": "ses_x",
+        "iat": now,
+        "exp": now + 60,
+        "typ": "access",
+    }
+    forged = jwt.encode(claims, "another-secret-of-enough-length-0123456789", algorithm="HS256")
+    assert_problem(client.get("/v1/me", headers=bearer(forged)), 401)
+
+
+def test_refresh_token_is_not_an_access_token(client, make_agency):
+    owner = make_agency(brands=0)
+    assert_problem(client.get("/v1/me", headers=bearer(owner.refresh_token)), 401)
+
+
+def test_access_token_of_someone_removed_from_the_agency_is_401(client, app, make_agency):
+    owner = make_agency(brands=0)
+    stranger = make_agency(brands=0)
+    forged = _forged(app, sub=stranger.user_id, agy=owner.agency_id)
+    assert_problem(client.get("/v1/me", headers=bearer(forged)), 401)
+
+
+# -- /v1/me ---------------------------------------------------------------------------------------
+
+
+def test_me_for_owner(client, make_agency):
+    owner = make_agency(brands=1)
+    me = client.get("/v1/me", headers=owner.headers).get_json()
+    assert me["kind"] == "user"
+    assert me["user"]["id"] == owner.user_id
+    assert me["api_key_id"] is None
+    assert me["access"] == {"agency_id": owner.agency_id, "agency_role": "owner", "brand_roles": {}}
+    assert me["agencies"] == [owner.agency_id]
+
+
+def test_me_for_client(client, make_agency, invite_user):
+    owner = make_agency(brands=2)
+    brand_client = invite_user(owner, brand_id=owner.brands[1], brand_role="client")
+    me = client.get("/v1/me", headers=brand_client.headers).get_json()
+    assert me["user"]["id"] == brand_client.user_id
+    assert me["access"]["agency_role"] is None
+    assert me["access"]["brand_roles"] == {owner.brands[1]: "client"}
+    assert me["agencies"] == [owner.agency_id]
+
+
+def test_me_for_api_key(client, make_agency):
+    owner = make_agency(brands=1)
+    created = client.post("/v1/api-keys", json={"name": "ci"}, headers=owner.headers).get_json()
+    me = client.get("/v1/me", headers={"X-API-Key": created["key"]})
+    assert me.status_code == 200, me.get_json()
+    body = me.get_json()
+    assert body["kind"] == "api_key"
+    assert body["user"] is None
+    assert body["api_key_id"] == created["id"]
+    assert body["agency"]["id"] == owner.agency_id
+    assert body["agencies"] == [owner.agency_id]
+
+
+# -- several agencies -----------------------------------------------------------------------------
+
+
+def test_user_of_several_agencies_chooses_one_at_sign_in(client, make_agency):
+    first = make_agency("First", brands=0)
+    second = make_agency("Second", brands=0)
+    invited = client.post(
+        "/v1/invitations",
+        json={"email": first.email, "agency_role": "admin"},
+        headers=second.headers,
+    ).get_json()
+    accepted = client.post(
+        "/v1/invitations/accept", json={"token": invited["token"], "password": PASSWORD}
+    )
+    assert accepted.status_code == 200, accepted.get_json()
+    assert accepted.get_json()["agency_id"] == second.agency_id
+
+    default = _login(client, first.email).get_json()
+    assert default["agency_id"] == first.agency_id
+    chosen = _login(client, first.email, agency_id=second.agency_id).get_json()
+    assert chosen["agency_id"] == second.agency_id
+    me = client.get("/v1/me", headers=bearer(chosen["access_token"])).get_json()
+    assert me["access"]["agency_role"] == "admin"
+    assert me["agencies"] == [first.agency_id, second.agency_id]
+
+    # The refreshed pair stays in the chosen agency.
+    refreshed = client.post(
+        "/v1/auth/refresh", json={"refresh_token": chosen["refresh_token"]}
+    ).get_json()
+    assert refreshed["agency_id"] == second.agency_id
+
+
+def test_sign_in_to_an_agency_you_are_not_in_is_422(client, make_agency):
+    mine = make_agency(brands=0)
+    other = make_agency(brands=0)
+    body = assert_problem(_login(client, mine.email, agency_id=other.agency_id), 422)
+    assert "agency_id" in body["errors"]
+
+
+# -- brute-force protection -----------------------------------------------------------------------
+
+
+def test_account_locks_after_max_failures_even_for_the_right_password(client, app, make_agency):
+    owner = make_agency(brands=0)
+    limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
+    for _ in range(limit):
+        assert_problem(_login(client, owner.email, "wrong password!"), 401)
+    locked = _login(client, owner.email)
+    assert_problem(locked, 429)
+    assert int(locked.headers["Retry-After"]) > 0
+    # Other accounts are not affected.
+    other = make_agency(brands=0)
+    assert _login(client, other.email).status_code == 200
+
+
+def test_lock_ends_when_its_time_is_over(client, app, make_agency, database):
+    owner = make_agency(brands=0)
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]):
+        _login(client, owner.email, "wrong password!")
+    assert _login(client, owner.email).status_code == 429
+    past = utcnow() - timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"] + 1)
+    with owner_connection(database) as connection:
+        connection.execute(update(LoginThrottle).values(locked_until=past, window_started_at=past))
+    assert _login(client, owner.email).status_code == 200
+
+
+def test_success_resets_the_account_counter(client, app, make_agency):
+    owner = make_agency(brands=0)
+    limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
+    for _ in range(limit - 1):
+        _login(client, owner.email, "wrong password!")
+    assert _login(client, owner.email).status_code == 200
+    for _ in range(limit - 1):
+        _login(client, owner.email, "wrong password!")
+    assert _login(client, owner.email).status_code == 200
+
+
+def test_unknown_accounts_are_throttled_too(client, app):
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]):
+        _login(client, "ghost@example.com", "wrong password!")
+    assert_problem(_login(client, "ghost@example.com"), 429)
+
+
+def test_client_address_locks_after_max_failures(client, app, make_agency, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES_PER_IP", 3)
+    owner = make_agency(brands=0)
+    attacker = {"REMOTE_ADDR": "203.0.113.7"}
+    for i in range(3):
+        response = client.post(
+            "/v1/auth/token",
+            json={"email": f"victim{i}@example.com", "password": "wrong password!"},
+            environ_base=attacker,
+        )
+        assert response.status_code == 401
+    blocked = client.post(
+        "/v1/auth/token", json={"email": owner.email, "password": PASSWORD}, environ_base=attacker
+    )
+    assert_problem(blocked, 429)
+    assert "Retry-After" in blocked.headers
+    # Someone else, from another address, signs in to the same account.
+    fine = client.post(
+        "/v1/auth/token",
+        json={"email": owner.email, "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "198.51.100.1"},
+    )
+    assert fine.status_code == 200
