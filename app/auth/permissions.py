@@ -24,6 +24,10 @@ BRAND_PERMISSIONS: dict[str, set[BrandRole]] = {
     "brand.members.read": {BrandRole.MANAGER},
     "brand.members.manage": {BrandRole.MANAGER},
     "brand.invite": {BrandRole.MANAGER},
+    "posts.read": _EVERY_BRAND_ROLE,
+    "posts.write": {BrandRole.MANAGER, BrandRole.EDITOR},
+    # Clients approve only at the client step of `internal_and_client` (app/services/posts.py).
+    "posts.approve": {BrandRole.APPROVER, BrandRole.MANAGER, BrandRole.CLIENT},
 }
 
 # Permissions on the agency as a whole: the agency roles that hold them.

@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app import tenancy
+from app.api.http import (
+    ETAG_HEADER_DOC,
+    IF_MATCH_PARAMETER,
+    LINK_HEADER_DOC,
+    check_if_match,
+    idempotent,
+    paginate,
+    send_etag,
+)
+from app.auth import permissions
+from app.auth.principal import current_principal
+from app.models import AuditEvent, Delivery, Post
+from app.schemas.agency import AuditEventPageSchema
+from app.schemas.common import PageArgsSchema
+from app.schemas.posts import (
+    DeliveryPageSchema,
+    PostCreateSchema,
+    PostPageSchema,
+    PostQueryArgsSchema,
+    PostSchema,
+    PostUpdateSchema,
+    RejectSchema,
+    ReviewSchema,
+)
+from app.services import deliveries, posts
+
+blp = Blueprint(
+    "posts",
+    __name__,
+    url_prefix="/v1/brands/<brand_id>/posts",
+    description="A brand's posts: drafts, variants per account, approval and deliveries",
+)
+
+
+def _load(brand_id: str, post_id: str, permission: str) -> Post:
+    """The post under its brand (another brand's post is a 404), then the permission check."""
+    brand = tenancy.get_brand_or_404(brand_id)
+    post = tenancy.get_in_brand_or_404(Post, brand.id, post_id, what="post")
+    permissions.require(current_principal(), permission, brand.id)
+    return post
+
+
+@blp.route("")
+class Posts(MethodView):
+    @blp.arguments(PostQueryArgsSchema, location="query")
+    @blp.response(200, PostPageSchema, headers=LINK_HEADER_DOC)
+    def get(self, args, brand_id):
+        """List the brand's posts
+
+        Oldest first, one keyset page at a time. Filter by status, label, campaign and by the
+        scheduled time (`from` inclusive, `to` exclusive, RFC 3339 with an offset).
+        """
+        brand = tenancy.get_brand_or_404(brand_id)
+        permissions.require(current_principal(), "posts.read", brand.id)
+        return paginate(posts.list_statement(brand.id, args), Post.id, args)
+
+    @idempotent
+    @blp.arguments(PostCreateSchema)
+    @blp.response(201, PostSchema, headers=ETAG_HEADER_DOC)
+    def post(self, data, brand_id):
+        """Create a draft post
+
+        Text, link, labels, campaign, internal notes, media (in order), the target accounts and
+        per-account variants. Each network's own rules are checked when the post is submitted
+        for review or scheduled, and the errors name the account and the field.
+        """
+        brand = tenancy.get_brand_or_404(brand_id)
+        principal = current_principal()
+        permissions.require(principal, "posts.write", brand.id)
+        post = posts.create_post(brand, principal, data)
+        send_etag(post)
+        return post
+
+
+@blp.route("/<post_id>")
+class PostById(MethodView):
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    def get(self, brand_id, post_id):
+        """One post
+
+        With its variants per account. Internal notes are null for the brand's client users.
+        """
+        post = _load(brand_id, post_id, "posts.read")
+        send_etag(post)
+        return post
+
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.arguments(PostUpdateSchema)
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
+    @blp.alt_response(409, response="CONFLICT", description="The post can no longer be edited")
+    def patch(self, changes, brand_id, post_id):
+        """Edit a post
+
+        Send the ETag you read as `If-Match` so two people editing one post cannot overwrite
+        each other (412). Changing the content (text, link, media, accounts, variants) of an
+        approved or scheduled post sends it back to review in brands that review posts.
+        """
+        post = _load(brand_id, post_id, "posts.write")
+        check_if_match(post)
+        posts.update_post(post, changes)
+        send_etag(post)
+        return post
+
+    @blp.response(204)
+    @blp.alt_response(409, response="CONFLICT", description="Not a draft: cancel it instead")
+    def delete(self, brand_id, post_id):
+        """Delete a draft
+
+        Only drafts and rejected drafts are deleted; a post further along is cancelled with
+        `POST …/cancel`, which keeps its history.
+        """
+        post = _load(brand_id, post_id, "posts.write")
+        posts.delete_post(post)
+
+
+@blp.route("/<post_id>/cancel")
+class PostCancel(MethodView):
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(409, response="CONFLICT", description="Publishing already started")
+    def post(self, brand_id, post_id):
+        """Cancel a post
+
+        Its deliveries that no worker has taken yet are cancelled; the post and its activity
+        stay readable.
+        """
+        post = _load(brand_id, post_id, "posts.write")
+        deliveries.cancel_post(post)
+        send_etag(post)
+        return post
+
+
+@blp.route("/<post_id>/submit")
+class PostSubmit(MethodView):
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(409, response="CONFLICT", description="Not a draft, or no review here")
+    def post(self, brand_id, post_id):
+        """Submit a draft for review
+
+        Checks the post against each target network first (422 naming account and field),
+        then waits for an approver or manager of the agency.
+        """
+        post = _load(brand_id, post_id, "posts.write")
+        posts.submit(post)
+        send_etag(post)
+        return post
+
+
+@blp.route("/<post_id>/approve")
+class PostApprove(MethodView):
+    @blp.arguments(ReviewSchema)
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
+    def post(self, data, brand_id, post_id):
+        """Approve a post in review
+
+        At the internal step: an approver or manager. With approval mode
+        `internal_and_client`, the post then waits for one of the brand's client users, who
+        approves it here too.
+        """
+        post = _load(brand_id, post_id, "posts.approve")
+        posts.approve(post, current_principal(), data.get("comment"))
+        send_etag(post)
+        return post
+
+
+@blp.route("/<post_id>/reject")
+class PostReject(MethodView):
+    @blp.arguments(RejectSchema)
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
+    def post(self, data, brand_id, post_id):
+        """Reject a post in review
+
+        A comment saying why is required; the post goes back to its author as `rejected`, to
+        be edited and submitted again.
+        """
+        post = _load(brand_id, post_id, "posts.approve")
+        posts.reject(post, current_principal(), data["comment"])
+        send_etag(post)
+        return post
+
+
+@blp.route("/<post_id>/activity")
+class PostActivity(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, AuditEventPageSchema, headers=LINK_HEADER_DOC)
+    def get(self, args, brand_id, post_id):
+        """A post's activity
+
+        Every change and review step of the post, oldest first, from the audit trail:
+        who did it, when, and the comment of approvals and rejections.
+        """
+        post = _load(brand_id, post_id, "posts.read")
+        return paginate(posts.activity_statement(post), AuditEvent.id, args)
+
+
+@blp.route("/<post_id>/deliveries")
+class PostDeliveries(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, DeliveryPageSchema, headers=LINK_HEADER_DOC)
+    def get(self, args, brand_id, post_id):
+        """A post's deliveries
+
+        One per target account once the post is scheduled: status, attempts, the network's id
+        and URL of the published post, and the last error. Read-only.
+        """
+        post = _load(brand_id, post_id, "posts.read")
+        stmt = tenancy.scoped_select(Delivery).where(Delivery.post_id == post.id)
+        return paginate(stmt, Delivery.id, args)

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import g
+from marshmallow import validate
+
+from app.models import ApprovalStage, BrandRole, DeliveryStatus, PostStatus
+from app.schemas.common import Id, PageArgsSchema, Text, Timestamp, page_schema
+
+MAX_TEXT = 70_000  # above every network's limit; each network's own limit is checked on schedule
+MAX_TARGETS = 50
+MAX_MEDIA = 20
+
+
+class StaffOnlyText(ma.fields.String):
+    """Shown to agency staff; null for the brand's client users (internal notes)."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        principal = g.get("principal")
+        if principal is not None and principal.brand_roles.get(obj.brand_id) == BrandRole.CLIENT:
+            return None
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class PostVariantSchema(ma.Schema):
+    id = ma.fields.String(required=True, metadata={"example": "pvr_01JD5ZQ7R9X4M2B8C6N3P1T0VW"})
+    account_id = ma.fields.String(required=True)
+    text = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "null: the post's own text"}
+    )
+    media_ids = ma.fields.List(
+        ma.fields.String(),
+        allow_none=True,
+        required=True,
+        metadata={"description": "null: the post's own media"},
+    )
+
+
+class PostSchema(ma.Schema):
+    id = ma.fields.String(required=True, metadata={"example": "pst_01JD5ZQ7R9X4M2B8C6N3P1T0VW"})
+    brand_id = ma.fields.String(required=True)
+    text = ma.fields.String(required=True)
+    link = ma.fields.String(allow_none=True, required=True)
+    labels = ma.fields.List(ma.fields.String(), required=True)
+    campaign = ma.fields.String(allow_none=True, required=True)
+    internal_notes = StaffOnlyText(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Staff-only notes; always null for the brand's client users"},
+    )
+    status = ma.fields.String(required=True, validate=validate.OneOf([s.value for s in PostStatus]))
+    approval_stage = ma.fields.String(
+        allow_none=True,
+        required=True,
+        validate=validate.OneOf([s.value for s in ApprovalStage]),
+        metadata={"description": "While in_review: whose approval the post waits for"},
+    )
+    review_comment = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "Why it was last rejected"}
+    )
+    media_ids = ma.fields.List(ma.fields.String(), required=True)
+    account_ids = ma.fields.List(ma.fields.String(), required=True)
+    variants = ma.fields.List(ma.fields.Nested(PostVariantSchema), required=True)
+    scheduled_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    published_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    created_by_user_id = ma.fields.String(allow_none=True, required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    updated_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
+class PostVariantInputSchema(ma.Schema):
+    account_id = Id("acc", required=True)
+    text = Text(
+        allow_none=True,
+        max_len=MAX_TEXT,
+        metadata={"description": "Another text for this account; null or absent: the post's"},
+    )
+    media_ids = ma.fields.List(
+        Id("med"),
+        allow_none=True,
+        validate=validate.Length(max=MAX_MEDIA),
+        metadata={"description": "Other media for this account ([] for none); null: the post's"},
+    )
+
+
+def _unique_accounts(variants: list[dict[str, Any]] | None) -> None:
+    seen: set[str] = set()
+    for variant in variants or []:
+        if variant["account_id"] in seen:
+            raise ma.ValidationError(f"Two variants for account {variant['account_id']}.")
+        seen.add(variant["account_id"])
+
+
+class _PostFields(ma.Schema):
+    text = Text(max_len=MAX_TEXT)
+    link = ma.fields.URL(
+        allow_none=True, schemes={"https", "http"}, validate=validate.Length(max=2000)
+    )
+    labels = ma.fields.List(Text(min_len=1, max_len=100), validate=validate.Length(max=50))
+    campaign = Text(allow_none=True, min_len=1, max_len=200)
+    internal_notes = Text(allow_none=True, max_len=10_000)
+    media_ids = ma.fields.List(Id("med"), validate=validate.Length(max=MAX_MEDIA))
+    account_ids = ma.fields.List(
+        Id("acc"),
+        validate=validate.Length(max=MAX_TARGETS),
+        metadata={"description": "The brand's social accounts this post goes to"},
+    )
+    variants = ma.fields.List(
+        ma.fields.Nested(PostVariantInputSchema),
+        validate=[validate.Length(max=MAX_TARGETS), _unique_accounts],
+        metadata={"description": "Per-account text or media; replaces all earlier variants"},
+    )
+
+
+class PostCreateSchema(_PostFields):
+    text = Text(load_default="", max_len=MAX_TEXT)
+
+
+class PostUpdateSchema(_PostFields):
+    pass
+
+
+class PostQueryArgsSchema(PageArgsSchema):
+    status = ma.fields.String(validate=validate.OneOf([s.value for s in PostStatus]))
+    label = Text(min_len=1, max_len=100)
+    campaign = Text(min_len=1, max_len=200)
+    from_ = Timestamp(
+        data_key="from", metadata={"description": "Scheduled at or after this instant"}
+    )
+    to = Timestamp(metadata={"description": "Scheduled before this instant"})
+
+
+class ReviewSchema(ma.Schema):
+    comment = Text(allow_none=True, max_len=5000)
+
+
+class RejectSchema(ma.Schema):
+    comment = Text(required=True, min_len=1, max_len=5000, metadata={"description": "Why"})
+
+
+class DeliverySchema(ma.Schema):
+    id = ma.fields.String(required=True, metadata={"example": "dlv_01JD5ZQ7R9X4M2B8C6N3P1T0VW"})
+    post_id = ma.fields.String(required=True)
+    account_id = ma.fields.String(required=True)
+    status = ma.fields.String(
+        required=True, validate=validate.OneOf([s.value for s in DeliveryStatus])
+    )
+    attempts = ma.fields.Integer(required=True)
+    external_id = ma.fields.String(allow_none=True, required=True)
+    external_url = ma.fields.String(allow_none=True, required=True)
+    last_error = ma.fields.String(allow_none=True, required=True)
+    scheduled_for = ma.fields.AwareDateTime(allow_none=True, required=True)
+    published_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    updated_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
+PostPageSchema = page_schema(PostSchema, "PostPageSchema")
+DeliveryPageSchema = page_schema(DeliverySchema, "DeliveryPageSchema")

@@ -1,0 +1,324 @@
+"""Posts: create, edit, delete, and the approval workflow of the brand's mode.
+
+Approval modes (brand.approval_mode):
+- `none`: drafts are scheduled directly; submit is refused.
+- `internal`: submit → in_review (stage internal) → an approver or manager approves → approved.
+- `internal_and_client`: after the internal approval the post stays in_review at stage client
+  until one of the brand's client users approves it through the API.
+Rejection (a comment is required) sends the post to `rejected`, which is edited and resubmitted
+like a draft. Changing the content of approved (or scheduled) work sends it back to review.
+Every transition is in the audit trail; `activity` reads it back per post.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select
+
+from app import tenancy
+from app.auth.principal import Principal
+from app.errors import Conflict, Forbidden, ValidationFailed
+from app.extensions import db
+from app.models import (
+    ApprovalMode,
+    ApprovalStage,
+    AuditEvent,
+    Brand,
+    BrandRole,
+    Media,
+    Post,
+    PostLabel,
+    PostMedia,
+    PostStatus,
+    PostVariant,
+    SocialAccount,
+)
+from app.models.base import utcnow
+from app.services import audit, deliveries
+
+# Fields whose change alters what would be published (and so needs a fresh approval).
+CONTENT_FIELDS = frozenset({"text", "link", "media_ids", "account_ids", "variants"})
+_DRAFTLIKE = {PostStatus.DRAFT.value, PostStatus.REJECTED.value}
+# Content may still change here; later on, the post belongs to the workers or is history.
+_EDITABLE = _DRAFTLIKE | {
+    PostStatus.IN_REVIEW.value,
+    PostStatus.APPROVED.value,
+    PostStatus.SCHEDULED.value,
+}
+
+
+def _record(post: Post, action: str, data: dict[str, Any] | None = None) -> None:
+    audit.record(
+        action,
+        agency_id=post.agency_id,
+        brand_id=post.brand_id,
+        target_type="post",
+        target_id=post.id,
+        data=data or {},
+    )
+
+
+# -- create / edit / delete -----------------------------------------------------------------------
+
+
+def create_post(brand: Brand, principal: Principal, data: dict[str, Any]) -> Post:
+    post = Post(
+        agency_id=brand.agency_id,
+        brand_id=brand.id,
+        text=data.get("text") or "",
+        link=data.get("link"),
+        campaign=data.get("campaign"),
+        internal_notes=data.get("internal_notes"),
+        status=PostStatus.DRAFT.value,
+        created_by_user_id=principal.user_id,
+    )
+    db.session.add(post)
+    _apply_relations(post, data)
+    db.session.flush()
+    _record(post, "post.created", {"accounts": post.account_ids})
+    db.session.commit()
+    return post
+
+
+def update_post(post: Post, changes: dict[str, Any]) -> Post:
+    if not changes:
+        return post
+    content_changed = any(
+        field in CONTENT_FIELDS and _differs(post, field, value) for field, value in changes.items()
+    )
+    if content_changed and post.status not in _EDITABLE:
+        raise Conflict(
+            f"A post in status '{post.status}' can no longer be edited; only its labels, "
+            "campaign and internal notes can change."
+        )
+    previous = post.status
+    for field in ("text", "link", "campaign", "internal_notes"):
+        if field in changes:
+            setattr(post, field, changes[field] if field != "text" else changes[field] or "")
+    _apply_relations(post, changes)
+    post.updated_at = utcnow()
+    _record(post, "post.updated", {"fields": sorted(changes)})
+    if content_changed:
+        _after_content_change(post, previous)
+    db.session.commit()
+    return post
+
+
+def _after_content_change(post: Post, previous: str) -> None:
+    brand = tenancy.get_brand_or_404(post.brand_id)
+    reviewed = brand.approval_mode != ApprovalMode.NONE.value
+    approved_before = reviewed and previous in (
+        PostStatus.APPROVED.value,
+        PostStatus.SCHEDULED.value,
+    )
+    client_was_asked = (
+        previous == PostStatus.IN_REVIEW.value and post.approval_stage == ApprovalStage.CLIENT.value
+    )
+    if approved_before or client_was_asked:
+        # What was approved is not what would go out any more: review it again from the start.
+        deliveries.withdraw_pending(post)
+        post.status = PostStatus.IN_REVIEW.value
+        post.approval_stage = ApprovalStage.INTERNAL.value
+        _record(post, "post.returned_to_review", {"from": previous})
+    elif previous == PostStatus.SCHEDULED.value:
+        # No review in this brand: keep the schedule, checked against the new content and targets.
+        deliveries.schedule_post(post, post.scheduled_at or utcnow(), commit=False)
+
+
+def delete_post(post: Post) -> None:
+    """Drafts (and rejected drafts) are deleted; anything further along is cancelled instead."""
+    if post.status not in _DRAFTLIKE:
+        raise Conflict(
+            f"Only drafts can be deleted; this post is '{post.status}'. "
+            "Cancel it instead (POST …/posts/{post_id}/cancel)."
+        )
+    _record(post, "post.deleted", {"status": post.status})
+    db.session.delete(post)
+    db.session.commit()
+
+
+def _differs(post: Post, field: str, value: Any) -> bool:
+    if field == "variants":
+        current = {v.account_id: (v.text, v.media_ids) for v in post.variants}
+        wanted = {v["account_id"]: (v.get("text"), v.get("media_ids")) for v in value or []}
+        return any(current.get(a) != w for a, w in wanted.items())
+    if field == "text":
+        return (value or "") != post.text
+    return getattr(post, field) != value
+
+
+def _apply_relations(post: Post, data: dict[str, Any]) -> None:
+    """Labels, media order, target accounts and their variants, checked against the brand."""
+    if "labels" in data:
+        labels = sorted(set(data["labels"] or []))
+        post.label_rows = [
+            PostLabel(agency_id=post.agency_id, brand_id=post.brand_id, label=label)
+            for label in labels
+        ]
+    if "media_ids" in data:
+        media_ids = data["media_ids"] or []
+        _require_in_brand(Media, post.brand_id, media_ids, "media_ids", "media")
+        # Replace in two steps: the (post_id, position) key would collide within one flush.
+        post.media_rows = []
+        db.session.flush()
+        post.media_rows = [
+            PostMedia(agency_id=post.agency_id, brand_id=post.brand_id, position=i, media_id=m)
+            for i, m in enumerate(media_ids)
+        ]
+    if "account_ids" in data or "variants" in data:
+        _apply_targets(post, data)
+
+
+def _apply_targets(post: Post, data: dict[str, Any]) -> None:
+    account_ids = data.get("account_ids")
+    if account_ids is None:
+        account_ids = post.account_ids
+    account_ids = list(dict.fromkeys(account_ids))
+    _require_in_brand(SocialAccount, post.brand_id, account_ids, "account_ids", "account")
+    overrides = {v["account_id"]: v for v in data.get("variants") or []}
+    strangers = [a for a in overrides if a not in account_ids]
+    if strangers:
+        raise ValidationFailed(
+            "A variant names an account the post does not target: " + ", ".join(strangers),
+            errors={f"variants.{a}.account_id": ["Not one of account_ids."] for a in strangers},
+        )
+    for variant in overrides.values():
+        if variant.get("media_ids"):
+            _require_in_brand(
+                Media,
+                post.brand_id,
+                variant["media_ids"],
+                f"variants.{variant['account_id']}.media_ids",
+                "media",
+            )
+    current = {v.account_id: v for v in post.variants}
+    now = utcnow()
+    kept = []
+    for account_id in account_ids:
+        variant = current.get(account_id) or PostVariant(
+            agency_id=post.agency_id, brand_id=post.brand_id, account_id=account_id
+        )
+        if "variants" in data:
+            override = overrides.get(account_id, {})
+            variant.text = override.get("text")
+            variant.media_ids = override.get("media_ids")
+            variant.updated_at = now
+        kept.append(variant)
+    post.variants = kept
+
+
+def _require_in_brand(model: Any, brand_id: str, ids: list[str], field: str, what: str) -> None:
+    if not ids:
+        return
+    found = set(
+        db.session.scalars(
+            tenancy.scoped_select(model, model.id).where(
+                model.brand_id == brand_id, model.id.in_(set(ids))
+            )
+        )
+    )
+    missing = [i for i in dict.fromkeys(ids) if i not in found]
+    if missing:
+        raise ValidationFailed(
+            f"No {what} with id {', '.join(missing)} in this brand.",
+            errors={field: [f"Unknown {what}: {m}" for m in missing]},
+        )
+
+
+# -- approval -------------------------------------------------------------------------------------
+
+
+def _role_on(principal: Principal, brand_id: str) -> BrandRole | None:
+    return principal.brand_roles.get(brand_id)
+
+
+def submit(post: Post) -> Post:
+    brand = tenancy.get_brand_or_404(post.brand_id)
+    if brand.approval_mode == ApprovalMode.NONE.value:
+        raise Conflict("This brand does not review posts (approval mode 'none'); schedule it.")
+    if post.status not in _DRAFTLIKE:
+        raise Conflict(f"Only drafts can be submitted for review; this post is '{post.status}'.")
+    # Reviewers should not approve what a network would refuse.
+    deliveries.check_content(post)
+    previous = post.status
+    post.status = PostStatus.IN_REVIEW.value
+    post.approval_stage = ApprovalStage.INTERNAL.value
+    post.updated_at = utcnow()
+    _record(post, "post.submitted", {"from": previous})
+    db.session.commit()
+    return post
+
+
+def _check_reviewer(post: Post, principal: Principal, brand: Brand) -> None:
+    """Internal stage: staff reviewers; client stage: the brand's client users only."""
+    if post.status != PostStatus.IN_REVIEW.value:
+        raise Conflict(f"This post is '{post.status}', not in review.")
+    is_client = _role_on(principal, brand.id) == BrandRole.CLIENT
+    if post.approval_stage == ApprovalStage.CLIENT.value:
+        if not is_client:
+            raise Forbidden("This post waits for the client's approval.")
+    elif is_client:
+        raise Forbidden("The agency reviews this post before the client does.")
+
+
+def approve(post: Post, principal: Principal, comment: str | None = None) -> Post:
+    brand = tenancy.get_brand_or_404(post.brand_id)
+    _check_reviewer(post, principal, brand)
+    stage = post.approval_stage or ApprovalStage.INTERNAL.value
+    needs_client = brand.approval_mode == ApprovalMode.INTERNAL_AND_CLIENT.value
+    if stage == ApprovalStage.INTERNAL.value and needs_client:
+        post.approval_stage = ApprovalStage.CLIENT.value
+    else:
+        post.status = PostStatus.APPROVED.value
+        post.approval_stage = None
+    post.review_comment = None
+    post.updated_at = utcnow()
+    _record(post, "post.approved", {"stage": stage, "comment": comment})
+    db.session.commit()
+    return post
+
+
+def reject(post: Post, principal: Principal, comment: str) -> Post:
+    brand = tenancy.get_brand_or_404(post.brand_id)
+    _check_reviewer(post, principal, brand)
+    stage = post.approval_stage or ApprovalStage.INTERNAL.value
+    post.status = PostStatus.REJECTED.value
+    post.approval_stage = None
+    post.review_comment = comment
+    post.updated_at = utcnow()
+    _record(post, "post.rejected", {"stage": stage, "comment": comment})
+    db.session.commit()
+    return post
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+def list_statement(brand_id: str, args: dict[str, Any]) -> Select[Any]:
+    """A brand's posts with the list filters; the caller pages it by id."""
+    stmt = tenancy.scoped_select(Post).where(Post.brand_id == brand_id)
+    if args.get("status"):
+        stmt = stmt.where(Post.status == args["status"])
+    if args.get("campaign"):
+        stmt = stmt.where(Post.campaign == args["campaign"])
+    if args.get("label"):
+        stmt = stmt.join(
+            PostLabel,
+            (PostLabel.post_id == Post.id)
+            & (PostLabel.brand_id == brand_id)
+            & (PostLabel.label == args["label"]),
+        )
+    if args.get("from_"):
+        stmt = stmt.where(Post.scheduled_at >= args["from_"])
+    if args.get("to"):
+        stmt = stmt.where(Post.scheduled_at < args["to"])
+    return stmt
+
+
+def activity_statement(post: Post) -> Select[Any]:
+    return tenancy.scoped_select(AuditEvent).where(
+        AuditEvent.brand_id == post.brand_id,
+        AuditEvent.target_type == "post",
+        AuditEvent.target_id == post.id,
+    )

@@ -1,0 +1,431 @@
+"""Posts: drafts, variants, approval per mode (a client approving through the API), ETags,
+validation naming account and field, deliveries and the status roll-up, isolation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app import tenancy
+from app.extensions import db
+from app.models import DeliveryStatus, Post, PostStatus, SocialAccount
+from app.services import deliveries
+
+
+@pytest.fixture
+def make_account(app):
+    """A connected social account of a brand, made directly (connect flows are tested apart)."""
+
+    def factory(owner, brand_id: str, network: str = "mastodon") -> str:
+        with app.app_context():
+            tenancy.enter_agency(owner.agency_id)
+            account = SocialAccount(
+                agency_id=owner.agency_id,
+                brand_id=brand_id,
+                network=network,
+                external_id=uuid.uuid4().hex,
+                handle=f"{network}-{uuid.uuid4().hex[:6]}",
+            )
+            db.session.add(account)
+            db.session.commit()
+            return account.id
+
+    return factory
+
+
+def _brand(client, owner, mode: str) -> str:
+    response = client.post(
+        "/v1/brands", json={"name": f"B {mode}", "approval_mode": mode}, headers=owner.headers
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def _create(client, actor, brand_id, **fields):
+    response = client.post(f"/v1/brands/{brand_id}/posts", json=fields, headers=actor.headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def _act(client, actor, brand_id, post_id, action, expect=200, **body):
+    response = client.post(
+        f"/v1/brands/{brand_id}/posts/{post_id}/{action}", json=body, headers=actor.headers
+    )
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()
+
+
+def _schedule(app, owner, post_id: str, when: datetime):
+    with app.app_context():
+        tenancy.enter_agency(owner.agency_id)
+        post = db.session.get(Post, post_id)
+        return [d.id for d in deliveries.schedule_post(post, when)]
+
+
+IN_A_DAY = datetime.now(UTC) + timedelta(days=1)
+
+
+def test_create_get_list_filters_and_variants(client, make_agency, make_account):
+    owner = make_agency("Posts", brands=1)
+    brand_id = owner.brands[0]
+    masto = make_account(owner, brand_id, "mastodon")
+    bsky = make_account(owner, brand_id, "bluesky")
+    post = _create(
+        client,
+        owner,
+        brand_id,
+        text="Hello world",
+        labels=["launch", "spring"],
+        campaign="Spring",
+        internal_notes="check the date with legal",
+        account_ids=[masto, bsky],
+        variants=[{"account_id": bsky, "text": "Hello sky"}],
+    )
+    assert post["id"].startswith("pst_")
+    assert post["status"] == "draft"
+    assert post["labels"] == ["launch", "spring"]
+    assert post["account_ids"] == [masto, bsky]
+    by_account = {v["account_id"]: v for v in post["variants"]}
+    assert by_account[bsky]["text"] == "Hello sky" and by_account[masto]["text"] is None
+    other = _create(client, owner, brand_id, text="Other", labels=["autumn"])
+
+    def listed(**query):
+        response = client.get(
+            f"/v1/brands/{brand_id}/posts", query_string=query, headers=owner.headers
+        )
+        assert response.status_code == 200, response.get_json()
+        return [p["id"] for p in response.get_json()["items"]]
+
+    assert listed() == [post["id"], other["id"]]
+    assert listed(label="launch") == [post["id"]]
+    assert listed(campaign="Spring") == [post["id"]]
+    assert listed(status="in_review") == []
+    assert listed(limit=1) == [post["id"]]
+
+    _schedule(client.application, owner, post["id"], IN_A_DAY)
+    window = {"from": (IN_A_DAY - timedelta(hours=1)).isoformat()}
+    assert listed(**window) == [post["id"]]
+    assert listed(to=(IN_A_DAY - timedelta(hours=1)).isoformat()) == []
+    naive = client.get(
+        f"/v1/brands/{brand_id}/posts",
+        query_string={"from": "2026-03-29T09:00:00"},
+        headers=owner.headers,
+    )
+    assert naive.status_code == 422
+
+    unknown_account = client.post(
+        f"/v1/brands/{brand_id}/posts",
+        json={"text": "x", "account_ids": ["acc_01JD5ZQ7R9X4M2B8C6N3P1T0VW"]},
+        headers=owner.headers,
+    )
+    assert unknown_account.status_code == 422
+    assert "account_ids" in unknown_account.get_json()["errors"]
+
+
+def test_validation_errors_name_account_and_field(app, client, make_agency, make_account):
+    owner = make_agency("Valid", brands=0)
+    brand_id = _brand(client, owner, "internal")
+    masto = make_account(owner, brand_id, "mastodon")
+    bsky = make_account(owner, brand_id, "bluesky")
+    post = _create(client, owner, brand_id, text="x" * 400, account_ids=[masto, bsky])
+    response = client.post(
+        f"/v1/brands/{brand_id}/posts/{post['id']}/submit", headers=owner.headers
+    )
+    assert response.status_code == 422
+    problem = response.get_json()
+    assert list(problem["errors"]) == [f"accounts.{bsky}.text"]
+    assert bsky in problem["detail"] and "bluesky" in problem["detail"]
+
+    # A shorter Bluesky variant fixes it.
+    fixed = client.patch(
+        f"/v1/brands/{brand_id}/posts/{post['id']}",
+        json={"variants": [{"account_id": bsky, "text": "short"}]},
+        headers=owner.headers,
+    )
+    assert fixed.status_code == 200, fixed.get_json()
+    assert _act(client, owner, brand_id, post["id"], "submit")["status"] == "in_review"
+
+    no_target = _create(client, owner, brand_id, text="nowhere")
+    problem = _act(client, owner, brand_id, no_target["id"], "submit", expect=422)
+    assert "account_ids" in problem["errors"]
+
+
+def test_mode_none_schedules_drafts_and_refuses_submit(app, client, make_agency, make_account):
+    owner = make_agency("None", brands=0)
+    brand_id = _brand(client, owner, "none")
+    account = make_account(owner, brand_id)
+    post = _create(client, owner, brand_id, text="direct", account_ids=[account])
+    _act(client, owner, brand_id, post["id"], "submit", expect=409)
+    _schedule(app, owner, post["id"], IN_A_DAY)
+    got = client.get(f"/v1/brands/{brand_id}/posts/{post['id']}", headers=owner.headers)
+    assert got.get_json()["status"] == "scheduled"
+    # No review in this brand: editing keeps the schedule.
+    edited = client.patch(
+        f"/v1/brands/{brand_id}/posts/{post['id']}", json={"text": "direct!"}, headers=owner.headers
+    )
+    assert edited.get_json()["status"] == "scheduled"
+
+
+def test_internal_mode_flow_with_roles(app, client, make_agency, invite_user, make_account):
+    owner = make_agency("Internal", brands=0)
+    brand_id = _brand(client, owner, "internal")
+    account = make_account(owner, brand_id)
+    editor = invite_user(owner, brand_id=brand_id, brand_role="editor")
+    approver = invite_user(owner, brand_id=brand_id, brand_role="approver")
+    customer = invite_user(owner, brand_id=brand_id, brand_role="client")
+
+    post = _create(client, editor, brand_id, text="Draft", account_ids=[account])
+    # Approved content only: a draft cannot be scheduled in a reviewing brand.
+    with app.app_context():
+        tenancy.enter_agency(owner.agency_id)
+        with pytest.raises(Exception, match="approved"):
+            deliveries.schedule_post(db.session.get(Post, post["id"]), IN_A_DAY)
+
+    _act(client, approver, brand_id, post["id"], "submit", expect=403)
+    _act(client, editor, brand_id, post["id"], "submit")
+    _act(client, editor, brand_id, post["id"], "approve", expect=403)
+    _act(client, customer, brand_id, post["id"], "approve", expect=403)
+    rejected = _act(client, approver, brand_id, post["id"], "reject", expect=422)
+    assert "comment" in rejected["errors"]
+    rejected = _act(client, approver, brand_id, post["id"], "reject", comment="Typo in line 1")
+    assert rejected["status"] == "rejected" and rejected["review_comment"] == "Typo in line 1"
+
+    client.patch(
+        f"/v1/brands/{brand_id}/posts/{post['id']}", json={"text": "Fixed"}, headers=editor.headers
+    )
+    _act(client, editor, brand_id, post["id"], "submit")
+    approved = _act(client, approver, brand_id, post["id"], "approve", comment="ok")
+    assert approved["status"] == "approved" and approved["approval_stage"] is None
+
+    activity = client.get(
+        f"/v1/brands/{brand_id}/posts/{post['id']}/activity", headers=customer.headers
+    )
+    assert activity.status_code == 200
+    actions = [e["action"] for e in activity.get_json()["items"]]
+    assert actions == [
+        "post.created",
+        "post.submitted",
+        "post.rejected",
+        "post.updated",
+        "post.submitted",
+        "post.approved",
+    ]
+    rejection = activity.get_json()["items"][2]
+    assert rejection["data"]["comment"] == "Typo in line 1"
+    assert rejection["actor_id"] == approver.user_id
+
+
+def test_internal_and_client_mode_client_approves_through_api(
+    app, client, make_agency, invite_user, make_account
+):
+    owner = make_agency("Client", brands=0)
+    brand_id = _brand(client, owner, "internal_and_client")
+    account = make_account(owner, brand_id)
+    manager = invite_user(owner, brand_id=brand_id, brand_role="manager")
+    customer = invite_user(owner, brand_id=brand_id, brand_role="client")
+
+    post = _create(
+        client,
+        manager,
+        brand_id,
+        text="For the client",
+        account_ids=[account],
+        internal_notes="client is picky about emojis",
+    )
+    seen_by_client = client.get(
+        f"/v1/brands/{brand_id}/posts/{post['id']}", headers=customer.headers
+    ).get_json()
+    assert seen_by_client["internal_notes"] is None
+    assert (
+        client.patch(
+            f"/v1/brands/{brand_id}/posts/{post['id']}",
+            json={"text": "x"},
+            headers=customer.headers,
+        ).status_code
+        == 403
+    )
+
+    _act(client, manager, brand_id, post["id"], "submit")
+    _act(client, customer, brand_id, post["id"], "approve", expect=403)  # internal step first
+    after_internal = _act(client, manager, brand_id, post["id"], "approve")
+    assert after_internal["status"] == "in_review"
+    assert after_internal["approval_stage"] == "client"
+    _act(client, manager, brand_id, post["id"], "approve", expect=403)  # the client's turn
+
+    # The client rejects, the agency fixes, both approve again.
+    _act(client, customer, brand_id, post["id"], "reject", comment="Not this week")
+    client.patch(
+        f"/v1/brands/{brand_id}/posts/{post['id']}",
+        json={"text": "Next week"},
+        headers=manager.headers,
+    )
+    _act(client, manager, brand_id, post["id"], "submit")
+    _act(client, owner, brand_id, post["id"], "approve")
+    approved = _act(client, customer, brand_id, post["id"], "approve", comment="Go")
+    assert approved["status"] == "approved"
+
+    activity = client.get(
+        f"/v1/brands/{brand_id}/posts/{post['id']}/activity", headers=manager.headers
+    ).get_json()["items"]
+    approvals = [
+        (e["data"]["stage"], e["actor_id"]) for e in activity if e["action"] == "post.approved"
+    ]
+    assert approvals[-2:] == [("internal", owner.user_id), ("client", customer.user_id)]
+
+
+def test_editing_approved_or_scheduled_content_goes_back_to_review(
+    app, client, make_agency, make_account
+):
+    owner = make_agency("Edit", brands=0)
+    brand_id = _brand(client, owner, "internal")
+    account = make_account(owner, brand_id)
+    post = _create(client, owner, brand_id, text="v1", account_ids=[account])
+    _act(client, owner, brand_id, post["id"], "submit")
+    _act(client, owner, brand_id, post["id"], "approve")
+
+    # Labels and notes are not content: still approved.
+    relabelled = client.patch(
+        f"/v1/brands/{brand_id}/posts/{post['id']}",
+        json={"labels": ["x"], "internal_notes": "n"},
+        headers=owner.headers,
+    ).get_json()
+    assert relabelled["status"] == "approved"
+
+    _schedule(app, owner, post["id"], IN_A_DAY)
+    path = f"/v1/brands/{brand_id}/posts/{post['id']}"
+    assert len(client.get(f"{path}/deliveries", headers=owner.headers).get_json()["items"]) == 1
+    edited = client.patch(path, json={"text": "v2"}, headers=owner.headers).get_json()
+    assert edited["status"] == "in_review" and edited["approval_stage"] == "internal"
+    assert edited["scheduled_at"] is None
+    assert client.get(f"{path}/deliveries", headers=owner.headers).get_json()["items"] == []
+    actions = [
+        e["action"]
+        for e in client.get(f"{path}/activity", headers=owner.headers).get_json()["items"]
+    ]
+    assert actions[-1] == "post.returned_to_review"
+
+
+def test_etag_if_match_and_stale_412(client, make_agency):
+    owner = make_agency("Etag", brands=1)
+    brand_id = owner.brands[0]
+    post = _create(client, owner, brand_id, text="v1")
+    path = f"/v1/brands/{brand_id}/posts/{post['id']}"
+    etag = client.get(path, headers=owner.headers).headers["ETag"]
+    first = client.patch(path, json={"text": "mine"}, headers={**owner.headers, "If-Match": etag})
+    assert first.status_code == 200
+    assert first.headers["ETag"] != etag
+    second = client.patch(
+        path, json={"text": "theirs"}, headers={**owner.headers, "If-Match": etag}
+    )
+    assert second.status_code == 412
+    assert second.headers["Content-Type"].startswith("application/problem+json")
+    assert client.get(path, headers=owner.headers).get_json()["text"] == "mine"
+
+
+def test_delete_drafts_only_and_cancel(app, client, make_agency, make_account):
+    owner = make_agency("Del", brands=1)
+    brand_id = owner.brands[0]
+    account = make_account(owner, brand_id)
+    draft = _create(client, owner, brand_id, text="bye")
+    path = f"/v1/brands/{brand_id}/posts/{draft['id']}"
+    assert client.delete(path, headers=owner.headers).status_code == 204
+    assert client.get(path, headers=owner.headers).status_code == 404
+
+    post = _create(client, owner, brand_id, text="planned", account_ids=[account])
+    _schedule(app, owner, post["id"], IN_A_DAY)
+    path = f"/v1/brands/{brand_id}/posts/{post['id']}"
+    assert client.delete(path, headers=owner.headers).status_code == 409
+    cancelled = _act(client, owner, brand_id, post["id"], "cancel")
+    assert cancelled["status"] == "cancelled"
+    delivered = client.get(f"{path}/deliveries", headers=owner.headers).get_json()["items"]
+    assert [d["status"] for d in delivered] == ["cancelled"]
+    # Content of a cancelled post is history.
+    assert client.patch(path, json={"text": "again"}, headers=owner.headers).status_code == 409
+
+
+def test_schedule_creates_one_delivery_per_account_and_rolls_up(
+    app, client, make_agency, make_account
+):
+    owner = make_agency("Roll", brands=1)
+    brand_id = owner.brands[0]
+    accounts = [make_account(owner, brand_id, n) for n in ("mastodon", "bluesky", "linkedin")]
+    post = _create(client, owner, brand_id, text="three ways", account_ids=accounts)
+    ids = _schedule(app, owner, post["id"], IN_A_DAY)
+    assert len(ids) == 3
+    path = f"/v1/brands/{brand_id}/posts/{post['id']}"
+    listed = client.get(f"{path}/deliveries", headers=owner.headers).get_json()["items"]
+    assert {d["account_id"] for d in listed} == set(accounts)
+    assert {d["status"] for d in listed} == {"scheduled"}
+    assert client.get(path, headers=owner.headers).get_json()["status"] == "scheduled"
+
+    # Rescheduling moves the same deliveries.
+    assert _schedule(app, owner, post["id"], IN_A_DAY + timedelta(hours=2)) == ids
+
+    def workers_report(statuses):
+        with app.app_context():
+            tenancy.enter_agency(owner.agency_id)
+            post_row = db.session.get(Post, post["id"])
+            for delivery, status in zip(deliveries.deliveries_of(post_row), statuses, strict=True):
+                delivery.status = status
+                if status == "published":
+                    delivery.published_at = datetime.now(UTC)
+            deliveries.refresh_post_status(post_row)
+            db.session.commit()
+        return client.get(path, headers=owner.headers).get_json()
+
+    assert workers_report(["publishing", "scheduled", "scheduled"])["status"] == "publishing"
+    assert workers_report(["published", "failed", "published"])["status"] == ("partially_published")
+    done = workers_report(["published", "published", "published"])
+    assert done["status"] == "published" and done["published_at"] is not None
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ([], None),
+        (["scheduled", "scheduled"], PostStatus.SCHEDULED),
+        (["queued", "scheduled"], PostStatus.PUBLISHING),
+        (["published", "scheduled"], PostStatus.PUBLISHING),
+        (["published", "published"], PostStatus.PUBLISHED),
+        (["published", "cancelled"], PostStatus.PUBLISHED),
+        (["published", "failed"], PostStatus.PARTIALLY_PUBLISHED),
+        (["failed", "failed"], PostStatus.FAILED),
+        (["published", "unknown"], PostStatus.UNKNOWN),
+        (["cancelled", "cancelled"], PostStatus.CANCELLED),
+    ],
+)
+def test_roll_up(statuses, expected):
+    assert deliveries.roll_up(statuses) == expected
+    assert all(s in {d.value for d in DeliveryStatus} for s in statuses)
+
+
+def test_another_brands_post_is_404(client, make_agency, invite_user):
+    owner = make_agency("Iso", brands=2)
+    mine, theirs = owner.brands
+    post = _create(client, owner, theirs, text="secret")
+    # Same agency, wrong brand in the path.
+    for method, suffix, body in [
+        ("get", "", None),
+        ("patch", "", {"text": "mine now"}),
+        ("delete", "", None),
+        ("get", "/activity", None),
+        ("get", "/deliveries", None),
+        ("post", "/submit", None),
+        ("post", "/approve", {}),
+        ("post", "/reject", {"comment": "c"}),
+        ("post", "/cancel", None),
+    ]:
+        response = getattr(client, method)(
+            f"/v1/brands/{mine}/posts/{post['id']}{suffix}", json=body, headers=owner.headers
+        )
+        assert response.status_code == 404, (method, suffix, response.status_code)
+    # A member of the other brand only, and another agency entirely.
+    editor = invite_user(owner, brand_id=mine, brand_role="editor")
+    stranger = make_agency("Stranger", brands=1)
+    for actor in (editor, stranger):
+        response = client.get(f"/v1/brands/{theirs}/posts/{post['id']}", headers=actor.headers)
+        assert response.status_code == 404
+        listed = client.get(f"/v1/brands/{theirs}/posts", headers=actor.headers)
+        assert listed.status_code == 404
