@@ -82,8 +82,8 @@ class AgencyMemberById(MethodView):
     @blp.response(200, AgencyMemberSchema)
     def get(self, membership_id):
         """One staff member"""
-        permissions.require(current_principal(), "agency.members.read")
         membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
+        permissions.require(current_principal(), "agency.members.read")
         return _member_view(membership, members.users_by_id({membership.user_id}))
 
     @blp.arguments(AgencyMemberUpdateSchema)
@@ -91,9 +91,10 @@ class AgencyMemberById(MethodView):
     @blp.alt_response(409, response="CONFLICT", description="The last owner cannot step down")
     def patch(self, data, membership_id):
         """Change a staff member's agency role"""
+        # Load first: another agency's member is a 404 whatever the caller's role.
+        membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         principal = current_principal()
         permissions.require(principal, "agency.members.manage")
-        membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         members.change_agency_role(membership, data["role"], actor_role=principal.agency_role)
         return _member_view(membership, members.users_by_id({membership.user_id}))
 
@@ -101,7 +102,8 @@ class AgencyMemberById(MethodView):
     @blp.alt_response(409, response="CONFLICT", description="The last owner cannot be removed")
     def delete(self, membership_id):
         """Remove someone from the agency (and from all its brands)"""
+        # Load first: another agency's member is a 404 whatever the caller's role.
+        membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         principal = current_principal()
         permissions.require(principal, "agency.members.manage")
-        membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         members.remove_agency_member(membership, actor_role=principal.agency_role)

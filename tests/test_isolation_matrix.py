@@ -1,0 +1,145 @@
+"""Another agency's objects are 404 on every route and every verb of the spec, and leak nothing.
+
+The matrix walks `spec_operations()`, so a new route is in it the day it is added. Its path
+parameters are filled with agency A's objects (see `tests/tenants.py` PATH_PARAMS and the
+generic factory), its body with a valid-looking payload naming A's objects, and it is called
+as agency B (owner token, then B's unrestricted API key). Expected, for every call:
+
+- a path naming A's objects → 404 problem+json;
+- a body or query naming A's objects → the same answer as for ids that never existed, and
+  never a success for a body;
+- never a 5xx, never one of A's ids, names, slugs or e-mails in the headers or body (except
+  the ids the caller sent itself);
+- afterwards, every row A owns is exactly as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.models import Brand
+from tests.tenants import (
+    Call,
+    World,
+    _model_for_prefix,
+    build_world,
+    never_existed,
+    prepare_call,
+    response_text,
+    snapshot,
+    spec_operations,
+    swap_ids,
+    telltales,
+)
+
+PROBLEM_JSON = "application/problem+json"
+# Agency B's principals that try A's objects: a person (bearer token) and an agency key.
+CROSS_AGENCY_CALLERS = ("owner", "key")
+
+
+@pytest.fixture
+def agencies(client, make_agency, invite_user) -> tuple[World, World]:
+    a = build_world(client, make_agency, invite_user, "Alpha")
+    b = build_world(client, make_agency, invite_user, "Bravo")
+    return a, b
+
+
+def _problems(
+    client: Any, call: Call, response: Any, secrets: set[str], headers: dict[str, str],
+    *, path_must_404: bool,
+) -> list[str]:
+    where = f"{call.op.key} ({call.url})"
+    status = response.status_code
+    found = []
+    if status >= 500:
+        found.append(f"{where}: {status}")
+    text = response_text(response)
+    leaked = sorted(s for s in secrets - call.sent_ids if s in text)
+    if leaked:
+        found.append(f"{where}: {status} shows the other tenant's {', '.join(leaked[:5])}")
+    if path_must_404:
+        if status != 404 or response.mimetype != PROBLEM_JSON:
+            found.append(f"{where}: {status} {response.mimetype}, expected 404 problem+json")
+        return found
+    if call.sent_ids:
+        control = swap_ids(call, never_existed).send(client, headers)
+        if control.status_code != status:
+            found.append(
+                f"{where}: {status} for the other tenant's ids but {control.status_code} for ids "
+                "that never existed (tells them apart)"
+            )
+        if call.names_ids_in_body and status < 400:
+            found.append(f"{where}: {status}, accepted a body naming the other tenant's objects")
+    return found
+
+
+def test_spec_is_walked(agencies):
+    # The matrix is only as good as the walk: it must see the tenant routes.
+    keys = {op.key for op in spec_operations()}
+    assert "GET /v1/brands/{brand_id}" in keys
+    assert sum(1 for op in spec_operations() if op.path_params) >= 10
+
+
+def test_another_agency_gets_404_on_every_route_and_verb(client, database, agencies):
+    a, b = agencies
+    operations = spec_operations()
+    calls = [
+        (caller, prepare_call(op, a, a.brands[0]))
+        for op in operations
+        for caller in CROSS_AGENCY_CALLERS
+    ]
+    before = snapshot(database.owner_url, a.agency_id)
+    secrets = telltales(before)
+    assert any(s.startswith("brd_") for s in secrets) and any("@" in s for s in secrets)
+
+    problems: list[str] = []
+    for caller, call in calls:
+        headers = b.headers(caller)
+        response = call.send(client, headers)
+        problems += [
+            f"[B {caller}] {p}"
+            for p in _problems(
+                client, call, response, secrets, headers,
+                path_must_404=bool(call.op.path_params),
+            )
+        ]
+
+    after = snapshot(database.owner_url, a.agency_id)
+    changed = [table for table in before if before[table] != after[table]]
+    assert not changed, f"agency B's calls changed agency A's rows in: {changed}"
+    assert not problems, (
+        f"{len(problems)} isolation failures over {len(calls)} calls:\n" + "\n".join(problems)
+    )
+
+
+def _owned_by_a_brand(object_id: str) -> bool:
+    model = _model_for_prefix(object_id.split("_", 1)[0])
+    return model is Brand or (model is not None and "brand_id" in model.__table__.c)
+
+
+def test_brand_limited_key_gets_404_for_its_agencys_other_brand(client, database, agencies):
+    a, _ = agencies
+    other_brand = a.brands[1]  # `key_brand` is limited to brand 0
+    headers = a.headers("key_brand")
+    before = snapshot(database.owner_url, a.agency_id)
+    secrets = {s for s in telltales(before) if other_brand in s} | {other_brand}
+    problems: list[str] = []
+    checked = 0
+    for op in spec_operations():
+        if op.public:
+            continue
+        call = prepare_call(op, a, other_brand)
+        in_path = [p for p in call.url.split("?")[0].split("/") if p in call.sent_ids]
+        must_404 = any(_owned_by_a_brand(i) for i in in_path)
+        if not must_404 and not call.names_ids_in_body:
+            continue
+        checked += 1
+        response = call.send(client, headers)
+        problems += _problems(client, call, response, secrets, headers, path_must_404=must_404)
+    after = snapshot(database.owner_url, a.agency_id)
+    changed = [t for t in before if [r for r in before[t] if r not in after[t]]]
+    assert checked >= 10
+    assert not changed, f"the brand-limited key changed rows of another brand in: {changed}"
+    assert not problems, "\n".join(problems)
