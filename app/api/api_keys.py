@@ -56,11 +56,14 @@ class ApiKeyById(MethodView):
     @blp.response(200, ApiKeySchema)
     def get(self, key_id):
         """One API key"""
+        # Load first: another agency's key is a 404 whatever the caller's role.
+        key = tenancy.get_or_404(ApiKey, key_id, what="API key")
         permissions.require(current_principal(), "api_keys.manage")
-        return tenancy.get_or_404(ApiKey, key_id, what="API key")
+        return key
 
     @blp.response(204)
     def delete(self, key_id):
         """Revoke an API key (it stops working at once)"""
+        key = tenancy.get_or_404(ApiKey, key_id, what="API key")
         permissions.require(current_principal(), "api_keys.manage")
-        api_keys.revoke_key(tenancy.get_or_404(ApiKey, key_id, what="API key"))
+        api_keys.revoke_key(key)
