@@ -14,6 +14,7 @@ import marshmallow as ma
 from flask import Flask, g, jsonify, request
 from flask_smorest import Api
 from flask_smorest.spec import prepare_response
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -203,6 +204,18 @@ def register_error_handlers(app: Flask, api: ProblemApi) -> None:
             title=error.title,
             errors=error.errors,
             headers=error.headers,
+        )
+
+    @app.errorhandler(StaleDataError)
+    def _handle_lost_update(_error: StaleDataError):
+        # Two writers passed their If-Match check at the same moment; the version column
+        # (version_id_col) stopped the second one. Same answer as a stale If-Match.
+        return problem_response(
+            412,
+            "Someone changed this resource at the same moment; fetch it again and reapply "
+            "your change.",
+            code=PreconditionFailed.code,
+            title=PreconditionFailed.title,
         )
 
     @app.errorhandler(Exception)

@@ -429,3 +429,66 @@ def test_another_brands_post_is_404(client, make_agency, invite_user):
         assert response.status_code == 404
         listed = client.get(f"/v1/brands/{theirs}/posts", headers=actor.headers)
         assert listed.status_code == 404
+
+
+def test_variants_per_account(app, client, make_agency, make_account):
+    owner = make_agency("Variants", brands=2)
+    brand_id, other_brand = owner.brands
+    masto = make_account(owner, brand_id, "mastodon")
+    bsky = make_account(owner, brand_id, "bluesky")
+    foreign = make_account(owner, other_brand, "bluesky")
+    post = _create(client, owner, brand_id, text="Hello", account_ids=[masto])
+    path = f"/v1/brands/{brand_id}/posts/{post['id']}"
+
+    put = client.put(f"{path}/variants/{bsky}", json={"text": "Hi sky"}, headers=owner.headers)
+    assert put.status_code == 200, put.get_json()
+    assert put.get_json()["account_id"] == bsky and put.get_json()["text"] == "Hi sky"
+    listed = client.get(f"{path}/variants", headers=owner.headers).get_json()["items"]
+    assert {v["account_id"]: v["text"] for v in listed} == {masto: None, bsky: "Hi sky"}
+
+    reset = client.put(f"{path}/variants/{bsky}", json={}, headers=owner.headers)
+    assert reset.get_json()["text"] is None
+    assert (
+        client.put(f"{path}/variants/{foreign}", json={}, headers=owner.headers).status_code == 404
+    )
+
+    assert client.delete(f"{path}/variants/{masto}", headers=owner.headers).status_code == 204
+    assert client.get(path, headers=owner.headers).get_json()["account_ids"] == [bsky]
+    assert client.delete(f"{path}/variants/{masto}", headers=owner.headers).status_code == 404
+
+
+def test_approving_a_stale_version_is_412(client, make_agency, make_account):
+    owner = make_agency("StaleApprove", brands=0)
+    brand_id = _brand(client, owner, "internal")
+    account = make_account(owner, brand_id)
+    post = _create(client, owner, brand_id, text="v1", account_ids=[account])
+    path = f"/v1/brands/{brand_id}/posts/{post['id']}"
+    _act(client, owner, brand_id, post["id"], "submit")
+    seen = client.get(path, headers=owner.headers).headers["ETag"]
+    client.patch(path, json={"text": "v2, changed while in review"}, headers=owner.headers)
+    stale = client.post(f"{path}/approve", json={}, headers={**owner.headers, "If-Match": seen})
+    assert stale.status_code == 412
+    assert client.get(path, headers=owner.headers).get_json()["status"] == "in_review"
+
+
+def test_simultaneous_writers_lose_with_412_not_500(client, make_agency, monkeypatch):
+    """Both pass If-Match at once; the version column stops the second write."""
+    from sqlalchemy import update
+
+    import app.api.posts as posts_api
+
+    owner = make_agency("Race", brands=1)
+    brand_id = owner.brands[0]
+    post = _create(client, owner, brand_id, text="v1")
+
+    def other_writer_commits_first(obj):
+        db.session.execute(
+            update(Post).where(Post.id == obj.id).values(version=Post.version + 1),
+            execution_options={"synchronize_session": False},
+        )
+
+    monkeypatch.setattr(posts_api, "check_if_match", other_writer_commits_first)
+    path = f"/v1/brands/{brand_id}/posts/{post['id']}"
+    response = client.patch(path, json={"text": "mine"}, headers=owner.headers)
+    assert response.status_code == 412, response.get_json()
+    assert response.get_json()["status"] == 412

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -15,7 +18,8 @@ from app.api.http import (
 )
 from app.auth import permissions
 from app.auth.principal import current_principal
-from app.models import AuditEvent, Delivery, Post
+from app.errors import NotFound
+from app.models import AuditEvent, Delivery, Post, PostVariant, SocialAccount
 from app.schemas.agency import AuditEventPageSchema
 from app.schemas.common import PageArgsSchema
 from app.schemas.posts import (
@@ -25,6 +29,9 @@ from app.schemas.posts import (
     PostQueryArgsSchema,
     PostSchema,
     PostUpdateSchema,
+    PostVariantPageSchema,
+    PostVariantSchema,
+    PostVariantUpdateSchema,
     RejectSchema,
     ReviewSchema,
 )
@@ -36,6 +43,17 @@ blp = Blueprint(
     url_prefix="/v1/brands/<brand_id>/posts",
     description="A brand's posts: drafts, variants per account, approval and deliveries",
 )
+
+
+def _transition(
+    brand_id: str, post_id: str, permission: str, change: Callable[[Post], Any]
+) -> Post:
+    """Load, check the permission and If-Match, move the post, answer with its new ETag."""
+    post = _load(brand_id, post_id, permission)
+    check_if_match(post)
+    change(post)
+    send_etag(post)
+    return post
 
 
 def _load(brand_id: str, post_id: str, permission: str) -> Post:
@@ -122,7 +140,9 @@ class PostById(MethodView):
 
 @blp.route("/<post_id>/cancel")
 class PostCancel(MethodView):
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
     @blp.alt_response(409, response="CONFLICT", description="Publishing already started")
     def post(self, brand_id, post_id):
         """Cancel a post
@@ -130,15 +150,14 @@ class PostCancel(MethodView):
         Its deliveries that no worker has taken yet are cancelled; the post and its activity
         stay readable.
         """
-        post = _load(brand_id, post_id, "posts.write")
-        deliveries.cancel_post(post)
-        send_etag(post)
-        return post
+        return _transition(brand_id, post_id, "posts.write", deliveries.cancel_post)
 
 
 @blp.route("/<post_id>/submit")
 class PostSubmit(MethodView):
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
     @blp.alt_response(409, response="CONFLICT", description="Not a draft, or no review here")
     def post(self, brand_id, post_id):
         """Submit a draft for review
@@ -146,16 +165,15 @@ class PostSubmit(MethodView):
         Checks the post against each target network first (422 naming account and field),
         then waits for an approver or manager of the agency.
         """
-        post = _load(brand_id, post_id, "posts.write")
-        posts.submit(post)
-        send_etag(post)
-        return post
+        return _transition(brand_id, post_id, "posts.write", posts.submit)
 
 
 @blp.route("/<post_id>/approve")
 class PostApprove(MethodView):
     @blp.arguments(ReviewSchema)
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
     @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
     def post(self, data, brand_id, post_id):
         """Approve a post in review
@@ -164,16 +182,20 @@ class PostApprove(MethodView):
         `internal_and_client`, the post then waits for one of the brand's client users, who
         approves it here too.
         """
-        post = _load(brand_id, post_id, "posts.approve")
-        posts.approve(post, current_principal(), data.get("comment"))
-        send_etag(post)
-        return post
+        return _transition(
+            brand_id,
+            post_id,
+            "posts.approve",
+            lambda post: posts.approve(post, current_principal(), data.get("comment")),
+        )
 
 
 @blp.route("/<post_id>/reject")
 class PostReject(MethodView):
     @blp.arguments(RejectSchema)
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
     @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
     def post(self, data, brand_id, post_id):
         """Reject a post in review
@@ -181,10 +203,12 @@ class PostReject(MethodView):
         A comment saying why is required; the post goes back to its author as `rejected`, to
         be edited and submitted again.
         """
-        post = _load(brand_id, post_id, "posts.approve")
-        posts.reject(post, current_principal(), data["comment"])
-        send_etag(post)
-        return post
+        return _transition(
+            brand_id,
+            post_id,
+            "posts.approve",
+            lambda post: posts.reject(post, current_principal(), data["comment"]),
+        )
 
 
 @blp.route("/<post_id>/activity")
@@ -214,3 +238,54 @@ class PostDeliveries(MethodView):
         post = _load(brand_id, post_id, "posts.read")
         stmt = tenancy.scoped_select(Delivery).where(Delivery.post_id == post.id)
         return paginate(stmt, Delivery.id, args)
+
+
+@blp.route("/<post_id>/variants")
+class PostVariants(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, PostVariantPageSchema, headers=LINK_HEADER_DOC)
+    def get(self, args, brand_id, post_id):
+        """The post's accounts and variants
+
+        One entry per account the post goes to; `text` and `media_ids` are null where the
+        account gets the post's own.
+        """
+        post = _load(brand_id, post_id, "posts.read")
+        stmt = tenancy.scoped_select(PostVariant).where(PostVariant.post_id == post.id)
+        return paginate(stmt, PostVariant.id, args)
+
+
+@blp.route("/<post_id>/variants/<account_id>")
+class PostVariantByAccount(MethodView):
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.arguments(PostVariantUpdateSchema)
+    @blp.response(200, PostVariantSchema)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
+    @blp.alt_response(409, response="CONFLICT", description="The post can no longer be edited")
+    def put(self, data, brand_id, post_id, account_id):
+        """Set what the post says on one account
+
+        Adds the account to the post's targets if needed. Null (or absent) `text` or
+        `media_ids` means the post's own. Like any content change, this sends approved work
+        back to review. `If-Match` takes the post's ETag.
+        """
+        post = _load(brand_id, post_id, "posts.write")
+        tenancy.get_in_brand_or_404(SocialAccount, post.brand_id, account_id, what="account")
+        check_if_match(post)
+        return posts.set_variant(post, account_id, data)
+
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.response(204)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
+    @blp.alt_response(409, response="CONFLICT", description="The post can no longer be edited")
+    def delete(self, brand_id, post_id, account_id):
+        """Stop posting to one account
+
+        Removes the account from the post's targets, with its variant. `If-Match` takes the
+        post's ETag.
+        """
+        post = _load(brand_id, post_id, "posts.write")
+        if account_id not in post.account_ids:
+            raise NotFound(f"The post does not go to account '{account_id}'.")
+        check_if_match(post)
+        posts.remove_target(post, account_id)

@@ -70,8 +70,7 @@ class PostSchema(ma.Schema):
     updated_at = ma.fields.AwareDateTime(allow_none=True, required=True)
 
 
-class PostVariantInputSchema(ma.Schema):
-    account_id = Id("acc", required=True)
+class PostVariantUpdateSchema(ma.Schema):
     text = Text(
         allow_none=True,
         max_len=MAX_TEXT,
@@ -83,6 +82,10 @@ class PostVariantInputSchema(ma.Schema):
         validate=validate.Length(max=MAX_MEDIA),
         metadata={"description": "Other media for this account ([] for none); null: the post's"},
     )
+
+
+class PostVariantInputSchema(PostVariantUpdateSchema):
+    account_id = Id("acc", required=True)
 
 
 def _unique_accounts(variants: list[dict[str, Any]] | None) -> None:
@@ -158,4 +161,5 @@ class DeliverySchema(ma.Schema):
 
 
 PostPageSchema = page_schema(PostSchema, "PostPageSchema")
+PostVariantPageSchema = page_schema(PostVariantSchema, "PostVariantPageSchema")
 DeliveryPageSchema = page_schema(DeliverySchema, "DeliveryPageSchema")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from app import tenancy
 from app.errors import Conflict, ValidationFailed
@@ -29,6 +30,18 @@ from app.services import audit, content_rules
 # Deliveries not handed to a worker yet: they can still be moved, replaced or cancelled.
 PENDING = {DeliveryStatus.SCHEDULED.value}
 _IN_FLIGHT = {DeliveryStatus.QUEUED.value, DeliveryStatus.PUBLISHING.value}
+
+
+def record_post_event(post: Post, action: str, data: dict[str, Any] | None = None) -> None:
+    """One audit event on a post: what its activity feed (`…/posts/{id}/activity`) reads."""
+    audit.record(
+        action,
+        agency_id=post.agency_id,
+        brand_id=post.brand_id,
+        target_type="post",
+        target_id=post.id,
+        data=data or {},
+    )
 
 
 def roll_up(statuses: Iterable[str]) -> PostStatus | None:
@@ -72,14 +85,7 @@ def refresh_post_status(post: Post) -> PostStatus | None:
         post.published_at = max(
             (d.published_at for d in deliveries if d.published_at), default=utcnow()
         )
-    audit.record(
-        "post.status_changed",
-        agency_id=post.agency_id,
-        brand_id=post.brand_id,
-        target_type="post",
-        target_id=post.id,
-        data={"from": previous, "to": status.value},
-    )
+    record_post_event(post, "post.status_changed", {"from": previous, "to": status.value})
     return status
 
 
@@ -163,13 +169,10 @@ def schedule_post(post: Post, when: datetime, *, commit: bool = True) -> list[De
     post.status = PostStatus.SCHEDULED.value
     post.scheduled_at = when
     post.updated_at = now
-    audit.record(
+    record_post_event(
+        post,
         "post.scheduled",
-        agency_id=post.agency_id,
-        brand_id=post.brand_id,
-        target_type="post",
-        target_id=post.id,
-        data={"from": previous, "scheduled_at": when.isoformat(), "accounts": sorted(targets)},
+        {"from": previous, "scheduled_at": when.isoformat(), "accounts": sorted(targets)},
     )
     if commit:
         db.session.commit()
@@ -209,14 +212,7 @@ def cancel_post(post: Post, *, commit: bool = True) -> Post:
     previous = post.status
     post.status = PostStatus.CANCELLED.value
     post.updated_at = now
-    audit.record(
-        "post.cancelled",
-        agency_id=post.agency_id,
-        brand_id=post.brand_id,
-        target_type="post",
-        target_id=post.id,
-        data={"from": previous},
-    )
+    record_post_event(post, "post.cancelled", {"from": previous})
     if commit:
         db.session.commit()
     return post

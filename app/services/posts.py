@@ -35,7 +35,7 @@ from app.models import (
     SocialAccount,
 )
 from app.models.base import utcnow
-from app.services import audit, deliveries
+from app.services import deliveries
 
 # Fields whose change alters what would be published (and so needs a fresh approval).
 CONTENT_FIELDS = frozenset({"text", "link", "media_ids", "account_ids", "variants"})
@@ -46,17 +46,6 @@ _EDITABLE = _DRAFTLIKE | {
     PostStatus.APPROVED.value,
     PostStatus.SCHEDULED.value,
 }
-
-
-def _record(post: Post, action: str, data: dict[str, Any] | None = None) -> None:
-    audit.record(
-        action,
-        agency_id=post.agency_id,
-        brand_id=post.brand_id,
-        target_type="post",
-        target_id=post.id,
-        data=data or {},
-    )
 
 
 # -- create / edit / delete -----------------------------------------------------------------------
@@ -76,7 +65,7 @@ def create_post(brand: Brand, principal: Principal, data: dict[str, Any]) -> Pos
     db.session.add(post)
     _apply_relations(post, data)
     db.session.flush()
-    _record(post, "post.created", {"accounts": post.account_ids})
+    deliveries.record_post_event(post, "post.created", {"accounts": post.account_ids})
     db.session.commit()
     return post
 
@@ -98,7 +87,7 @@ def update_post(post: Post, changes: dict[str, Any]) -> Post:
             setattr(post, field, changes[field] if field != "text" else changes[field] or "")
     _apply_relations(post, changes)
     post.updated_at = utcnow()
-    _record(post, "post.updated", {"fields": sorted(changes)})
+    deliveries.record_post_event(post, "post.updated", {"fields": sorted(changes)})
     if content_changed:
         _after_content_change(post, previous)
     db.session.commit()
@@ -120,10 +109,39 @@ def _after_content_change(post: Post, previous: str) -> None:
         deliveries.withdraw_pending(post)
         post.status = PostStatus.IN_REVIEW.value
         post.approval_stage = ApprovalStage.INTERNAL.value
-        _record(post, "post.returned_to_review", {"from": previous})
+        deliveries.record_post_event(post, "post.returned_to_review", {"from": previous})
     elif previous == PostStatus.SCHEDULED.value:
         # No review in this brand: keep the schedule, checked against the new content and targets.
         deliveries.schedule_post(post, post.scheduled_at or utcnow(), commit=False)
+
+
+def _overrides(post: Post) -> list[dict[str, Any]]:
+    return [
+        {"account_id": v.account_id, "text": v.text, "media_ids": v.media_ids}
+        for v in post.variants
+    ]
+
+
+def set_variant(post: Post, account_id: str, data: dict[str, Any]) -> PostVariant:
+    """Target one more account, or change what one target says (null: the post's own)."""
+    variants = [v for v in _overrides(post) if v["account_id"] != account_id]
+    variants.append(
+        {"account_id": account_id, "text": data.get("text"), "media_ids": data.get("media_ids")}
+    )
+    account_ids = post.account_ids + ([] if account_id in post.account_ids else [account_id])
+    update_post(post, {"account_ids": account_ids, "variants": variants})
+    return next(v for v in post.variants if v.account_id == account_id)
+
+
+def remove_target(post: Post, account_id: str) -> None:
+    """The post no longer goes to this account (its variant goes with it)."""
+    update_post(
+        post,
+        {
+            "account_ids": [a for a in post.account_ids if a != account_id],
+            "variants": [v for v in _overrides(post) if v["account_id"] != account_id],
+        },
+    )
 
 
 def delete_post(post: Post) -> None:
@@ -133,7 +151,7 @@ def delete_post(post: Post) -> None:
             f"Only drafts can be deleted; this post is '{post.status}'. "
             "Cancel it instead (POST …/posts/{post_id}/cancel)."
         )
-    _record(post, "post.deleted", {"status": post.status})
+    deliveries.record_post_event(post, "post.deleted", {"status": post.status})
     db.session.delete(post)
     db.session.commit()
 
@@ -142,7 +160,8 @@ def _differs(post: Post, field: str, value: Any) -> bool:
     if field == "variants":
         current = {v.account_id: (v.text, v.media_ids) for v in post.variants}
         wanted = {v["account_id"]: (v.get("text"), v.get("media_ids")) for v in value or []}
-        return any(current.get(a) != w for a, w in wanted.items())
+        plain = (None, None)
+        return any(current.get(a, plain) != wanted.get(a, plain) for a in {*current, *wanted})
     if field == "text":
         return (value or "") != post.text
     return getattr(post, field) != value
@@ -245,7 +264,7 @@ def submit(post: Post) -> Post:
     post.status = PostStatus.IN_REVIEW.value
     post.approval_stage = ApprovalStage.INTERNAL.value
     post.updated_at = utcnow()
-    _record(post, "post.submitted", {"from": previous})
+    deliveries.record_post_event(post, "post.submitted", {"from": previous})
     db.session.commit()
     return post
 
@@ -273,10 +292,7 @@ def approve(post: Post, principal: Principal, comment: str | None = None) -> Pos
         post.status = PostStatus.APPROVED.value
         post.approval_stage = None
     post.review_comment = None
-    post.updated_at = utcnow()
-    _record(post, "post.approved", {"stage": stage, "comment": comment})
-    db.session.commit()
-    return post
+    return _reviewed(post, "post.approved", stage, comment)
 
 
 def reject(post: Post, principal: Principal, comment: str) -> Post:
@@ -286,8 +302,12 @@ def reject(post: Post, principal: Principal, comment: str) -> Post:
     post.status = PostStatus.REJECTED.value
     post.approval_stage = None
     post.review_comment = comment
+    return _reviewed(post, "post.rejected", stage, comment)
+
+
+def _reviewed(post: Post, action: str, stage: str, comment: str | None) -> Post:
     post.updated_at = utcnow()
-    _record(post, "post.rejected", {"stage": stage, "comment": comment})
+    deliveries.record_post_event(post, action, {"stage": stage, "comment": comment})
     db.session.commit()
     return post
 
