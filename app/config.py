@@ -6,6 +6,7 @@ Every variable is documented in the README's table; keep the two in step.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
@@ -58,6 +59,16 @@ class Config:
     PASSWORD_HASH_TIME_COST = int(os.environ.get("PASSWORD_HASH_TIME_COST", "3"))
     PASSWORD_HASH_MEMORY_COST = int(os.environ.get("PASSWORD_HASH_MEMORY_COST", "65536"))
 
+    # Media uploads: local-disk storage under MEDIA_ROOT (keys are agency/brand/file), and
+    # limits. The per-type maxima are the largest any supported network takes (LinkedIn images
+    # 20 MB, our 1 GB cap on Facebook videos); each network's own lower limits are checked when a
+    # post is validated (app/services/content_rules.py), not at upload.
+    MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "local")
+    MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(PROJECT_ROOT / "var" / "media"))
+    MEDIA_MAX_IMAGE_BYTES = int(os.environ.get("MEDIA_MAX_IMAGE_BYTES", str(20_000_000)))
+    MEDIA_MAX_VIDEO_BYTES = int(os.environ.get("MEDIA_MAX_VIDEO_BYTES", str(1_000_000_000)))
+    MEDIA_MAX_BYTES = int(os.environ.get("MEDIA_MAX_BYTES", str(1_000_000_000)))
+
     CORS_ORIGINS = [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
     TRUST_PROXY_HEADERS = _bool("TRUST_PROXY_HEADERS", False)
@@ -90,6 +101,8 @@ class TestConfig(Config):
     PASSWORD_HASH_TIME_COST = 1
     PASSWORD_HASH_MEMORY_COST = 1024
     LOGIN_MAX_FAILURES_PER_IP = 1000
+    # A per-process temp dir (made on first upload); the suite's fixtures point it at their own.
+    MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"relais-test-media-{os.getpid()}")
 
 
 def config_as_dict(config: object) -> dict:

@@ -82,6 +82,10 @@ class Conflict(AppError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class PayloadTooLarge(AppError):
+    status, code, title = 413, "payload-too-large", "The upload is too large"
+
+
 class PreconditionFailed(AppError):
     status, code, title = 412, "precondition-failed", "The resource changed"
 

@@ -95,7 +95,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def app_config(database: DatabaseSetup, redis_url: str) -> dict[str, Any]:
+def app_config(
+    database: DatabaseSetup, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     from app.config import config_as_dict
 
     settings = config_as_dict(TestConfig)
@@ -103,6 +105,7 @@ def app_config(database: DatabaseSetup, redis_url: str) -> dict[str, Any]:
         DATABASE_URL=database.app_url,
         MIGRATION_DATABASE_URL=database.owner_url,
         REDIS_URL=redis_url,
+        MEDIA_ROOT=str(tmp_path_factory.mktemp("media")),
     )
     return settings
 

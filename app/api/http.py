@@ -186,6 +186,8 @@ def idempotent(func: Callable) -> Callable:
 
 def _body_fingerprint() -> str:
     """Same JSON, same fingerprint, whatever the key order or whitespace."""
+    if request.mimetype == "multipart/form-data":
+        return _multipart_fingerprint()
     data = request.get_json(silent=True)
     raw = (
         json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
@@ -193,3 +195,18 @@ def _body_fingerprint() -> str:
         else request.get_data()
     )
     return hashlib.sha256(raw or b"").hexdigest()
+
+
+def _multipart_fingerprint() -> str:
+    """Fields and files' bytes, read from Werkzeug's spooled parts chunk by chunk (an upload of
+    a gigabyte must not be read into memory to be fingerprinted)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(request.form.items(multi=True)):
+        digest.update(json.dumps(["field", name, value]).encode())
+    for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        digest.update(json.dumps(["file", name, upload.filename, upload.mimetype]).encode())
+        upload.stream.seek(0)
+        while chunk := upload.stream.read(1024 * 1024):
+            digest.update(chunk)
+        upload.stream.seek(0)
+    return digest.hexdigest()

@@ -28,6 +28,9 @@ BRAND_PERMISSIONS: dict[str, set[BrandRole]] = {
     "posts.write": {BrandRole.MANAGER, BrandRole.EDITOR},
     # Clients approve only at the client step of `internal_and_client` (app/services/posts.py).
     "posts.approve": {BrandRole.APPROVER, BrandRole.MANAGER, BrandRole.CLIENT},
+    # Clients see the media of the posts they approve; only staff who write posts change media.
+    "media.read": _EVERY_BRAND_ROLE,
+    "media.write": {BrandRole.MANAGER, BrandRole.EDITOR},
 }
 
 # Permissions on the agency as a whole: the agency roles that hold them.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.ids import id_factory
@@ -13,6 +13,8 @@ class Media(BrandScoped, Timestamps, Base):
     """A file a brand uploaded (image or video), kept by a storage backend under `storage_key`."""
 
     __tablename__ = "media"
+    # Keyset listing of a brand's media.
+    __table_args__ = (Index("ix_media_brand_id_id", "brand_id", "id"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("media"))
     filename: Mapped[str] = mapped_column(String(255))
@@ -26,4 +28,10 @@ class Media(BrandScoped, Timestamps, Base):
     alt_text: Mapped[str | None] = mapped_column(String(1500))
     storage_key: Mapped[str] = mapped_column(String(500))
     uploaded_by_user_id: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime | None]
+    # Deleted media keep their row (posts already published still name them) but lose the file.
     deleted_at: Mapped[datetime | None]
+    # Bumped on every write: the ETag, and SQLAlchemy's guard against lost updates.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}

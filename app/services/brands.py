@@ -15,7 +15,7 @@ from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import Base, Brand, BrandStatus
 from app.models.base import utcnow
-from app.services import audit
+from app.services import audit, media
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -149,6 +149,8 @@ def offboard(brand: Brand) -> dict[str, int]:
         data={"name": brand.name, "deleted": deleted},
     )
     db.session.commit()
+    # Files after rows: if the commit failed, the rows that point to them would still exist.
+    deleted["media_files"] = media.remove_brand_files(brand.agency_id, brand.id)
     return deleted
 
 

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, request, send_file
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
+
+from app import tenancy
+from app.api.http import (
+    ETAG_HEADER_DOC,
+    IF_MATCH_PARAMETER,
+    LINK_HEADER_DOC,
+    check_if_match,
+    idempotent,
+    paginate,
+    send_etag,
+)
+from app.auth import permissions
+from app.auth.principal import current_principal
+from app.models import Media
+from app.schemas.media import (
+    MediaPageSchema,
+    MediaQueryArgsSchema,
+    MediaSchema,
+    MediaUpdateSchema,
+    MediaUploadSchema,
+)
+from app.services import media as media_service
+from app.services.media_probe import ALLOWED_TYPES
+
+
+class _MultipartParser(FlaskParser):
+    """Reads a multipart body's files and its plain fields (alt_text) as one set of arguments,
+    so one schema documents the whole multipart/form-data body."""
+
+    def load_files(self, req: Any, schema: Any) -> Any:
+        return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
+
+
+class _MediaBlueprint(Blueprint):
+    ARGUMENTS_PARSER = _MultipartParser()
+
+
+blp = _MediaBlueprint(
+    "media", __name__, url_prefix="/v1/brands/<brand_id>/media",
+    description="A brand's images and videos, for its posts",
+)  # fmt: skip
+
+
+def _upload_size_limit(func: Callable) -> Callable:
+    """Cap this request's body before anything reads it: Werkzeug then answers 413 while
+    reading, and never spools more than the limit to disk."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Room for the multipart framing and the alt_text field around the file itself.
+        request.max_content_length = current_app.config["MEDIA_MAX_BYTES"] + 64 * 1024
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _load(brand_id: str, media_id: str, permission: str) -> Media:
+    brand = tenancy.get_brand_or_404(brand_id)
+    permissions.require(current_principal(), permission, brand.id)
+    return media_service.get_or_404(brand.id, media_id)
+
+
+@blp.route("")
+class MediaList(MethodView):
+    @blp.arguments(MediaQueryArgsSchema, location="query")
+    @blp.response(200, MediaPageSchema, headers=LINK_HEADER_DOC)
+    def get(self, args, brand_id):
+        """List a brand's media
+
+        Newest last (keyset pages by id); deleted media are left out. Filter with
+        `kind=image` or `kind=video`.
+        """
+        brand = tenancy.get_brand_or_404(brand_id)
+        permissions.require(current_principal(), "media.read", brand.id)
+        return paginate(media_service.list_stmt(brand.id, args.get("kind")), Media.id, args)
+
+    @_upload_size_limit
+    @idempotent
+    @blp.arguments(MediaUploadSchema, location="files")
+    @blp.response(201, MediaSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE", description="The file is too big")
+    def post(self, data, brand_id):
+        """Upload an image or a video
+
+        A multipart/form-data body with the `file` and an optional `alt_text`. The type is
+        detected from the file's bytes (JPEG, PNG, GIF, WebP, MP4, MOV); a file whose name or
+        declared type says otherwise is refused with 422, an oversized one with 413. Limits per
+        network (e.g. Bluesky's 1 MB images) are checked when a post using the file is validated.
+        """
+        brand = tenancy.get_brand_or_404(brand_id)
+        principal = current_principal()
+        permissions.require(principal, "media.write", brand.id)
+        upload = data["file"]
+        media = media_service.upload(
+            brand,
+            upload.stream,
+            filename=upload.filename,
+            declared_type=upload.mimetype,
+            alt_text=data.get("alt_text"),
+            user_id=principal.user_id,
+        )
+        send_etag(media)
+        return media
+
+
+@blp.route("/<media_id>")
+class MediaById(MethodView):
+    @blp.response(200, MediaSchema, headers=ETAG_HEADER_DOC)
+    def get(self, brand_id, media_id):
+        """One media item
+
+        Its detected type, size, dimensions, duration (videos), checksum and alt text.
+        """
+        media = _load(brand_id, media_id, "media.read")
+        send_etag(media)
+        return media
+
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.arguments(MediaUpdateSchema)
+    @blp.response(200, MediaSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
+    def patch(self, changes, brand_id, media_id):
+        """Change a media item's alt text
+
+        Send the ETag you read as `If-Match` to be sure not to overwrite someone else's change.
+        """
+        media = _load(brand_id, media_id, "media.write")
+        check_if_match(media)
+        media_service.update(media, changes)
+        send_etag(media)
+        return media
+
+    @blp.response(204)
+    @blp.alt_response(409, response="CONFLICT", description="A post in review or scheduled uses it")
+    def delete(self, brand_id, media_id):
+        """Delete a media item and its file
+
+        Refused (409) while a post in review, approved or scheduled uses it. Posts already
+        published keep naming it; its file is removed at once.
+        """
+        media = _load(brand_id, media_id, "media.write")
+        media_service.delete(media)
+
+
+_CONTENT_RESPONSE = {
+    "description": "The file's bytes, with its detected type",
+    "headers": {"ETag": {"description": "The file's SHA-256", "schema": {"type": "string"}}},
+    "content": {
+        content_type: {"schema": {"type": "string", "format": "binary"}}
+        for content_type in ALLOWED_TYPES
+    },
+}
+
+
+@blp.route("/<media_id>/content")
+class MediaContent(MethodView):
+    @blp.response(200)
+    @blp.doc(responses={"200": _CONTENT_RESPONSE})
+    @blp.alt_response(304, response="NOT_MODIFIED", description="If-None-Match matched")
+    def get(self, brand_id, media_id):
+        """Download a media item's file
+
+        What publishing workers send to the networks; authenticated like every route. Honours
+        `If-None-Match` and byte ranges.
+        """
+        media = _load(brand_id, media_id, "media.read")
+        path, stream = media_service.open_file(media)
+        response = send_file(
+            path or stream,  # type: ignore[arg-type]
+            mimetype=media.content_type,
+            download_name=media_service.download_name(media),
+            etag=media.sha256,
+            conditional=True,
+            max_age=0,
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, no-cache"
+        return response

@@ -1,0 +1,68 @@
+"""Local-disk storage under MEDIA_ROOT (the default, and what tests use with a temp dir)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from app.storage.base import Storage, check_key
+
+_CHUNK = 1024 * 1024
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+
+    def _path(self, key: str, *, prefix: bool = False) -> Path:
+        check_key(key, prefix=prefix)
+        path = (self.root / key).resolve()
+        # Belt and braces after check_key: a symlink planted under the root must not lead out.
+        if not path.is_relative_to(self.root):
+            raise ValueError(f"storage key escapes the media root: {key!r}")
+        return path
+
+    def save(self, key: str, source: BinaryIO) -> int:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
+        # Write beside the target, then rename: a reader never sees half a file.
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := source.read(_CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return written
+
+    def open(self, key: str) -> BinaryIO:
+        return self._path(key).open("rb")
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> bool:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        path = self._path(prefix, prefix=True)
+        if not path.is_dir():
+            return 0
+        count = sum(1 for p in path.rglob("*") if p.is_file())
+        shutil.rmtree(path)
+        return count
+
+    def local_path(self, key: str) -> str | None:
+        return str(self._path(key))
