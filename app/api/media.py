@@ -52,12 +52,15 @@ blp = _MediaBlueprint(
 )  # fmt: skip
 
 
-def _upload_size_limit(func: Callable) -> Callable:
-    """Cap this request's body before anything reads it: Werkzeug then answers 413 while
-    reading, and never spools more than the limit to disk."""
+def _before_reading_the_upload(func: Callable) -> Callable:
+    """Answer 404/403 before the body is read (another tenant's brand is a 404 whatever is
+    sent), and cap the body: Werkzeug then answers 413 while reading, and never spools more
+    than the limit to disk."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        brand = tenancy.get_brand_or_404(kwargs["brand_id"])
+        permissions.require(current_principal(), "media.write", brand.id)
         # Room for the multipart framing and the alt_text field around the file itself.
         request.max_content_length = current_app.config["MEDIA_MAX_BYTES"] + 64 * 1024
         return func(*args, **kwargs)
@@ -85,7 +88,7 @@ class MediaList(MethodView):
         permissions.require(current_principal(), "media.read", brand.id)
         return paginate(media_service.list_stmt(brand.id, args.get("kind")), Media.id, args)
 
-    @_upload_size_limit
+    @_before_reading_the_upload
     @idempotent
     @blp.arguments(MediaUploadSchema, location="files")
     @blp.response(201, MediaSchema, headers=ETAG_HEADER_DOC)
