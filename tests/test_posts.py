@@ -492,3 +492,48 @@ def test_simultaneous_writers_lose_with_412_not_500(client, make_agency, monkeyp
     response = client.patch(path, json={"text": "mine"}, headers=owner.headers)
     assert response.status_code == 412, response.get_json()
     assert response.get_json()["status"] == 412
+
+
+def test_account_needing_reconnect_is_named_before_review(app, client, make_agency, make_account):
+    owner = make_agency("Health", brands=0)
+    brand_id = _brand(client, owner, "internal")
+    account = make_account(owner, brand_id, "mastodon")
+    with app.app_context():
+        tenancy.enter_agency(owner.agency_id)
+        db.session.get(SocialAccount, account).health = "needs_reconnect"
+        db.session.commit()
+    post = _create(client, owner, brand_id, text="hello", account_ids=[account])
+    problem = _act(client, owner, brand_id, post["id"], "submit", expect=422)
+    assert list(problem["errors"]) == [f"accounts.{account}.account"]
+
+
+def test_brand_leaving_client_approval_does_not_strand_posts(
+    client, make_agency, invite_user, make_account
+):
+    owner = make_agency("Switch", brands=0)
+    brand_id = _brand(client, owner, "internal_and_client")
+    account = make_account(owner, brand_id)
+    customer = invite_user(owner, brand_id=brand_id, brand_role="client")
+    post = _create(client, owner, brand_id, text="hello", account_ids=[account])
+    _act(client, owner, brand_id, post["id"], "submit")
+    assert _act(client, owner, brand_id, post["id"], "approve")["approval_stage"] == "client"
+    switched = client.patch(
+        f"/v1/brands/{brand_id}", json={"approval_mode": "internal"}, headers=owner.headers
+    )
+    assert switched.status_code == 200
+    _act(client, customer, brand_id, post["id"], "approve", expect=403)
+    assert _act(client, owner, brand_id, post["id"], "approve")["status"] == "approved"
+
+
+def test_create_is_idempotent_with_a_key(client, make_agency):
+    owner = make_agency("Idem", brands=1)
+    brand_id = owner.brands[0]
+    headers = {**owner.headers, "Idempotency-Key": "post-1"}
+    first = client.post(f"/v1/brands/{brand_id}/posts", json={"text": "once"}, headers=headers)
+    again = client.post(f"/v1/brands/{brand_id}/posts", json={"text": "once"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.get_json()["id"] == again.get_json()["id"]
+    other = client.post(f"/v1/brands/{brand_id}/posts", json={"text": "twice"}, headers=headers)
+    assert other.status_code == 422
+    listed = client.get(f"/v1/brands/{brand_id}/posts", headers=owner.headers).get_json()
+    assert len(listed["items"]) == 1

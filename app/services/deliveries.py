@@ -15,6 +15,7 @@ from app import tenancy
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import (
+    AccountHealth,
     ApprovalMode,
     Brand,
     Delivery,
@@ -29,6 +30,8 @@ from app.services import audit, content_rules
 
 # Deliveries not handed to a worker yet: they can still be moved, replaced or cancelled.
 PENDING = {DeliveryStatus.SCHEDULED.value}
+# Accounts whose credentials no longer work: nothing is scheduled to them.
+_CANNOT_POST = {AccountHealth.NEEDS_RECONNECT.value, AccountHealth.REVOKED.value}
 _IN_FLIGHT = {DeliveryStatus.QUEUED.value, DeliveryStatus.PUBLISHING.value}
 
 
@@ -112,6 +115,19 @@ def check_content(post: Post) -> None:
         text = variant.text if variant.text is not None else post.text
         media_ids = variant.media_ids if variant.media_ids is not None else post.media_ids
         media = [media_by_id[m] for m in media_ids if m in media_by_id]
+        problems.extend(
+            content_rules.Violation(account.id, "media", f"Media {m} was deleted; remove it.")
+            for m in media_ids
+            if m not in media_by_id
+        )
+        if account.health in _CANNOT_POST:
+            problems.append(
+                content_rules.Violation(
+                    account.id,
+                    "account",
+                    f"The account's connection is '{account.health}'; reconnect it first.",
+                )
+            )
         problems.extend(content_rules.validate_post(text, media, account))
     if problems:
         raise ValidationFailed(
@@ -235,7 +251,7 @@ def _media_by_id(post: Post) -> dict[str, Media]:
     if not wanted:
         return {}
     stmt = tenancy.scoped_select(Media).where(
-        Media.brand_id == post.brand_id, Media.id.in_(sorted(wanted))
+        Media.brand_id == post.brand_id, Media.id.in_(sorted(wanted)), Media.deleted_at.is_(None)
     )
     return {m.id: m for m in db.session.scalars(stmt)}
 

@@ -230,13 +230,12 @@ def _apply_targets(post: Post, data: dict[str, Any]) -> None:
 def _require_in_brand(model: Any, brand_id: str, ids: list[str], field: str, what: str) -> None:
     if not ids:
         return
-    found = set(
-        db.session.scalars(
-            tenancy.scoped_select(model, model.id).where(
-                model.brand_id == brand_id, model.id.in_(set(ids))
-            )
-        )
+    stmt = tenancy.scoped_select(model, model.id).where(
+        model.brand_id == brand_id, model.id.in_(set(ids))
     )
+    if hasattr(model, "deleted_at"):
+        stmt = stmt.where(model.deleted_at.is_(None))
+    found = set(db.session.scalars(stmt))
     missing = [i for i in dict.fromkeys(ids) if i not in found]
     if missing:
         raise ValidationFailed(
@@ -274,7 +273,11 @@ def _check_reviewer(post: Post, principal: Principal, brand: Brand) -> None:
     if post.status != PostStatus.IN_REVIEW.value:
         raise Conflict(f"This post is '{post.status}', not in review.")
     is_client = _role_on(principal, brand.id) == BrandRole.CLIENT
-    if post.approval_stage == ApprovalStage.CLIENT.value:
+    client_step = brand.approval_mode == ApprovalMode.INTERNAL_AND_CLIENT.value
+    if is_client and not client_step:
+        raise Forbidden("In this brand the agency approves posts; clients are not asked.")
+    # A brand switched away from client approval no longer waits for its client.
+    if client_step and post.approval_stage == ApprovalStage.CLIENT.value:
         if not is_client:
             raise Forbidden("This post waits for the client's approval.")
     elif is_client:
