@@ -77,15 +77,19 @@ def make_engine(url: str, pool_size: int = 5) -> Engine:
 
 
 class RedisHolder:
-    """A lazily connected Redis client (no I/O until first command)."""
+    """A lazily connected Redis client (no I/O until first command), one per app.
 
-    def __init__(self) -> None:
-        self.client: redis_lib.Redis | None = None
+    Kept on the app, like the engine: a second app (a test, a CLI) must not swap the Redis
+    that the first one talks to.
+    """
 
     def init_app(self, app: Flask) -> None:
         url = app.config.get("REDIS_URL")
-        self.client = redis_lib.Redis.from_url(url) if url else None
-        app.extensions["relais_redis"] = self
+        app.extensions["relais_redis"] = redis_lib.Redis.from_url(url) if url else None
+
+    @property
+    def client(self) -> redis_lib.Redis | None:
+        return current_app.extensions.get("relais_redis")
 
 
 db = Database()

@@ -18,6 +18,7 @@ from sqlalchemy import Select
 
 from app.errors import PreconditionFailed, ValidationFailed
 from app.extensions import db
+from app.ids import looks_like_id
 
 # -- public routes -------------------------------------------------------------------------------
 
@@ -53,14 +54,20 @@ def _encode_cursor(last_id: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> str:
+    # b64decode drops characters outside the alphabet unless validating, so garbage such as
+    # "!!!" would decode to "" and silently restart the list: validate, then insist on an id.
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError) as exc:
+        last_id = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        decoded = last_id.decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        decoded = ""
+    if not looks_like_id(decoded):
         raise ValidationFailed(
             "The cursor is not one this API gave out.",
             errors={"query.cursor": ["Not a valid cursor."]},
-        ) from exc
+        )
+    return decoded
 
 
 def paginate(stmt: Select[Any], id_column: Any, args: dict[str, Any]) -> dict[str, Any]:

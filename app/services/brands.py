@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app import tenancy
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
-from app.models import Base, Brand, BrandStatus
+from app.models import ApiKey, Base, Brand, BrandStatus
 from app.models.base import utcnow
 from app.services import audit, media
 
@@ -141,6 +141,7 @@ def offboard(brand: Brand) -> dict[str, int]:
             delete(table).where(table.c.agency_id == brand.agency_id, table.c.brand_id == brand.id)
         )
         deleted[table.name] = result.rowcount or 0
+    _forget_brand_in_api_keys(brand)
     db.session.delete(brand)
     db.session.flush()
     deleted["brands"] = 1
@@ -152,6 +153,24 @@ def offboard(brand: Brand) -> dict[str, int]:
     # Files after rows: if the commit failed, the rows that point to them would still exist.
     deleted["media_files"] = media.remove_brand_files(brand.agency_id, brand.id)
     return deleted
+
+
+def _forget_brand_in_api_keys(brand: Brand) -> None:
+    """Keys limited to this brand lose it; a key left with no brand is revoked, never widened
+    to every brand (an empty limit would otherwise read as "no limit")."""
+    keys = db.session.scalars(
+        tenancy.scoped_select(ApiKey).where(ApiKey.brand_ids.is_not(None))
+    )
+    for key in keys:
+        if brand.id not in (key.brand_ids or []):
+            continue
+        key.brand_ids = [b for b in key.brand_ids if b != brand.id]
+        if not key.brand_ids and key.revoked_at is None:
+            key.revoked_at = utcnow()
+            audit.record(
+                "api_key.revoked", agency_id=key.agency_id, target_type="api_key",
+                target_id=key.id, data={"reason": "its only brand was offboarded"},
+            )
 
 
 def _export_row(table: Any, row: Any) -> dict[str, Any]:
