@@ -127,12 +127,11 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
 def _wipe(database: DatabaseSetup) -> None:
     engine = create_engine(database.owner_url, poolclass=NullPool)
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    # DELETE, not TRUNCATE, on PostgreSQL too: a test leaves a handful of rows, and TRUNCATE's
+    # per-table file work made every teardown cost ~0.5 s.
     with engine.begin() as conn:
-        if database.backend == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-        else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
+        for name in tables:
+            conn.execute(text(f"DELETE FROM {name}"))
     engine.dispose()
 
 
