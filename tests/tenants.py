@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import Flask
@@ -121,6 +122,7 @@ FIELD_HINTS: dict[str, Callable[[], Any]] = {
     "email": lambda: f"{_unique('matrix')}@example.com",
     "primary_color": lambda: "#112233",
     "secondary_color": lambda: "#445566",
+    "time": lambda: "09:00",  # a posting slot's local HH:MM
 }
 
 
@@ -508,7 +510,9 @@ def prepare_call(op: Operation, world: World, brand_id: str) -> Call:
         if prefix:
             query.append(f"{param['name']}={ids(prefix.group(1), param['name'])}")
         elif param.get("required"):
-            query.append(f"{param['name']}={example_value(param['name'], param['schema'], ids)}")
+            value = example_value(param["name"], param["schema"], ids)
+            # Encoded: a "+" in an offset would otherwise arrive as a space.
+            query.append(f"{param['name']}={quote(str(value), safe='')}")
     if query:
         url += "?" + "&".join(query)
     schema = op.body_schema()

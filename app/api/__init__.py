@@ -14,12 +14,14 @@ def register_blueprints(app: Flask) -> None:
     from app.api import agency, api_keys, audit, brand_members, brands, health, identity, invitations
     from app.api import posts
     from app.api import media
+    from app.api import scheduling
 
     app.register_blueprint(health.blp)
     for module in (identity, agency, api_keys, invitations, brands, brand_members, audit):
         api.register_blueprint(module.blp)
     api.register_blueprint(posts.blp)
     api.register_blueprint(media.blp)
+    api.register_blueprint(scheduling.blp)
 
     @app.before_request
     def _authenticate() -> None:

@@ -1,0 +1,265 @@
+"""Scheduling: weekly posting slots, schedule/queue/publish-now/reschedule/unschedule, the
+calendar and the CSV import of posts. (Cancel lives with the posts: `…/posts/{post_id}/cancel`.)"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app import tenancy
+from app.api.http import ETAG_HEADER_DOC, idempotent, send_etag
+from app.auth import permissions
+from app.auth.principal import current_principal
+from app.errors import ValidationFailed
+from app.models import Brand, Post
+from app.schemas.posts import PostSchema
+from app.schemas.scheduling import (
+    DST_RULE,
+    CalendarArgsSchema,
+    CalendarSchema,
+    PostImportResultSchema,
+    PostingSlotsSchema,
+    PostingSlotsUpdateSchema,
+    ScheduleAtSchema,
+)
+from app.services import post_import, posting_slots, scheduling
+
+blp = Blueprint(
+    "scheduling",
+    __name__,
+    url_prefix="/v1/brands/<brand_id>",
+    description="Posting slots, scheduling and the calendar, in the brand's time zone",
+)
+
+
+def _with_dst_rule(view: Callable) -> Callable:
+    """Append the DST rule to the view's description in the spec."""
+    view.__doc__ = f"{inspect.cleandoc(view.__doc__ or '')}\n\n{DST_RULE}"
+    return view
+
+
+def _slots_body(brand: Brand) -> dict:
+    return {
+        "timezone": brand.timezone,
+        "slots": [
+            {"weekday": s.weekday_name, "time": s.local_time.strftime("%H:%M")}
+            for s in posting_slots.weekly_slots(brand)
+        ],
+    }
+
+
+@blp.route("/posting-slots")
+class PostingSlots(MethodView):
+    @blp.response(200, PostingSlotsSchema)
+    @_with_dst_rule
+    def get(self, brand_id):
+        """The brand's weekly posting slots
+
+        Wall-clock times in the brand's IANA time zone, used by the queue.
+        """
+        brand = tenancy.get_brand_or_404(brand_id)
+        permissions.require(current_principal(), "brand.read", brand.id)
+        return _slots_body(brand)
+
+    @blp.arguments(PostingSlotsUpdateSchema)
+    @blp.response(200, PostingSlotsSchema)
+    @_with_dst_rule
+    def put(self, data, brand_id):
+        """Replace the brand's weekly posting slots
+
+        Send the whole weekly set (at most 200, each weekday and time once); it replaces the
+        current one.
+        """
+        brand = tenancy.get_brand_or_404(brand_id)
+        permissions.require(current_principal(), "brand.update", brand.id)
+        posting_slots.replace_slots(brand, data["slots"])
+        return _slots_body(brand)
+
+
+@blp.route("/calendar")
+class Calendar(MethodView):
+    @blp.arguments(CalendarArgsSchema, location="query")
+    @blp.response(200, CalendarSchema)
+    @_with_dst_rule
+    def get(self, args, brand_id):
+        """The brand's calendar: posts and free slots in a range
+
+        Posts scheduled or published in [from, to) and the posting slots no post holds, each
+        with its instant in UTC (`at`) and on the brand's clock with the offset then in force
+        (`local_at`). The range is at most 92 days.
+        """
+        brand = tenancy.get_brand_or_404(brand_id)
+        permissions.require(current_principal(), "posts.read", brand.id)
+        return posting_slots.calendar(brand, args["from_"], args["to"])
+
+
+def _post_for_scheduling(brand_id: str, post_id: str) -> Post:
+    brand = tenancy.get_brand_or_404(brand_id)
+    post = tenancy.get_in_brand_or_404(Post, brand.id, post_id, what="post")
+    permissions.require(current_principal(), "posts.write", brand.id)
+    return post
+
+
+def _with_etag(post: Post) -> Post:
+    send_etag(post)
+    return post
+
+
+_CONFLICT = {"response": "CONFLICT", "description": "The post's status does not allow this"}
+_CONTENT = {
+    "response": "UNPROCESSABLE_ENTITY",
+    "description": "A target account's network would refuse the post (the errors name it)",
+}
+
+
+@blp.route("/posts/<post_id>/schedule")
+class PostSchedule(MethodView):
+    @blp.arguments(ScheduleAtSchema)
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(409, **_CONFLICT)
+    def post(self, data, brand_id, post_id):
+        """Schedule a post at an instant
+
+        `at` is RFC 3339 with an offset (a time without one is refused) and must be in the
+        future. The post must be approved unless the brand's approval mode is `none`. One
+        delivery per target account waits for the publishing workers.
+        """
+        return _with_etag(
+            scheduling.schedule_at(_post_for_scheduling(brand_id, post_id), data["at"])
+        )
+
+
+@blp.route("/posts/<post_id>/queue")
+class PostQueue(MethodView):
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(409, **_CONFLICT)
+    @blp.alt_response(422, **_CONTENT)
+    @_with_dst_rule
+    def post(self, brand_id, post_id):
+        """Add a post to the queue
+
+        Schedules the post in the brand's next posting slot that no other post holds
+        (409 when the brand has no slots).
+        """
+        return _with_etag(scheduling.add_to_queue(_post_for_scheduling(brand_id, post_id)))
+
+
+@blp.route("/posts/<post_id>/publish-now")
+class PostPublishNow(MethodView):
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(409, **_CONFLICT)
+    @blp.alt_response(422, **_CONTENT)
+    def post(self, brand_id, post_id):
+        """Publish a post now
+
+        Schedules the post (or moves its schedule) to the current instant, so the publishing
+        workers take it at once. Approval rules apply as for scheduling.
+        """
+        return _with_etag(scheduling.publish_now(_post_for_scheduling(brand_id, post_id)))
+
+
+@blp.route("/posts/<post_id>/reschedule")
+class PostReschedule(MethodView):
+    @blp.arguments(ScheduleAtSchema)
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(409, **_CONFLICT)
+    def post(self, data, brand_id, post_id):
+        """Move a scheduled post to another instant
+
+        Only while no delivery of it has been handed to a worker. `at` is RFC 3339 with an
+        offset, in the future.
+        """
+        return _with_etag(
+            scheduling.reschedule(_post_for_scheduling(brand_id, post_id), data["at"])
+        )
+
+
+@blp.route("/posts/<post_id>/unschedule")
+class PostUnschedule(MethodView):
+    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(409, **_CONFLICT)
+    def post(self, brand_id, post_id):
+        """Take a post off the schedule
+
+        Its waiting deliveries are removed and it goes back to `approved` (or to `draft` when
+        the brand's approval mode is `none`). Refused once publishing has started.
+        """
+        return _with_etag(scheduling.unschedule(_post_for_scheduling(brand_id, post_id)))
+
+
+_CSV_BODY = {
+    "required": True,
+    "description": (
+        "The CSV as a `text/csv` body, or as the `file` field of a `multipart/form-data` form. "
+        "UTF-8, a header row, RFC 4180 quoting; columns `text` and `accounts` (account ids "
+        "separated by spaces or `;`) are required, `time` (RFC 3339 with an offset; empty adds "
+        "the post to the queue) and `labels` (separated by `;`) are optional. At most "
+        f"{post_import.MAX_ROWS} posts and {post_import.MAX_BYTES} bytes."
+    ),
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string", "maxLength": post_import.MAX_BYTES},
+            "example": "text,accounts,time,labels\n"
+            '"Spring menu is out!",acc_01JD5ZQ7R9X4M2B8C6N3P1T0VW,2026-03-30T09:00:00+02:00,menu\n',
+        },
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+    },
+}
+
+
+def _csv_from_request() -> str:
+    # Refuse an oversized upload before reading it (multipart framing adds a little).
+    if (request.content_length or 0) > post_import.MAX_BYTES + 64 * 1024:
+        raise post_import.too_large()
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ValidationFailed(
+                "Send the CSV in the form field 'file'.", errors={"file": ["Missing."]}
+            )
+        return post_import.decode(upload.stream.read(post_import.MAX_BYTES + 1))
+    if request.mimetype in ("text/csv", "text/plain"):
+        # get_data, not the stream: Idempotency-Key handling may have read (and cached) it.
+        return post_import.decode(request.get_data())
+    raise ValidationFailed(
+        "Send the CSV as a text/csv body or as the 'file' field of a multipart/form-data form.",
+        errors={"file": ["Missing."]},
+    )
+
+
+@blp.route("/posts/import")
+class PostImport(MethodView):
+    @idempotent
+    @blp.doc(requestBody=_CSV_BODY)
+    @blp.response(201, PostImportResultSchema)
+    @blp.alt_response(
+        422,
+        response="UNPROCESSABLE_ENTITY",
+        description="Some rows are not valid (nothing was created); `errors` lists each",
+    )
+    def post(self, brand_id):
+        """Import posts from a CSV file
+
+        Every row is checked first (text, accounts of this brand, time, labels, and each
+        target network's own rules); if any row is wrong, nothing is created and the 422 lists
+        every problem as `errors["rows.<row>.<column>"]`, rows numbered as a spreadsheet shows
+        them (the header is row 1). Otherwise all posts are created in one transaction and
+        scheduled at their time or queued into the brand's next free posting slots, in file
+        order. In a brand whose approval mode is not `none`, posts are imported as drafts to
+        submit for approval, and a row with a time is an error.
+        """
+        brand = tenancy.get_brand_or_404(brand_id)
+        principal = current_principal()
+        permissions.require(principal, "posts.write", brand.id)
+        created = post_import.import_posts(brand, _csv_from_request(), user_id=principal.user_id)
+        return {"count": len(created), "posts": [item["post"] for item in created]}

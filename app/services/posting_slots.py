@@ -1,0 +1,167 @@
+"""A brand's weekly posting slots (stored), the queue's next free slot and the calendar.
+
+The arithmetic of local times, DST gaps and repeated hours lives in `app.services.slots`; this
+module reads and writes the rows and decides which instants are taken.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import delete
+
+from app import tenancy
+from app.errors import Conflict, ValidationFailed
+from app.extensions import db
+from app.models import Brand, Post, PostingSlot, PostStatus
+from app.models.base import utcnow
+from app.services import audit, slots
+
+MAX_SLOTS = 200
+MAX_CALENDAR_RANGE = timedelta(days=92)
+
+# A post in one of these states holds its instant: no other queued post goes there.
+OCCUPYING = (
+    PostStatus.SCHEDULED,
+    PostStatus.PUBLISHING,
+    PostStatus.PUBLISHED,
+    PostStatus.PARTIALLY_PUBLISHED,
+    PostStatus.UNKNOWN,
+    PostStatus.FAILED,
+)
+
+
+def weekly_slots(brand: Brand) -> list[slots.WeeklySlot]:
+    rows = db.session.scalars(
+        tenancy.scoped_select(PostingSlot).where(PostingSlot.brand_id == brand.id)
+    )
+    return sorted(slots.WeeklySlot(row.weekday, time.fromisoformat(row.local_time)) for row in rows)
+
+
+def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slots.WeeklySlot]:
+    """Make the brand's weekly slots exactly `wanted` (`{weekday, time}` items)."""
+    if len(wanted) > MAX_SLOTS:
+        raise ValidationFailed(
+            f"At most {MAX_SLOTS} weekly slots per brand.",
+            errors={"slots": [f"At most {MAX_SLOTS} items."]},
+        )
+    seen: dict[tuple[int, str], int] = {}
+    errors: dict[str, list[str]] = {}
+    for index, item in enumerate(wanted):
+        key = (slots.WEEKDAYS.index(item["weekday"]), item["time"])
+        if key in seen:
+            errors[f"slots.{index}"] = [f"Same weekday and time as slot {seen[key]}."]
+        seen.setdefault(key, index)
+    if errors:
+        raise ValidationFailed("Each weekly slot may appear once.", errors=errors)
+    db.session.execute(
+        delete(PostingSlot).where(
+            PostingSlot.agency_id == brand.agency_id, PostingSlot.brand_id == brand.id
+        )
+    )
+    for weekday, local_time in sorted(seen):
+        db.session.add(
+            PostingSlot(
+                agency_id=brand.agency_id, brand_id=brand.id, weekday=weekday, local_time=local_time
+            )
+        )
+    audit.record(
+        "brand.posting_slots.replaced",
+        agency_id=brand.agency_id,
+        brand_id=brand.id,
+        target_type="brand",
+        target_id=brand.id,
+        data={"count": len(seen)},
+    )
+    db.session.commit()
+    return weekly_slots(brand)
+
+
+def taken_instants(brand: Brand, start: datetime, end: datetime | None = None) -> set[datetime]:
+    """Instants from `start` (to `end`) already held by one of the brand's posts."""
+    stmt = tenancy.scoped_select(Post, Post.scheduled_at).where(
+        Post.brand_id == brand.id,
+        Post.status.in_([s.value for s in OCCUPYING]),
+        Post.scheduled_at >= start,
+    )
+    if end is not None:
+        stmt = stmt.where(Post.scheduled_at < end)
+    return {at for at in db.session.scalars(stmt) if at is not None}
+
+
+def next_free_slot(brand: Brand, after: datetime | None = None) -> datetime:
+    """The brand's next posting slot after `after` (default now) that no post holds."""
+    after = after or utcnow()
+    weekly = weekly_slots(brand)
+    if not weekly:
+        raise Conflict(
+            "This brand has no posting slots, so there is no queue to add to; define them with "
+            f"PUT /v1/brands/{brand.id}/posting-slots, or schedule at a given time."
+        )
+    horizon = slots.DEFAULT_HORIZON
+    free = slots.next_free_slots(
+        weekly,
+        brand.timezone,
+        after,
+        taken=taken_instants(brand, after, after + horizon),
+        horizon=horizon,
+    )
+    if not free:
+        raise Conflict("Every posting slot of the coming year is taken; add slots or schedule.")
+    return free[0]
+
+
+def check_range(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise ValidationFailed(
+            "'to' must be after 'from'.", errors={"query.to": ["Must be after 'from'."]}
+        )
+    if end - start > MAX_CALENDAR_RANGE:
+        raise ValidationFailed(
+            f"A calendar covers at most {MAX_CALENDAR_RANGE.days} days; ask for a shorter range.",
+            errors={"query.to": [f"At most {MAX_CALENDAR_RANGE.days} days after 'from'."]},
+        )
+
+
+def calendar(brand: Brand, start: datetime, end: datetime) -> dict[str, Any]:
+    """The brand's posts (scheduled or published) and free slots in [start, end)."""
+    check_range(start, end)
+    posts = list(
+        db.session.scalars(
+            tenancy.scoped_select(Post)
+            .where(
+                Post.brand_id == brand.id,
+                Post.status.in_([s.value for s in OCCUPYING]),
+                Post.scheduled_at >= start,
+                Post.scheduled_at < end,
+            )
+            .order_by(Post.scheduled_at, Post.id)
+        )
+    )
+    taken = {post.scheduled_at for post in posts}
+    free = [
+        at
+        for at in slots.slots_between(weekly_slots(brand), brand.timezone, start, end)
+        if at not in taken
+    ]
+    zone = brand.timezone
+    return {
+        "timezone": zone,
+        "from_": start,
+        "to": end,
+        "posts": [
+            {
+                "id": post.id,
+                "status": post.status,
+                "text": post.text,
+                "labels": post.labels,
+                "account_ids": post.account_ids,
+                "at": post.scheduled_at,
+                "local_at": slots.local_view(post.scheduled_at, zone),
+                "published_at": post.published_at,
+            }
+            for post in posts
+        ],
+        "free_slots": [{"at": at, "local_at": slots.local_view(at, zone)} for at in free],
+    }
