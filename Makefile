@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# `make run PORT=8001` when 8000 is taken; HOST=0.0.0.0 to be reached from other machines.
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 
 .PHONY: setup run test test-postgres demo openapi lint bench clean
 
@@ -17,7 +20,7 @@ setup: $(STAMP)
 
 ## API + worker + scheduler on SQLite and a Redis started by the app (Ctrl-C stops all)
 run: setup
-	$(BIN)/relais run-embedded
+	$(BIN)/relais run-embedded --host $(HOST) --port $(PORT)
 
 ## The whole suite (embedded default, or PostgreSQL/Redis when TEST_DATABASE_URL/TEST_REDIS_URL are set)
 test: setup
@@ -32,7 +35,7 @@ test-postgres: setup
 ## Seed a demo agency with two brands and print a token
 demo: setup
 	$(BIN)/relais db upgrade
-	$(BIN)/relais demo
+	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/relais demo
 
 ## Regenerate the committed OpenAPI spec
 openapi: setup

@@ -23,6 +23,7 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
     app.config.update(settings)
     _refuse_insecure_production(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _warn_about_production_database(app)
 
     from app.extensions import api, db, redis
 
@@ -69,6 +70,17 @@ def _refuse_insecure_production(app: Flask) -> None:
         raise RuntimeError(
             "RELAIS_ENV=production needs SECRET_KEY set to a random value of 32+ characters "
             "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+        )
+
+
+def _warn_about_production_database(app: Flask) -> None:
+    # SQLite is the embedded default; in production it means no Row-Level Security and one
+    # writer at a time, most likely because DATABASE_URL was forgotten: say so loudly.
+    if app.config.get("ENV") == "production" and app.config["DATABASE_URL"].startswith("sqlite"):
+        app.logger.warning(
+            "RELAIS_ENV=production but the database is SQLite (%s): set DATABASE_URL to "
+            "PostgreSQL (Row-Level Security, concurrent writers).",
+            app.config["DATABASE_URL"],
         )
 
 

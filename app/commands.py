@@ -53,9 +53,17 @@ def demo_command() -> None:
 
 @click.command("run-embedded")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-def run_embedded_command(host: str, port: int) -> None:
+@click.option("--port", default=8000, show_default=True, type=int, envvar="PORT")
+@click.option(
+    "--web-workers",
+    default=2,
+    show_default=True,
+    type=int,
+    envvar="WEB_CONCURRENCY",
+    help="gunicorn worker processes",
+)
+def run_embedded_command(host: str, port: int, web_workers: int) -> None:
     """API + worker + scheduler on SQLite and a Redis started here (the embedded default)."""
     from app.embedded import run
 
-    raise SystemExit(run(host=host, port=port))
+    raise SystemExit(run(host=host, port=port, web_workers=web_workers))

