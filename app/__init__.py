@@ -47,6 +47,7 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
     register_error_handlers(app, api)
     _install_request_id(app)
     _install_cors(app)
+    _trust_proxy_headers(app)
 
     from app.api import register_blueprints
 
@@ -107,6 +108,17 @@ def _install_request_id(app: Flask) -> None:
     def _echo_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id") or ""
         return response
+
+
+def _trust_proxy_headers(app: Flask) -> None:
+    """Behind one reverse proxy, take the client address and scheme from its X-Forwarded-*
+    headers (per-IP login throttling needs the real address). Off by default: without a proxy
+    in front, anyone could forge them."""
+    if not app.config.get("TRUST_PROXY_HEADERS"):
+        return
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
 
 def _install_cors(app: Flask) -> None:

@@ -347,3 +347,36 @@ def test_client_address_locks_after_max_failures(client, app, make_agency, monke
         environ_base={"REMOTE_ADDR": "198.51.100.1"},
     )
     assert fine.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/signup", "/v1/auth/token", "/v1/invitations/accept"])
+def test_password_with_a_lone_surrogate_is_422_not_500(client, make_agency, path):
+    owner = make_agency(brands=0)
+    # Valid JSON ("\ud800"), but not encodable for the hash.
+    payload = {**SIGNUP, "email": owner.email, "password": "\ud800" * 12, "token": "inv_x"}
+    fields = {
+        "/v1/signup": ("agency_name", "name", "email", "password"),
+        "/v1/auth/token": ("email", "password"),
+        "/v1/invitations/accept": ("token", "password"),
+    }[path]
+    response = client.post(path, json={k: payload[k] for k in fields})
+    assert "password" in assert_problem(response, 422)["errors"]
+
+
+def test_client_address_comes_from_the_proxy_only_when_trusted(app_config, database):
+    from app import create_app
+
+    forwarded = {"X-Forwarded-For": "203.0.113.50", "X-Forwarded-Proto": "https"}
+    for trusted, expected in [(False, "127.0.0.1"), (True, "203.0.113.50")]:
+        app = create_app({**app_config, "TRUST_PROXY_HEADERS": trusted})
+        response = app.test_client().post(
+            "/v1/auth/token",
+            json={"email": "nobody@example.com", "password": "wrong password!"},
+            headers=forwarded,
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )
+        assert response.status_code == 401
+        with owner_connection(database) as connection:
+            keys = set(connection.scalars(select(LoginThrottle.key)))
+            connection.execute(LoginThrottle.__table__.delete())
+        assert f"ip:{expected}" in keys, (trusted, keys)

@@ -4,14 +4,18 @@ problem documents, CORS and health checks."""
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
 
 import marshmallow as ma
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from app import create_app
-from app.models import Brand
+from app.ids import new_id
+from app.models import Brand, IdempotencyRecord
+from app.models.base import utcnow
 from app.schemas.common import Timestamp
 from tests.helpers import assert_problem, owner_connection
 
@@ -205,6 +209,55 @@ def test_replay_does_not_leak_across_agencies(client, make_agency):
     )
     listed = client.get("/v1/brands", headers=second.headers).get_json()["items"]
     assert [b["id"] for b in listed] == [theirs.get_json()["id"]]
+
+
+def _reserve_key(database, agency_id: str, key: str, **fields) -> None:
+    """A key as a first request left it: in flight (no status yet), unless `fields` say more."""
+    row = {
+        "id": new_id("idm"),
+        "agency_id": agency_id,
+        "scope": agency_id,
+        "key": key,
+        "method": "POST",
+        "path": "/v1/brands",
+        "request_hash": "0" * 64,
+        "expires_at": utcnow() + timedelta(hours=1),
+        "created_at": utcnow(),
+        **fields,
+    }
+    with owner_connection(database) as connection:
+        connection.execute(insert(IdempotencyRecord.__table__).values(row))
+
+
+def test_key_of_a_request_still_in_flight_is_409_with_retry_after(client, make_agency, database):
+    owner = make_agency(brands=0)
+    body = {"name": "Slow"}
+    digest = hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
+    _reserve_key(database, owner.agency_id, "in-flight", request_hash=digest)
+    response = client.post(
+        "/v1/brands", json=body, headers={**owner.headers, "Idempotency-Key": "in-flight"}
+    )
+    assert_problem(response, 409)
+    assert response.headers["Retry-After"]
+    assert _brand_count(database, owner.agency_id) == 0
+
+
+def test_expired_key_is_forgotten(client, make_agency, database):
+    owner = make_agency(brands=0)
+    _reserve_key(
+        database,
+        owner.agency_id,
+        "old",
+        status_code=201,
+        response_body="{}",
+        expires_at=utcnow() - timedelta(seconds=1),
+    )
+    response = client.post(
+        "/v1/brands", json={"name": "New"}, headers={**owner.headers, "Idempotency-Key": "old"}
+    )
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response.headers
+    assert _brand_count(database, owner.agency_id) == 1
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])

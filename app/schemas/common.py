@@ -47,11 +47,13 @@ class Email(ma.fields.Email):
 
 
 class Password(ma.fields.String):
-    def __init__(self, **kwargs: Any) -> None:
+    """A password: `min_len` is the policy for new passwords; sign-in takes any length."""
+
+    def __init__(self, *, min_len: int = 10, **kwargs: Any) -> None:
         super().__init__(
             load_only=True,
-            validate=validate.Length(min=10, max=512),
-            metadata={"description": "10 to 512 characters", "format": "password"},
+            validate=validate.Length(min=min_len, max=512),
+            metadata={"description": f"{min_len} to 512 characters", "format": "password"},
             **kwargs,
         )
 
@@ -59,6 +61,12 @@ class Password(ma.fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in text:
             raise ma.ValidationError("NUL characters are not allowed.")
+        # A lone surrogate (valid JSON "\ud800") cannot be encoded for the hash: refuse it here
+        # rather than fail inside argon2.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ma.ValidationError("Not valid Unicode text.") from exc
         return text
 
 

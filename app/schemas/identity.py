@@ -14,9 +14,7 @@ class SignupSchema(ma.Schema):
 
 class TokenRequestSchema(ma.Schema):
     email = Email(required=True)
-    password = ma.fields.String(
-        required=True, load_only=True, validate=ma.validate.Length(min=1, max=512)
-    )
+    password = Password(required=True, min_len=1)
     agency_id = Id(
         "agy",
         metadata={"description": "Agency to act in; defaults to your first agency"},
