@@ -10,7 +10,7 @@ import pytest
 
 from app import tenancy
 from app.extensions import db
-from app.models import DeliveryStatus, Post, PostStatus, SocialAccount
+from app.models import DeliveryStatus, Media, Post, PostStatus, SocialAccount
 from app.services import deliveries
 
 
@@ -537,3 +537,41 @@ def test_create_is_idempotent_with_a_key(client, make_agency):
     assert other.status_code == 422
     listed = client.get(f"/v1/brands/{brand_id}/posts", headers=owner.headers).get_json()
     assert len(listed["items"]) == 1
+
+
+def test_media_order_and_per_account_media(app, client, make_agency, make_account):
+    owner = make_agency("Media", brands=1)
+    brand_id = owner.brands[0]
+    account = make_account(owner, brand_id, "mastodon")
+    with app.app_context():
+        tenancy.enter_agency(owner.agency_id)
+        images = [
+            Media(
+                agency_id=owner.agency_id,
+                brand_id=brand_id,
+                filename=f"{n}.png",
+                content_type="image/png",
+                size_bytes=1000,
+                sha256="0" * 64,
+                width=10,
+                height=10,
+                alt_text="a picture",
+                storage_key=f"k/{n}",
+            )
+            for n in ("one", "two")
+        ]
+        db.session.add_all(images)
+        db.session.commit()
+        first, second = (m.id for m in images)
+    post = _create(client, owner, brand_id, text="pics", media_ids=[first, second])
+    path = f"/v1/brands/{brand_id}/posts/{post['id']}"
+    assert post["media_ids"] == [first, second]
+    swapped = client.patch(path, json={"media_ids": [second, first]}, headers=owner.headers)
+    assert swapped.status_code == 200, swapped.get_json()
+    assert swapped.get_json()["media_ids"] == [second, first]
+    variant = client.put(
+        f"{path}/variants/{account}", json={"media_ids": []}, headers=owner.headers
+    ).get_json()
+    assert variant["media_ids"] == []
+    _schedule(app, owner, post["id"], IN_A_DAY)
+    assert client.get(path, headers=owner.headers).get_json()["status"] == "scheduled"
