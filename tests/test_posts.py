@@ -575,3 +575,13 @@ def test_media_order_and_per_account_media(app, client, make_agency, make_accoun
     assert variant["media_ids"] == []
     _schedule(app, owner, post["id"], IN_A_DAY)
     assert client.get(path, headers=owner.headers).get_json()["status"] == "scheduled"
+
+
+def test_relabelling_with_overlapping_labels(client, make_agency):
+    owner = make_agency("Labels", brands=1)
+    brand_id = owner.brands[0]
+    post = _create(client, owner, brand_id, text="x", labels=["a", "b"])
+    path = f"/v1/brands/{brand_id}/posts/{post['id']}"
+    relabelled = client.patch(path, json={"labels": ["c", "b", "b"]}, headers=owner.headers)
+    assert relabelled.status_code == 200, relabelled.get_json()
+    assert relabelled.get_json()["labels"] == ["b", "c"]
