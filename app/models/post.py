@@ -53,11 +53,14 @@ class DeliveryStatus(StrEnum):
 class Post(BrandScoped, Timestamps, Base):
     __tablename__ = "posts"
     __table_args__ = (
-        # Keyset listing of a brand's posts, unfiltered and by the filters the API offers.
-        Index("ix_posts_brand_id_id", "brand_id", "id"),
-        Index("ix_posts_brand_id_status_id", "brand_id", "status", "id"),
-        Index("ix_posts_brand_id_campaign_id", "brand_id", "campaign", "id"),
-        Index("ix_posts_brand_id_scheduled_at", "brand_id", "scheduled_at"),
+        # Keyset listing of a brand's posts, unfiltered and by the filters the API offers. They
+        # lead with agency_id because every tenant query filters on it too: one index then
+        # answers both conditions, and the planner never ANDs in the agency-wide agency_id index
+        # (whose cost grows with the agency's size, not the brand's).
+        Index("ix_posts_agency_id_brand_id_id", "agency_id", "brand_id", "id"),
+        Index("ix_posts_agency_id_brand_id_status_id", "agency_id", "brand_id", "status", "id"),
+        Index("ix_posts_agency_id_brand_id_campaign_id", "agency_id", "brand_id", "campaign", "id"),
+        Index("ix_posts_agency_id_brand_id_scheduled_at", "agency_id", "brand_id", "scheduled_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("post"))
