@@ -297,3 +297,16 @@ def test_violation_as_dict() -> None:
         "field": "text",
         "message": violation.message,
     }
+
+
+def test_works_with_the_real_models() -> None:
+    from app.models import Media, SocialAccount
+
+    account_row = SocialAccount(id="acc_1", network="mastodon", settings={"max_characters": 10})
+    media_row = Media(
+        id="med_1", content_type="video/mp4", size_bytes=1000, width=640, height=360,
+        duration_seconds=5.0, alt_text=None, deleted_at=None,
+    )  # fmt: skip
+    violations = validate_post("a" * 11, [media_row, media_row], account_row)
+    assert fields(violations) == ["text", "media"]
+    assert all(v.account_id == "acc_1" for v in violations)

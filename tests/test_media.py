@@ -129,7 +129,8 @@ def test_storage_keys_are_namespaced_per_tenant(tmp_path: Path) -> None:
     b = media_key("agy_B", "brd_1", "med_1.png")
     storage.save(a, io.BytesIO(b"a"))
     storage.save(b, io.BytesIO(b"b"))
-    assert storage.open(a).read() == b"a" and storage.open(b).read() == b"b"
+    with storage.open(a) as fa, storage.open(b) as fb:
+        assert fa.read() == b"a" and fb.read() == b"b"
     assert storage.delete_prefix(brand_prefix("agy_A", "brd_1")) == 1
     assert not storage.exists(a) and storage.exists(b)
     assert storage.delete(a) is False  # twice is fine
