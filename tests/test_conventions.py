@@ -217,7 +217,7 @@ def _reserve_key(database, agency_id: str, key: str, **fields) -> None:
         "id": new_id("idm"),
         "agency_id": agency_id,
         "scope": agency_id,
-        "key": key,
+        "key": hashlib.sha256(key.encode()).hexdigest(),  # stored hashed
         "method": "POST",
         "path": "/v1/brands",
         "request_hash": "0" * 64,

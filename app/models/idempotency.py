@@ -13,7 +13,9 @@ from app.models.base import Base, Timestamps
 class IdempotencyRecord(Timestamps, Base):
     """The stored outcome of a create sent with `Idempotency-Key`, replayed for 24 h.
 
-    `scope` is the agency id, or `anonymous` for sign-up (which has no agency yet).
+    `scope` is the agency id, or `anonymous` for sign-up (which has no agency yet). `key` is a
+    SHA-256 of the client's Idempotency-Key and `response_body` is encrypted with a key derived
+    from it (see app.services.idempotency): responses may carry secrets shown once.
     """
 
     __tablename__ = "idempotency_records"

@@ -1,9 +1,19 @@
-"""Replay of creates sent with `Idempotency-Key` (kept 24 h per agency)."""
+"""Replay of creates sent with `Idempotency-Key` (kept 24 h per agency).
+
+Some creates answer with a secret shown once (an API key, a refresh or invitation token), and
+those secrets are otherwise stored hashed only. So the kept response is encrypted with a key
+derived from the server's SECRET_KEY and the Idempotency-Key itself, and the Idempotency-Key is
+stored as a hash: a copy of the database alone replays nothing.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import timedelta
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import Response, current_app, g
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -23,11 +33,21 @@ def _scope() -> tuple[str, str | None]:
     return (agency_id or "anonymous"), agency_id
 
 
+def _stored_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _cipher(key: str) -> Fernet:
+    secret = current_app.config["SECRET_KEY"].encode()
+    derived = hmac.new(secret, b"idempotency:" + key.encode("utf-8", "surrogatepass"), "sha256")
+    return Fernet(base64.urlsafe_b64encode(derived.digest()))
+
+
 def _find(scope: str, key: str) -> IdempotencyRecord | None:
     with tenancy.system_scope():
         return db.session.scalar(
             select(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == _stored_key(key)
             )
         )
 
@@ -51,7 +71,7 @@ def begin(key: str, method: str, path: str, body_hash: str) -> Response | None:
         record = IdempotencyRecord(
             scope=scope,
             agency_id=agency_id,
-            key=key,
+            key=_stored_key(key),
             method=method,
             path=path,
             request_hash=body_hash,
@@ -77,7 +97,14 @@ def begin(key: str, method: str, path: str, body_hash: str) -> Response | None:
             "The first request with this Idempotency-Key is still in progress; retry shortly.",
             headers={"Retry-After": "1"},
         )
-    response = Response(record.response_body, status=record.status_code)
+    try:
+        body = _cipher(key).decrypt((record.response_body or "").encode())
+    except InvalidToken:  # SECRET_KEY rotated since: the copy cannot be read any more
+        raise Conflict(
+            "The first response to this Idempotency-Key can no longer be replayed; "
+            "use a new key."
+        ) from None
+    response = Response(body, status=record.status_code)
     for name, value in (record.response_headers or {}).items():
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"
@@ -96,7 +123,7 @@ def finish(key: str, response: Response) -> None:
             db.session.delete(record)
         else:
             record.status_code = response.status_code
-            record.response_body = response.get_data(as_text=True)
+            record.response_body = _cipher(key).encrypt(response.get_data()).decode()
             record.response_headers = {
                 name: response.headers[name] for name in _REPLAYED_HEADERS if name in response.headers
             }
@@ -109,7 +136,7 @@ def abandon(key: str) -> None:
     with tenancy.system_scope():
         db.session.execute(
             delete(IdempotencyRecord).where(
-                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == _stored_key(key)
             )
         )
         db.session.commit()
