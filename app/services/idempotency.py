@@ -124,9 +124,8 @@ def finish(key: str, response: Response) -> None:
         else:
             record.status_code = response.status_code
             record.response_body = _cipher(key).encrypt(response.get_data()).decode()
-            record.response_headers = {
-                name: response.headers[name] for name in _REPLAYED_HEADERS if name in response.headers
-            }
+            headers = response.headers
+            record.response_headers = {n: headers[n] for n in _REPLAYED_HEADERS if n in headers}
         db.session.commit()
 
 
