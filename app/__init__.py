@@ -45,6 +45,10 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
     from app.errors import register_error_handlers
 
     register_error_handlers(app, api)
+
+    from app.security import crypto
+
+    crypto.init_app(app)
     _install_request_id(app)
     _install_cors(app)
     _trust_proxy_headers(app)

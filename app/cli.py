@@ -19,8 +19,14 @@ def main() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from app.commands import db_commands, demo_command, run_embedded_command
+    from app.commands import (
+        accounts_commands,
+        db_commands,
+        demo_command,
+        run_embedded_command,
+    )
 
+    app.cli.add_command(accounts_commands)
     app.cli.add_command(db_commands)
     app.cli.add_command(demo_command)
     app.cli.add_command(run_embedded_command)

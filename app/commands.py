@@ -1,4 +1,5 @@
-"""CLI commands: `relais db upgrade|downgrade`, `relais demo`, `relais run-embedded`."""
+"""CLI commands: `relais db upgrade|downgrade`, `relais demo`, `relais run-embedded`,
+`relais accounts rotate-keys`."""
 
 from __future__ import annotations
 
@@ -67,3 +68,23 @@ def run_embedded_command(host: str, port: int, web_workers: int) -> None:
     from app.embedded import run
 
     raise SystemExit(run(host=host, port=port, web_workers=web_workers))
+
+
+@click.group("accounts")
+def accounts_commands() -> None:
+    """Social accounts."""
+
+
+@accounts_commands.command("rotate-keys")
+@with_appcontext
+def accounts_rotate_keys() -> None:
+    """Re-encrypt every stored credential with the newest key of CREDENTIALS_ENCRYPTION_KEYS.
+
+    Put the new key first, deploy, run this, then drop the old key.
+    """
+    from app.services import accounts
+
+    counts = accounts.rotate_encryption_keys()
+    for name, count in sorted(counts.items()):
+        click.echo(f"{name}: {count}")
+    click.echo("every stored credential is now encrypted with the newest key")

@@ -85,6 +85,46 @@ class Config:
     )
     JSON_SORT_KEYS = False
 
+    # -- social accounts ---------------------------------------------------------------------
+    # Fernet keys (urlsafe base64, 32 bytes), comma-separated, newest first: the first encrypts,
+    # all of them decrypt. Rotate by putting a new key first, then `relais accounts rotate-keys`,
+    # then dropping the old one. Production refuses to start without it.
+    CREDENTIALS_ENCRYPTION_KEYS = [
+        k.strip() for k in os.environ.get("CREDENTIALS_ENCRYPTION_KEYS", "").split(",") if k.strip()
+    ]
+    # Instance and PDS URLs given by users must resolve to public addresses unless this is set.
+    ALLOW_PRIVATE_NETWORK_TARGETS = _bool("ALLOW_PRIVATE_NETWORK_TARGETS", False)
+    # Test safety net: every outgoing request must go to a loopback IP literal or localhost,
+    # checked before any DNS look-up, so no test can reach a real network by mistake.
+    NETWORK_TARGETS_LOOPBACK_ONLY = _bool("NETWORK_TARGETS_LOOPBACK_ONLY", False)
+    NETWORK_HTTP_TIMEOUT_SECONDS = float(os.environ.get("NETWORK_HTTP_TIMEOUT_SECONDS", "15"))
+    OAUTH_STATE_TTL_SECONDS = int(os.environ.get("OAUTH_STATE_TTL_SECONDS", "900"))
+    # Where networks send the browser back: the front-end page that posts `code` and `state`
+    # to POST /v1/brands/{brand_id}/accounts/callback. Register it with every network's app.
+    OAUTH_REDIRECT_URI = os.environ.get("OAUTH_REDIRECT_URI", "") or (
+        PUBLIC_BASE_URL.rstrip("/") + "/oauth/callback"
+    )
+    # Tokens expiring within this window are refreshed (or the account marked `expiring`).
+    TOKEN_REFRESH_MARGIN_SECONDS = int(os.environ.get("TOKEN_REFRESH_MARGIN_SECONDS", "86400"))
+    MASTODON_APP_NAME = os.environ.get("MASTODON_APP_NAME", "Relais")
+    MASTODON_APP_WEBSITE = os.environ.get("MASTODON_APP_WEBSITE", "")
+    MASTODON_SCOPES = os.environ.get("MASTODON_SCOPES", "read:accounts write:statuses write:media")
+    BLUESKY_DEFAULT_PDS_URL = os.environ.get("BLUESKY_DEFAULT_PDS_URL", "https://bsky.social")
+    LINKEDIN_CLIENT_ID = os.environ.get("LINKEDIN_CLIENT_ID", "")
+    LINKEDIN_CLIENT_SECRET = os.environ.get("LINKEDIN_CLIENT_SECRET", "")
+    LINKEDIN_OAUTH_URL = os.environ.get("LINKEDIN_OAUTH_URL", "https://www.linkedin.com/oauth/v2")
+    LINKEDIN_API_URL = os.environ.get("LINKEDIN_API_URL", "https://api.linkedin.com")
+    X_CLIENT_ID = os.environ.get("X_CLIENT_ID", "")
+    X_CLIENT_SECRET = os.environ.get("X_CLIENT_SECRET", "")
+    X_AUTHORIZE_URL = os.environ.get("X_AUTHORIZE_URL", "https://x.com/i/oauth2/authorize")
+    X_API_URL = os.environ.get("X_API_URL", "https://api.x.com")
+    META_APP_ID = os.environ.get("META_APP_ID", "")
+    META_APP_SECRET = os.environ.get("META_APP_SECRET", "")
+    META_AUTHORIZE_URL = os.environ.get(
+        "META_AUTHORIZE_URL", "https://www.facebook.com/v21.0/dialog/oauth"
+    )
+    META_GRAPH_URL = os.environ.get("META_GRAPH_URL", "https://graph.facebook.com/v21.0")
+
     @property
     def is_production(self) -> bool:
         return self.ENV == "production"
@@ -103,6 +143,20 @@ class TestConfig(Config):
     LOGIN_MAX_FAILURES_PER_IP = 1000
     # A per-process temp dir (made on first upload); the suite's fixtures point it at their own.
     MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"relais-test-media-{os.getpid()}")
+    # Fixed keys so encrypted test data is reproducible; never use these anywhere else.
+    CREDENTIALS_ENCRYPTION_KEYS = [
+        "dGVzdC1jcmVkZW50aWFscy1rZXktMC0wMTIzNDU2Nzg=",
+    ]
+    # Tests talk to fakes and a real PDS on 127.0.0.1, and to nothing else.
+    ALLOW_PRIVATE_NETWORK_TARGETS = True
+    NETWORK_TARGETS_LOOPBACK_ONLY = True
+    NETWORK_HTTP_TIMEOUT_SECONDS = 10.0
+    LINKEDIN_CLIENT_ID = "test-linkedin-client"
+    LINKEDIN_CLIENT_SECRET = "test-linkedin-secret"
+    X_CLIENT_ID = "test-x-client"
+    X_CLIENT_SECRET = "test-x-secret"
+    META_APP_ID = "test-meta-app"
+    META_APP_SECRET = "test-meta-secret"
 
 
 def config_as_dict(config: object) -> dict:

@@ -228,3 +228,9 @@ def register_error_handlers(app: Flask, api: ProblemApi) -> None:
             return api.handle_http_exception(error)
         log.exception("unhandled error (request id %s)", getattr(g, "request_id", "-"))
         return api.handle_http_exception(InternalServerError())
+
+
+class BadGateway(AppError):
+    """A social network (or another upstream) failed or did not answer; worth retrying later."""
+
+    status, code, title = 502, "network-unavailable", "The network did not answer properly"

@@ -4,11 +4,12 @@ from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
 from app.queue import DEFAULT
-from workers.jobs import maintenance
+from workers.jobs import accounts, maintenance
 
 PERIODIC_JOBS = [
     # (job function, queue, seconds between runs)
     (maintenance.purge_expired_records, DEFAULT, 3600),
+    (accounts.refresh_expiring_tokens, DEFAULT, 900),
 ]
 
 

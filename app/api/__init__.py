@@ -15,6 +15,7 @@ def register_blueprints(app: Flask) -> None:
     from app.api import posts
     from app.api import media
     from app.api import scheduling
+    from app.api import accounts
 
     app.register_blueprint(health.blp)
     for module in (identity, agency, api_keys, invitations, brands, brand_members, audit):
@@ -22,6 +23,7 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(posts.blp)
     api.register_blueprint(media.blp)
     api.register_blueprint(scheduling.blp)
+    api.register_blueprint(accounts.blp)
 
     @app.before_request
     def _authenticate() -> None:

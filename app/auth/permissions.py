@@ -31,6 +31,8 @@ BRAND_PERMISSIONS: dict[str, set[BrandRole]] = {
     # Clients see the media of the posts they approve; only staff who write posts change media.
     "media.read": _EVERY_BRAND_ROLE,
     "media.write": {BrandRole.MANAGER, BrandRole.EDITOR},
+    "accounts.read": _STAFF,
+    "accounts.manage": {BrandRole.MANAGER},
 }
 
 # Permissions on the agency as a whole: the agency roles that hold them.

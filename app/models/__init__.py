@@ -20,7 +20,13 @@ from app.models.post import (
     PostStatus,
     PostVariant,
 )
-from app.models.social_account import AccountHealth, Network, SocialAccount
+from app.models.social_account import (
+    AccountHealth,
+    MastodonApp,
+    Network,
+    OAuthState,
+    SocialAccount,
+)
 from app.models.user import User
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "IdempotencyRecord",
     "Invitation",
     "LoginThrottle",
+    "MastodonApp",
     "Media",
     "ApprovalStage",
     "Delivery",
@@ -50,6 +57,7 @@ __all__ = [
     "PostStatus",
     "PostVariant",
     "Network",
+    "OAuthState",
     "RefreshToken",
     "SocialAccount",
     "User",

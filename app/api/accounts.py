@@ -1,0 +1,194 @@
+"""A brand's connected social accounts."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app import tenancy
+from app.api.http import (
+    ETAG_HEADER_DOC,
+    IF_MATCH_PARAMETER,
+    check_if_match,
+    idempotent,
+    paginate,
+    send_etag,
+)
+from app.auth import permissions
+from app.auth.principal import current_principal
+from app.models import Brand, SocialAccount
+from app.schemas.accounts import (
+    AccountListSchema,
+    AccountPageSchema,
+    AccountQueryArgsSchema,
+    AccountSchema,
+    AccountUpdateSchema,
+    AuthorizationSchema,
+    CallbackSchema,
+    ConnectSchema,
+    DirectConnectSchema,
+    ReconnectResultSchema,
+    ReconnectSchema,
+)
+from app.services import accounts
+
+blp = Blueprint(
+    "accounts", __name__, url_prefix="/v1/brands/<brand_id>/accounts",
+    description="A brand's connected social accounts (credentials never leave the server)",
+)
+
+
+def _brand(brand_id: str, permission: str) -> Brand:
+    brand = tenancy.get_brand_or_404(brand_id)
+    permissions.require(current_principal(), permission, brand.id)
+    return brand
+
+
+def _account(brand_id: str, account_id: str, permission: str) -> tuple[Brand, SocialAccount]:
+    brand = _brand(brand_id, permission)
+    account = tenancy.get_in_brand_or_404(
+        SocialAccount, brand.id, account_id, what="social account"
+    )
+    return brand, account
+
+
+@blp.route("")
+class Accounts(MethodView):
+    @blp.arguments(AccountQueryArgsSchema, location="query")
+    @blp.response(200, AccountPageSchema)
+    def get(self, args, brand_id):
+        """List the brand's social accounts
+
+        Every account the brand connected, disconnected ones included (health `revoked`), so
+        their history stays readable. Filter by `network` or `health`.
+        """
+        brand = _brand(brand_id, "accounts.read")
+        stmt = accounts.accounts_select(
+            brand.id, network=args.get("network"), health=args.get("health")
+        )
+        return paginate(stmt, SocialAccount.id, args)
+
+    @idempotent
+    @blp.arguments(DirectConnectSchema)
+    @blp.response(201, AccountSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
+                      description="Invalid input, or the network refused the credentials")
+    @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
+    def post(self, data, brand_id):
+        """Connect an account with credentials (Bluesky, Mastodon)
+
+        Bluesky: `handle` and an app password (and `pds_url` for a self-hosted PDS); the
+        password opens a session and is never stored. Mastodon: `instance_url` and an access
+        token made in the instance's Development settings. The credentials are checked with
+        the network before anything is saved. An account the brand already had is reconnected
+        in place.
+        """
+        brand = _brand(brand_id, "accounts.manage")
+        account = accounts.connect_direct(brand, current_principal(), data)
+        send_etag(account)
+        return account
+
+
+@blp.route("/connect")
+class AccountConnect(MethodView):
+    @blp.arguments(ConnectSchema)
+    @blp.response(200, AuthorizationSchema)
+    @blp.alt_response(502, response="BAD_GATEWAY", description="The instance did not answer")
+    def post(self, data, brand_id):
+        """Start connecting an account through OAuth (Mastodon, LinkedIn, X, Facebook, Instagram)
+
+        Returns the network's authorization URL. The `state` in it is bound to this brand and
+        to you, works once and expires (`expires_at`); PKCE is used where the network supports
+        it. After the person approves, the network sends the browser to the configured
+        redirect URI with `code` and `state`: post both to `…/accounts/callback`.
+        """
+        brand = _brand(brand_id, "accounts.manage")
+        return accounts.start_authorization(
+            brand,
+            current_principal(),
+            data["network"],
+            instance_url=data.get("instance_url"),
+            account_kind=data.get("account_kind"),
+        )
+
+
+@blp.route("/callback")
+class AccountCallback(MethodView):
+    @blp.arguments(CallbackSchema)
+    @blp.response(200, AccountListSchema)
+    @blp.alt_response(409, response="CONFLICT", description="This state was already used")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
+                      description="Unknown or expired state, or the network refused the code")
+    @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
+    def post(self, data, brand_id):
+        """Finish an OAuth connection: exchange the code
+
+        Send the `code` and `state` (or the `error`) the network sent back. The state must be
+        one you started on this brand, unused and unexpired. Returns the connected accounts:
+        one, or one per page for LinkedIn organizations, Facebook and Instagram.
+        """
+        brand = _brand(brand_id, "accounts.manage")
+        saved = accounts.complete_authorization(
+            brand, current_principal(), state=data["state"], code=data.get("code"),
+            error=data.get("error"),
+        )
+        return {"items": saved}
+
+
+@blp.route("/<account_id>")
+class AccountById(MethodView):
+    @blp.response(200, AccountSchema, headers=ETAG_HEADER_DOC)
+    def get(self, brand_id, account_id):
+        """One social account
+
+        Its network identity, health and display settings; never its credentials.
+        """
+        _, account = _account(brand_id, account_id, "accounts.read")
+        send_etag(account)
+        return account
+
+    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @blp.arguments(AccountUpdateSchema)
+    @blp.response(200, AccountSchema, headers=ETAG_HEADER_DOC)
+    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
+    def patch(self, changes, brand_id, account_id):
+        """Change an account's display settings
+
+        Your `label` for it and its `color` in calendars. Send the ETag you read as `If-Match`
+        to be sure not to overwrite someone else's change.
+        """
+        _, account = _account(brand_id, account_id, "accounts.manage")
+        check_if_match(account)
+        accounts.update_display(account, changes)
+        send_etag(account)
+        return account
+
+    @blp.response(204)
+    def delete(self, brand_id, account_id):
+        """Disconnect an account
+
+        Revokes the credentials at the network where it allows (best effort) and forgets them
+        here. The account stays listed with health `revoked`, with its history; reconnect it
+        with `POST …/reconnect`.
+        """
+        _, account = _account(brand_id, account_id, "accounts.manage")
+        accounts.disconnect(account)
+
+
+@blp.route("/<account_id>/reconnect")
+class AccountReconnect(MethodView):
+    @blp.arguments(ReconnectSchema)
+    @blp.response(200, ReconnectResultSchema)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
+                      description="Missing credentials, or the network refused them")
+    @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
+    def post(self, data, brand_id, account_id):
+        """Reconnect an account, keeping its history
+
+        Bluesky takes a new app password (and Mastodon may take a new access token): the
+        account is reconnected at once. OAuth networks return an `authorization` to finish
+        through `…/accounts/callback`, which must sign in as the same network account.
+        """
+        brand, account = _account(brand_id, account_id, "accounts.manage")
+        result = accounts.reconnect(brand, current_principal(), account, data)
+        return {"account": result.account, "authorization": result.authorization}

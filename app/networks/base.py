@@ -1,0 +1,129 @@
+"""The one interface every network connector implements.
+
+A connector knows one network's endpoints and nothing about our database: it takes and returns
+plain values (credentials as a dict that the service encrypts), and signals failures with the
+three errors below, which the services turn into account health and API problems:
+
+- `TransientNetworkError`: timeout, connection failure, 429 or 5xx. Try again later; the
+  credentials may well be fine, so never mark an account disconnected for one.
+- `CredentialsRejected`: the network said the credentials are dead (401, `invalid_grant`, wrong
+  password). The account needs a person to reconnect it.
+- `NetworkError`: anything else the network refused (a 4xx we did not expect).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+class NetworkError(Exception):
+    """The network refused the request for a reason that retrying will not fix."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransientNetworkError(NetworkError):
+    """Timeout, connection failure, 429 or 5xx: worth trying again later."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class CredentialsRejected(NetworkError):
+    """The credentials are dead (revoked, expired, wrong password): a person must reconnect."""
+
+
+class NotSupported(NetworkError):
+    """The network has no such operation (e.g. Mastodon tokens have no refresh)."""
+
+
+@dataclass
+class Identity:
+    """Who the credentials belong to, on the network."""
+
+    external_id: str
+    handle: str
+    display_name: str | None = None
+    account_kind: str | None = None
+
+
+@dataclass
+class TokenSet:
+    """Credentials as the network handed them out. `secrets` is encrypted before storage."""
+
+    secrets: dict[str, Any]
+    expires_at: datetime | None = None
+    scopes: list[str] | None = None
+
+
+@dataclass
+class ConnectedAccount:
+    identity: Identity
+    tokens: TokenSet
+    instance_url: str | None = None
+
+
+@dataclass
+class AuthorizationRequest:
+    """What the OAuth step needs from the caller and what we keep server-side meanwhile."""
+
+    state: str
+    redirect_uri: str
+    code_verifier: str | None = None
+    instance_url: str | None = None
+    account_kind: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Connector(ABC):
+    """One social network. Publishing (`publish`) arrives with the publishing workers."""
+
+    network: ClassVar[str]
+    # OAuth 2 authorization-code networks return an authorization URL on connect; the others
+    # take credentials directly (`connect_direct`).
+    uses_oauth: ClassVar[bool] = True
+    supports_pkce: ClassVar[bool] = False
+    # Networks whose account kinds differ (LinkedIn member/organization).
+    account_kinds: ClassVar[tuple[str, ...]] = ()
+
+    # -- connecting ----------------------------------------------------------------------------
+
+    def authorization_url(self, request: AuthorizationRequest) -> str:
+        raise NotSupported(f"{self.network} does not connect through OAuth.")
+
+    def exchange_code(self, request: AuthorizationRequest, code: str) -> list[ConnectedAccount]:
+        """Trade an authorization code for credentials: one account or several (pages)."""
+        raise NotSupported(f"{self.network} does not connect through OAuth.")
+
+    def connect_direct(self, data: dict[str, Any]) -> ConnectedAccount:
+        """Verify credentials given directly (app password, existing token) against the network."""
+        raise NotSupported(f"{self.network} connects through OAuth only.")
+
+    # -- keeping connected ---------------------------------------------------------------------
+
+    @abstractmethod
+    def verify(self, secrets: dict[str, Any], instance_url: str | None) -> Identity:
+        """Ask the network who these credentials belong to (they work if this succeeds)."""
+
+    def can_refresh(self, secrets: dict[str, Any]) -> bool:
+        return bool(secrets.get("refresh_token"))
+
+    def refresh(self, secrets: dict[str, Any], instance_url: str | None) -> TokenSet:
+        raise NotSupported(f"{self.network} tokens cannot be refreshed; reconnect instead.")
+
+    @abstractmethod
+    def revoke(self, secrets: dict[str, Any], instance_url: str | None) -> None:
+        """Tell the network we are done with these credentials."""
+
+    # -- publishing (next issue) ---------------------------------------------------------------
+
+    def publish(self, secrets: dict[str, Any], instance_url: str | None, post: Any) -> Any:
+        raise NotSupported(f"Publishing to {self.network} is not available yet.")

@@ -1,0 +1,13 @@
+"""Social-account jobs."""
+
+from __future__ import annotations
+
+from workers.context import job
+
+
+@job
+def refresh_expiring_tokens() -> dict[str, int]:
+    """Refresh tokens nearing expiry; mark `expiring` / `needs_reconnect` where they cannot be."""
+    from app.services import accounts
+
+    return accounts.refresh_expiring_tokens()
