@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -52,6 +56,24 @@ def _account(brand_id: str, account_id: str, permission: str) -> tuple[Brand, So
     return brand, account
 
 
+def _reach_first(permission: str) -> Callable[[Callable], Callable]:
+    """Answer 404 (another tenant's brand or account) and 403 before the body is validated,
+    so what a caller sends never changes what it learns about others' ids."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if "account_id" in kwargs:
+                _account(kwargs["brand_id"], kwargs["account_id"], permission)
+            else:
+                _brand(kwargs["brand_id"], permission)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 @blp.route("")
 class Accounts(MethodView):
     @blp.arguments(AccountQueryArgsSchema, location="query")
@@ -69,6 +91,7 @@ class Accounts(MethodView):
         return paginate(stmt, SocialAccount.id, args)
 
     @idempotent
+    @_reach_first("accounts.manage")
     @blp.arguments(DirectConnectSchema)
     @blp.response(201, AccountSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
@@ -91,6 +114,7 @@ class Accounts(MethodView):
 
 @blp.route("/connect")
 class AccountConnect(MethodView):
+    @_reach_first("accounts.manage")
     @blp.arguments(ConnectSchema)
     @blp.response(200, AuthorizationSchema)
     @blp.alt_response(502, response="BAD_GATEWAY", description="The instance did not answer")
@@ -114,6 +138,7 @@ class AccountConnect(MethodView):
 
 @blp.route("/callback")
 class AccountCallback(MethodView):
+    @_reach_first("accounts.manage")
     @blp.arguments(CallbackSchema)
     @blp.response(200, AccountListSchema)
     @blp.alt_response(409, response="CONFLICT", description="This state was already used")
@@ -148,6 +173,7 @@ class AccountById(MethodView):
         return account
 
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @_reach_first("accounts.manage")
     @blp.arguments(AccountUpdateSchema)
     @blp.response(200, AccountSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
@@ -177,6 +203,7 @@ class AccountById(MethodView):
 
 @blp.route("/<account_id>/reconnect")
 class AccountReconnect(MethodView):
+    @_reach_first("accounts.manage")
     @blp.arguments(ReconnectSchema)
     @blp.response(200, ReconnectResultSchema)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
