@@ -2,34 +2,19 @@
 
 Offboarding and export must cover every table with a `brand_id`, including tables added after
 these tests were written, so the rows are generated from the column types rather than listed.
+Unlike `tests.tenants.generic_row`, every column is filled (secret ones too, so the export test
+can prove they are left out), through the owner's connection, one row per table and brand.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Connection,
-    DateTime,
-    Float,
-    Integer,
-    LargeBinary,
-    Numeric,
-    String,
-    Table,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, String, Table, func, insert, select
 
 from app.ids import new_id
 from app.models import Base
-from app.models.base import UTCDateTime, utcnow
-
-SECRET_BYTES = b"very-secret-credential-bytes"
+from tests.tenants import _plain_value
 
 
 def brand_tables() -> list[Table]:
@@ -37,31 +22,9 @@ def brand_tables() -> list[Table]:
     return [t for t in Base.metadata.sorted_tables if "brand_id" in t.c and t.name != "brands"]
 
 
-def _value(table: Table, column: Any, brand_id: str) -> Any:
-    kind = column.type
-    if isinstance(kind, UTCDateTime | DateTime):
-        return utcnow() + timedelta(days=1)
-    if isinstance(kind, Boolean):
-        return False
-    if isinstance(kind, Integer):
-        return 1
-    if isinstance(kind, Float | Numeric):
-        return 1.0
-    if isinstance(kind, LargeBinary):
-        return SECRET_BYTES
-    if isinstance(kind, JSON):
-        return {}
-    if isinstance(kind, String):
-        # Unique per brand and per column, so global unique constraints hold.
-        text = f"{column.name[:3]}{brand_id[-10:]}"
-        length = getattr(kind, "length", None)
-        return text[-length:] if length else text
-    raise NotImplementedError(f"no test value for {table.name}.{column.name} ({kind!r})")
-
-
 def insert_brand_rows(
     connection: Connection, *, agency_id: str, brand_id: str, user_id: str
-) -> dict[str, str]:
+) -> dict[str, dict[str, Any]]:
     """One row in every brand table for this brand; returns table name → the row inserted."""
     rows: dict[str, dict[str, Any]] = {}
     for table in brand_tables():
@@ -85,7 +48,7 @@ def insert_brand_rows(
             elif column.default is not None or column.server_default is not None:
                 continue
             else:
-                row[column.name] = _value(table, column, brand_id)
+                row[column.name] = _plain_value(column)
         connection.execute(insert(table).values(row))
         rows[table.name] = row
     return rows
