@@ -52,7 +52,10 @@ def set_scope(scope: TenantScope) -> None:
     g.tenant_scope = scope
     session = db.session()
     if session.in_transaction():
-        _apply_to_connection(session.connection(), scope)
+        # Acquiring the connection may begin the transaction, which applies the scope itself.
+        connection = session.connection()
+        if session.info.get(_APPLIED) != _rls_settings(scope):
+            _apply_to_connection(session, connection, scope)
 
 
 @contextmanager
@@ -74,18 +77,36 @@ def enter_agency(agency_id: str, brand_ids: frozenset[str] | None = None) -> Non
     set_scope(TenantScope(agency_id=agency_id, brand_ids=brand_ids))
 
 
-def _apply_to_connection(connection: Any, scope: TenantScope) -> None:
+# What the open transaction's connection was last told (see set_scope), in `session.info`.
+_APPLIED = "relais_rls_settings"
+
+
+def _rls_settings(scope: TenantScope) -> tuple[str, str]:
+    # Only these reach the database; brand_ids are enforced by scoped_select.
+    return (scope.agency_id or "", "on" if scope.bypass_rls else "off")
+
+
+def _apply_to_connection(session: Session, connection: Any, scope: TenantScope) -> None:
     if connection.dialect.name != "postgresql":
         return
+    settings = _rls_settings(scope)
     connection.exec_driver_sql(
         "SELECT set_config('app.agency_id', %s, true), set_config('app.rls_bypass', %s, true)",
-        (scope.agency_id or "", "on" if scope.bypass_rls else "off"),
+        settings,
     )
+    session.info[_APPLIED] = settings
 
 
 @event.listens_for(Session, "after_begin")
-def _scope_new_transaction(_session: Session, _transaction: Any, connection: Any) -> None:
-    _apply_to_connection(connection, current_scope())
+def _scope_new_transaction(session: Session, _transaction: Any, connection: Any) -> None:
+    _apply_to_connection(session, connection, current_scope())
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_applied_settings(session: Session, transaction: Any) -> None:
+    # set_config(..., true) lasts until the transaction ends, and a savepoint rolled back
+    # undoes the ones made inside it: from then on, assume nothing was applied.
+    session.info.pop(_APPLIED, None)
 
 
 def _require_agency(scope: TenantScope) -> str:

