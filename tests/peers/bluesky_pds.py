@@ -1,0 +1,169 @@
+"""A real Bluesky PDS for the suite: install once into a cache, start on free ports on
+127.0.0.1, wait until it answers, create accounts, stop.
+
+The npm packages (@atproto/pds 0.4.x, which runs on Node 20, and @did-plc/server for the PLC
+directory that account creation needs) are installed into RELAIS_PEERS_CACHE (default
+~/.cache/relais-peers) on first use, ~1.5 min, and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+PDS_VERSION = "0.4.217"
+PLC_VERSION = "0.0.1"
+SCRIPT = Path(__file__).with_suffix(".js")
+READY_TIMEOUT_SECONDS = 90
+INSTALL_TIMEOUT_SECONDS = 900
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("RELAIS_PEERS_CACHE") or Path.home() / ".cache" / "relais-peers")
+    return base / f"bluesky-pds-{PDS_VERSION}"
+
+
+def unavailable_reason() -> str | None:
+    """Why the PDS cannot run here (None when it can): only a missing Node/npm counts."""
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed, so the real Bluesky PDS cannot be started"
+    return None
+
+
+def install() -> Path:
+    """Install the packages into the cache once (a file lock guards parallel runs)."""
+    target = cache_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    marker = target / "node_modules" / "@atproto" / "pds" / "package.json"
+    with open(target / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return target
+        (target / "package.json").write_text('{"name": "relais-bluesky-peer", "private": true}\n')
+        subprocess.run(
+            [
+                "npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
+                f"@atproto/pds@{PDS_VERSION}", f"@did-plc/server@{PLC_VERSION}",
+            ],
+            cwd=target,
+            check=True,
+            timeout=INSTALL_TIMEOUT_SECONDS,
+        )
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class PdsAccount:
+    handle: str
+    did: str
+    password: str
+    app_password: str
+
+
+class BlueskyPds:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.plc_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_password = secrets.token_hex(16)
+        self._tmp = tempfile.TemporaryDirectory(prefix="relais-pds-")
+        self._log = Path(self._tmp.name) / "pds.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BlueskyPds:
+        modules = install() / "node_modules"
+        data = Path(self._tmp.name)
+        env = {
+            **os.environ,
+            "NODE_PATH": str(modules),
+            "RELAIS_PLC_PORT": str(self.plc_port),
+            "PDS_HOSTNAME": "localhost",
+            "PDS_PORT": str(self.port),
+            "PDS_DEV_MODE": "true",
+            "PDS_DATA_DIRECTORY": str(data / "data"),
+            "PDS_BLOBSTORE_DISK_LOCATION": str(data / "blobs"),
+            "PDS_JWT_SECRET": secrets.token_hex(16),
+            "PDS_ADMIN_PASSWORD": self.admin_password,
+            "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX": secrets.token_hex(32),
+            "PDS_DID_PLC_URL": f"http://127.0.0.1:{self.plc_port}",
+            "PDS_SERVICE_HANDLE_DOMAINS": ".test",
+            "PDS_INVITE_REQUIRED": "false",
+            "PDS_CRAWLERS": "",
+            "PDS_DISABLE_SSRF_PROTECTION": "true",
+            "LOG_ENABLED": "false",
+        }
+        (data / "data").mkdir()
+        (data / "blobs").mkdir()
+        log = open(self._log, "wb")  # noqa: SIM115  (kept open for the child's lifetime)
+        self._process = subprocess.Popen(
+            ["node", str(SCRIPT)], env=env, stdin=subprocess.PIPE, stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"the PDS exited early:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/xrpc/_health", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"the PDS did not answer within {READY_TIMEOUT_SECONDS}s")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def create_account(self, name: str) -> PdsAccount:
+        handle = f"{name}.test"
+        password = secrets.token_urlsafe(16)
+        created = httpx.post(
+            f"{self.url}/xrpc/com.atproto.server.createAccount",
+            json={"handle": handle, "email": f"{name}@example.com", "password": password},
+            timeout=30,
+        )
+        created.raise_for_status()
+        session = created.json()
+        app_password = httpx.post(
+            f"{self.url}/xrpc/com.atproto.server.createAppPassword",
+            json={"name": "relais"},
+            headers={"Authorization": f"Bearer {session['accessJwt']}"},
+            timeout=30,
+        )
+        app_password.raise_for_status()
+        return PdsAccount(handle, session["did"], password, app_password.json()["password"])
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self._tmp.cleanup()
