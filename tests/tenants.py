@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -250,14 +252,18 @@ def _model_for_prefix(prefix: str) -> type | None:
     return None
 
 
-def generic_row(session: Any, model: type, *, agency_id: str, brand_id: str, user_id: str) -> Any:
+def generic_row(
+    session: Any, model: type, *, agency_id: str, brand_id: str, user_id: str, **overrides: Any
+) -> Any:
     """A row of `model` in the given agency and brand, every required column filled plainly.
 
     Enough for routes that only load the row (tenancy tests); a route that needs a meaningful
     row gets its own factory in `PATH_PARAMS`.
     """
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(overrides)
     for column in model.__table__.columns:
+        if column.name in values:
+            continue
         if column.name == "agency_id":
             values[column.name] = agency_id
         elif column.name == "brand_id":
@@ -356,22 +362,55 @@ class World:
             session.add(invitation)
         return invitation.id
 
-    def new_generic(self, model: type, brand_id: str) -> str:
+    def new_generic(self, model: type, brand_id: str, **overrides: Any) -> str:
         owner_id = self.actors["owner"].user_id
         with in_tenant(self.app, self.agency_id) as session:
             row = generic_row(
-                session, model, agency_id=self.agency_id, brand_id=brand_id, user_id=owner_id
+                session, model, agency_id=self.agency_id, brand_id=brand_id, user_id=owner_id,
+                **overrides,
             )
         return row.id
 
+    def new_media(self, brand_id: str) -> str:
+        """A media row with its file in storage (download and delete touch the file)."""
+        from app.ids import new_id
+        from app.models import Media
+        from app.storage import get_storage
+        from app.storage.base import media_key
+
+        media_id = new_id(PREFIXES["media"])
+        content = b"matrix media bytes"
+        with in_tenant(self.app, self.agency_id):
+            key = media_key(self.agency_id, brand_id, media_id + ".png")
+            get_storage().save(key, io.BytesIO(content))
+        return self.new_generic(
+            Media, brand_id, id=media_id, storage_key=key, filename="matrix.png",
+            content_type="image/png", size_bytes=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+        )
+
+    def new_post_target(self, params: dict[str, str]) -> str:
+        """An account of the brand that the post in `params` goes to."""
+        from app.models import PostVariant, SocialAccount
+
+        account_id = self.new_generic(SocialAccount, params["brand_id"])
+        self.new_generic(
+            PostVariant, params["brand_id"], post_id=params["post_id"], account_id=account_id
+        )
+        return account_id
+
     # Ids for path parameters and body fields.
 
-    def path_param(self, path: str, name: str, brand_id: str) -> str:
-        """A fresh object for `{name}` in `path` (see `PATH_PARAMS`), in brand `brand_id`."""
+    def path_param(self, path: str, name: str, params: dict[str, str]) -> str:
+        """A fresh object for `{name}` in `path` (see `PATH_PARAMS`).
+
+        `params` holds the target brand (`brand_id`) and the parameters resolved before this one.
+        """
+        brand_id = params["brand_id"]
         template_prefix = path[: path.index("{" + name + "}") + len(name) + 2]
         factory = PATH_PARAMS.get(template_prefix) or PATH_PARAMS.get(name)
         if factory is not None:
-            return factory(self, brand_id)
+            return factory(self, params)
         model = _model_for_param(name, under_brand=path.startswith("/v1/brands/{brand_id}"))
         if model is None:
             raise NoFactory(
@@ -399,7 +438,7 @@ class World:
         kind = next((k for k, p in PREFIXES.items() if p == prefix), None)
         if kind is None:
             raise NoFactory(f"No id kind uses the prefix '{prefix}' (field {field_name}).")
-        return self.path_param(f"/{{{kind}_id}}", f"{kind}_id", brand_id)
+        return self.path_param(f"/{{{kind}_id}}", f"{kind}_id", {"brand_id": brand_id})
 
 
 def _model_for_param(name: str, *, under_brand: bool) -> type | None:
@@ -414,26 +453,34 @@ def _model_for_param(name: str, *, under_brand: bool) -> type | None:
 
 # Path parameters the generic factory cannot guess (ambiguous names) or should not (objects
 # whose routes need a meaningful row). Keyed by the parameter name, or by the path template up
-# to the parameter when one name means different things on different paths.
-PATH_PARAMS: dict[str, Callable[[World, str], str]] = {
-    "brand_id": lambda world, brand_id: brand_id,
-    "/v1/agency/members/{membership_id}": lambda world, brand_id: world.new_agency_member(
-        brand_id
+# to the parameter when one name means different things on different paths. A factory gets the
+# world and the parameters resolved so far (`brand_id` first: the brand to make things in).
+PATH_PARAMS: dict[str, Callable[[World, dict[str, str]], str]] = {
+    "brand_id": lambda world, p: p["brand_id"],
+    "/v1/agency/members/{membership_id}": lambda world, p: world.new_agency_member(
+        p["brand_id"]
     ).id,
-    "/v1/brands/{brand_id}/members/{membership_id}": World.new_brand_member,
-    "key_id": World.new_api_key,
-    "invitation_id": World.new_invitation,
+    "/v1/brands/{brand_id}/members/{membership_id}": lambda w, p: w.new_brand_member(
+        p["brand_id"]
+    ),
+    "key_id": lambda world, p: world.new_api_key(p["brand_id"]),
+    "invitation_id": lambda world, p: world.new_invitation(p["brand_id"]),
+    "media_id": lambda world, p: world.new_media(p["brand_id"]),
+    # The account must be one the post goes to (else DELETE …/variants/{account_id} is a 404).
+    "/v1/brands/{brand_id}/posts/{post_id}/variants/{account_id}": World.new_post_target,
 }
 
 
-def build_world(client: Any, make_agency: Callable, invite_user: Callable, name: str) -> World:
+def build_world(
+    client: Any, make_agency: Callable, invite_user: Callable, name: str, **brand_fields: Any
+) -> World:
     """An agency named `name-<random>` with brands 0 and 1 and someone in every role.
 
     Brand staff (manager, editor, approver) are agency members with a role on brand 0; the
     client is an outsider invited to brand 0; `key_brand` is a key limited to brand 0.
     """
     label = _unique(name)
-    owner = make_agency(label, brands=2)
+    owner = make_agency(label, brands=2, **brand_fields)
     brand0 = owner.brands[0]
     actors: dict[str, Any] = {"owner": owner}
     actors["admin"] = invite_user(owner, agency_role="admin")
@@ -481,6 +528,8 @@ class Call:
     url: str
     body: dict[str, Any] | None
     sent_ids: set[str]
+    # The ids the body and query name (a subset of sent_ids).
+    body_ids: set[str] = field(default_factory=set)
 
     def send(self, client: Any, headers: dict[str, str]) -> Any:
         return client.open(self.url, method=self.op.method, json=self.body, headers=headers)
@@ -493,15 +542,23 @@ class Call:
 def prepare_call(op: Operation, world: World, brand_id: str) -> Call:
     """The operation on `world`'s objects (fresh ones for path parameters) in brand `brand_id`."""
     sent: set[str] = set()
+    body_ids: set[str] = set()
+    # One object per kind in a body, so its fields agree (a variant's account is a target).
+    by_prefix: dict[str, str] = {}
 
     def ids(prefix: str, field_name: str) -> str:
-        value = world.id_for(prefix, field_name, brand_id)
+        if prefix not in by_prefix:
+            by_prefix[prefix] = world.id_for(prefix, field_name, brand_id)
+        value = by_prefix[prefix]
         sent.add(value)
+        body_ids.add(value)
         return value
 
     url = op.path
+    params = {"brand_id": brand_id}
     for name in op.path_params:
-        value = world.path_param(op.path, name, brand_id)
+        value = world.path_param(op.path, name, params)
+        params[name] = value
         sent.add(value)
         url = url.replace("{" + name + "}", value)
     query = []
@@ -517,12 +574,13 @@ def prepare_call(op: Operation, world: World, brand_id: str) -> Call:
         url += "?" + "&".join(query)
     schema = op.body_schema()
     body = example_body(schema, ids) if schema is not None else None
-    return Call(op=op, url=url, body=body, sent_ids=sent)
+    return Call(op=op, url=url, body=body, sent_ids=sent, body_ids=body_ids)
 
 
-def swap_ids(call: Call, replacement: Callable[[str], str]) -> Call:
-    """The same call with every id it names replaced (to compare with ids that never existed)."""
-    mapping = {i: replacement(i) for i in call.sent_ids}
+def swap_ids(call: Call, replacement: Callable[[str], str], only: set[str] | None = None) -> Call:
+    """The same call with the ids it names (or `only` those) replaced, to compare with ids
+    that never existed."""
+    mapping = {i: replacement(i) for i in (call.sent_ids if only is None else only)}
 
     def swap(value: Any) -> Any:
         if isinstance(value, str):
@@ -536,7 +594,11 @@ def swap_ids(call: Call, replacement: Callable[[str], str]) -> Call:
     url = call.url
     for old, new in mapping.items():
         url = url.replace(old, new)
-    return Call(op=call.op, url=url, body=swap(call.body), sent_ids=set(mapping.values()))
+    kept = call.sent_ids - set(mapping)
+    return Call(
+        op=call.op, url=url, body=swap(call.body), sent_ids=kept | set(mapping.values()),
+        body_ids={mapping.get(i, i) for i in call.body_ids},
+    )
 
 
 def never_existed(some_id: str) -> str:

@@ -48,8 +48,11 @@ def agencies(client, make_agency, invite_user) -> tuple[World, World]:
 
 def _problems(
     client: Any, call: Call, response: Any, secrets: set[str], headers: dict[str, str],
-    *, path_must_404: bool,
+    *, path_must_404: bool, foreign_ids: set[str] | None = None,
 ) -> list[str]:
+    """What is wrong with `response` to `call`, which names another tenant's `foreign_ids`
+    (by default every id it sent)."""
+    foreign = call.sent_ids if foreign_ids is None else foreign_ids
     where = f"{call.op.key} ({call.url})"
     status = response.status_code
     found = []
@@ -63,14 +66,14 @@ def _problems(
         if status != 404 or response.mimetype != PROBLEM_JSON:
             found.append(f"{where}: {status} {response.mimetype}, expected 404 problem+json")
         return found
-    if call.sent_ids:
-        control = swap_ids(call, never_existed).send(client, headers)
+    if foreign:
+        control = swap_ids(call, never_existed, only=foreign).send(client, headers)
         if control.status_code != status:
             found.append(
                 f"{where}: {status} for the other tenant's ids but {control.status_code} for ids "
                 "that never existed (tells them apart)"
             )
-        if call.names_ids_in_body and status < 400:
+        if any(i in repr(call.body) for i in foreign) and status < 400:
             found.append(f"{where}: {status}, accepted a body naming the other tenant's objects")
     return found
 
@@ -112,6 +115,33 @@ def test_another_agency_gets_404_on_every_route_and_verb(client, database, agenc
     assert not problems, (
         f"{len(problems)} isolation failures over {len(calls)} calls:\n" + "\n".join(problems)
     )
+
+
+def test_another_agencys_ids_in_a_body_or_query_are_refused(client, database, agencies):
+    """B acting in its own brand with a body naming its own objects, but one of them swapped
+    for A's (a post with A's media or account, a member who is A's user, a key limited to A's
+    brand): answered as for an id that never existed, never accepted, A's rows untouched."""
+    a, b = agencies
+    calls = []
+    for op in spec_operations():
+        own = prepare_call(op, b, b.brands[0])
+        for own_id in sorted(own.body_ids):
+            foreign = a.id_for(own_id.split("_", 1)[0], "", a.brands[0])
+            calls.append((swap_ids(own, lambda _, f=foreign: f, only={own_id}), foreign))
+    before = snapshot(database.owner_url, a.agency_id)
+    secrets = telltales(before)
+    problems: list[str] = []
+    for call, foreign in calls:
+        headers = b.headers("owner")
+        response = call.send(client, headers)
+        problems += _problems(
+            client, call, response, secrets, headers, path_must_404=False, foreign_ids={foreign}
+        )
+    after = snapshot(database.owner_url, a.agency_id)
+    changed = [table for table in before if before[table] != after[table]]
+    assert len(calls) >= 8
+    assert not changed, f"agency B's calls changed agency A's rows in: {changed}"
+    assert not problems, f"{len(problems)} of {len(calls)} calls:\n" + "\n".join(problems)
 
 
 def _owned_by_a_brand(object_id: str) -> bool:

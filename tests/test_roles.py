@@ -1,0 +1,297 @@
+"""Role matrix: every role × every operation of the spec → ok, 403 or 404, as designed.
+
+The design (DESIGN.md, app/auth/permissions.py): agency owners and admins reach every brand;
+members reach only the brands they are given; brand managers run their brand, editors write
+posts, approvers review them; a brand's client reads the brand and approves its posts, nothing
+else; an unrestricted API key acts as an admin and a brand-limited key as a manager of its
+brands, but keys never manage keys or people. A role with no role on a brand gets 404 there.
+
+Each cell is called on a fresh object of world brand 0 (the brand the brand roles are on).
+A new operation in the spec with no row here fails `test_every_operation_has_a_row`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from app.models import Post
+from tests.tenants import (
+    BRAND_LIMITED_ROLES,
+    ROLES,
+    Call,
+    Operation,
+    World,
+    build_world,
+    prepare_call,
+    spec_operations,
+)
+
+# ok  = past tenancy and permissions: 2xx, or a domain answer (409 wrong state, 422 bad input)
+# 403 = the role sees the object but may not do this
+# 404 = the role does not reach the object (a brand it has no role on)
+# Columns:    owner admin member | manager editor approver client | key key_brand
+PUBLIC = "public"
+EXPECTED: dict[str, str] = {
+    # -- identity (no credentials needed)
+    "POST /v1/signup":                                  PUBLIC,
+    "POST /v1/auth/token":                              PUBLIC,
+    "POST /v1/auth/refresh":                            PUBLIC,
+    "POST /v1/auth/logout":                             PUBLIC,
+    "POST /v1/invitations/accept":                      PUBLIC,
+    "GET /v1/me":                                       "ok  ok  ok  | ok  ok  ok  ok  | ok  ok",
+    # -- the agency and its staff
+    "GET /v1/agency":                                   "ok  ok  ok  | ok  ok  ok  403 | ok  403",
+    "PATCH /v1/agency":                                 "ok  403 403 | 403 403 403 403 | 403 403",
+    "GET /v1/agency/members":                           "ok  ok  403 | 403 403 403 403 | ok  403",
+    "GET /v1/agency/members/{membership_id}":           "ok  ok  403 | 403 403 403 403 | ok  403",
+    "PATCH /v1/agency/members/{membership_id}":         "ok  ok  403 | 403 403 403 403 | 403 403",
+    "DELETE /v1/agency/members/{membership_id}":        "ok  ok  403 | 403 403 403 403 | 403 403",
+    "GET /v1/api-keys":                                 "ok  ok  403 | 403 403 403 403 | 403 403",
+    "POST /v1/api-keys":                                "ok  ok  403 | 403 403 403 403 | 403 403",
+    "GET /v1/api-keys/{key_id}":                        "ok  ok  403 | 403 403 403 403 | 403 403",
+    "DELETE /v1/api-keys/{key_id}":                     "ok  ok  403 | 403 403 403 403 | 403 403",
+    "GET /v1/audit-events":                             "ok  ok  403 | 403 403 403 403 | ok  403",
+    # -- invitations (the fresh invitation is to brand 0)
+    "GET /v1/invitations":                              "ok  ok  403 | ok  403 403 403 | 403 403",
+    "POST /v1/invitations":                             "ok  ok  404 | ok  403 403 403 | 403 403",
+    "GET /v1/invitations/{invitation_id}":              "ok  ok  404 | ok  403 403 403 | 403 403",
+    "DELETE /v1/invitations/{invitation_id}":           "ok  ok  404 | ok  403 403 403 | 403 403",
+    # -- brands
+    "GET /v1/brands":                                   "ok  ok  ok  | ok  ok  ok  ok  | ok  ok",
+    "POST /v1/brands":                                  "ok  ok  403 | 403 403 403 403 | ok  403",
+    "GET /v1/brands/{brand_id}":                        "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
+    "PATCH /v1/brands/{brand_id}":                      "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "DELETE /v1/brands/{brand_id}":                     "ok  ok  404 | 403 403 403 403 | ok  403",
+    "POST /v1/brands/{brand_id}/archive":               "ok  ok  404 | 403 403 403 403 | ok  403",
+    "POST /v1/brands/{brand_id}/unarchive":             "ok  ok  404 | 403 403 403 403 | ok  403",
+    "GET /v1/brands/{brand_id}/export":                 "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "GET /v1/brands/{brand_id}/members":                "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/members":               "ok  ok  404 | ok  403 403 403 | 403 403",
+    "GET /v1/brands/{brand_id}/members/{membership_id}": "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "PATCH /v1/brands/{brand_id}/members/{membership_id}": "ok ok 404 | ok  403 403 403 | 403 403",
+    "DELETE /v1/brands/{brand_id}/members/{membership_id}": "ok ok 404 | ok 403 403 403 | 403 403",
+    # -- scheduling
+    "GET /v1/brands/{brand_id}/posting-slots":          "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
+    "PUT /v1/brands/{brand_id}/posting-slots":          "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "GET /v1/brands/{brand_id}/calendar":               "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
+    # -- media
+    "GET /v1/brands/{brand_id}/media":                  "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
+    "POST /v1/brands/{brand_id}/media":                 "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "GET /v1/brands/{brand_id}/media/{media_id}":       "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
+    "PATCH /v1/brands/{brand_id}/media/{media_id}":     "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "DELETE /v1/brands/{brand_id}/media/{media_id}":    "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "GET /v1/brands/{brand_id}/media/{media_id}/content": "ok ok  404 | ok  ok  ok  ok  | ok  ok",
+    # -- posts (a fresh draft; see SCENARIOS for posts in review)
+    "GET /v1/brands/{brand_id}/posts":                  "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
+    "POST /v1/brands/{brand_id}/posts":                 "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/import":          "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "GET /v1/brands/{brand_id}/posts/{post_id}":        "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
+    "PATCH /v1/brands/{brand_id}/posts/{post_id}":      "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "DELETE /v1/brands/{brand_id}/posts/{post_id}":     "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "GET /v1/brands/{brand_id}/posts/{post_id}/activity": "ok ok  404 | ok  ok  ok  ok  | ok  ok",
+    "GET /v1/brands/{brand_id}/posts/{post_id}/deliveries": "ok ok 404 | ok  ok  ok  ok  | ok  ok",
+    "GET /v1/brands/{brand_id}/posts/{post_id}/variants": "ok ok  404 | ok  ok  ok  ok  | ok  ok",
+    "PUT /v1/brands/{brand_id}/posts/{post_id}/variants/{account_id}":
+                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "DELETE /v1/brands/{brand_id}/posts/{post_id}/variants/{account_id}":
+                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/submit": "ok ok  404 | ok  ok  403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/approve": "ok ok  404 | ok  403 ok  ok  | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/reject": "ok ok  404 | ok  403 ok  ok  | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/cancel": "ok ok  404 | ok  ok  403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/schedule": "ok ok 404 | ok  ok  403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/queue":  "ok ok  404 | ok  ok  403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/publish-now":
+                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/reschedule":
+                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/unschedule":
+                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
+}
+
+# The same operation on an object in a given state, where the state decides who may act.
+# Brand 0 asks its client (approval mode `internal_and_client`).
+SCENARIOS: dict[str, tuple[str, dict[str, Any], str]] = {
+    # name: (operation, Post columns of the fresh post, expected row)
+    "approve, internal step": (
+        "POST /v1/brands/{brand_id}/posts/{post_id}/approve",
+        {"status": "in_review", "approval_stage": "internal"},
+        "ok  ok  404 | ok  403 ok  403 | ok  ok",
+    ),
+    "approve, client step": (
+        "POST /v1/brands/{brand_id}/posts/{post_id}/approve",
+        {"status": "in_review", "approval_stage": "client"},
+        "403 403 404 | 403 403 403 ok  | 403 403",
+    ),
+    "reject, client step": (
+        "POST /v1/brands/{brand_id}/posts/{post_id}/reject",
+        {"status": "in_review", "approval_stage": "client"},
+        "403 403 404 | 403 403 403 ok  | 403 403",
+    ),
+}
+
+
+def _row(spec: str) -> dict[str, str]:
+    cells = [c for c in spec.split() if c != "|"]
+    assert len(cells) == len(ROLES), f"a row needs {len(ROLES)} cells: {spec!r}"
+    return dict(zip(ROLES, cells, strict=True))
+
+
+def _outcome(status: int) -> str:
+    if status in (401, 403, 404) or status >= 500:
+        return str(status)
+    return "ok"
+
+
+class Arena:
+    """A world that is rebuilt when a call changed what the next calls rely on."""
+
+    def __init__(self, client, make_agency, invite_user, owner_url: str) -> None:
+        self._build = lambda: build_world(
+            client, make_agency, invite_user, "Roles", approval_mode="internal_and_client"
+        )
+        self._engine = create_engine(owner_url, poolclass=NullPool)
+        self.rebuilds = 0
+        self.world = self._build()
+        self._print = self._fingerprint()
+
+    def _fingerprint(self) -> tuple:
+        w = self.world
+        users = [a.user_id for a in w.actors.values() if a.user_id]
+        with self._engine.connect() as conn:
+            brand = conn.execute(
+                text("SELECT version, status FROM brands WHERE id = :b"), {"b": w.brands[0]}
+            ).all()
+            roles = conn.execute(
+                text(
+                    "SELECT user_id, role, NULL FROM agency_memberships WHERE agency_id = :a "
+                    "UNION ALL SELECT user_id, role, brand_id FROM brand_memberships "
+                    "WHERE agency_id = :a ORDER BY 1, 2"
+                ),
+                {"a": w.agency_id},
+            ).all()
+            keys = conn.execute(
+                text(
+                    "SELECT id, revoked_at, brand_ids FROM api_keys WHERE agency_id = :a "
+                    "AND prefix <> 'rk_matrix' ORDER BY id"
+                ),
+                {"a": w.agency_id},
+            ).all()
+        return brand, [r for r in roles if r[0] in users], keys
+
+    def settle(self, op: Operation, status: int) -> None:
+        if op.writes and status < 400 and self._fingerprint() != self._print:
+            self.world = self._build()
+            self._print = self._fingerprint()
+            self.rebuilds += 1
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+@pytest.fixture
+def arena(client, make_agency, invite_user, database):
+    arena = Arena(client, make_agency, invite_user, database.owner_url)
+    yield arena
+    arena.close()
+
+
+def test_every_operation_has_a_row():
+    in_spec = {op.key for op in spec_operations()}
+    missing = sorted(in_spec - set(EXPECTED))
+    stale = sorted(set(EXPECTED) - in_spec)
+    assert not missing, (
+        "Operations with no row in tests/test_roles.py EXPECTED (say, per role, whether it "
+        "is allowed, 403 or 404, as app/auth/permissions.py designs it):\n" + "\n".join(missing)
+    )
+    assert not stale, f"Rows for operations no longer in the spec: {stale}"
+    for name, (key, _, row) in SCENARIOS.items():
+        assert key in in_spec, f"scenario {name!r}: {key} is not in the spec"
+        _row(row)
+    for key, row in EXPECTED.items():
+        is_public = next(op.public for op in spec_operations() if op.key == key) if (
+            key in in_spec
+        ) else None
+        if row == PUBLIC:
+            assert is_public, f"{key} is marked public but the spec asks for credentials"
+        else:
+            assert not is_public, f"{key} is public in the spec; mark its row PUBLIC"
+            _row(row)
+
+
+def _run(client, arena: Arena, op: Operation, role: str, make_call) -> tuple[str, Call]:
+    call = make_call(arena.world)
+    response = call.send(client, arena.world.headers(role))
+    arena.settle(op, response.status_code)
+    return _outcome(response.status_code), call
+
+
+def _report(rows: list[tuple[str, str, str, str]], cells: int) -> str:
+    lines = [f"{len(rows)} of {cells} cells differ from the design:"]
+    lines += [f"  {key} as {role}: expected {want}, got {got}" for key, role, want, got in rows]
+    return "\n".join(lines)
+
+
+def test_role_matrix(client, arena):
+    operations = {op.key: op for op in spec_operations()}
+    mismatches = []
+    cells = 0
+    for key, spec in EXPECTED.items():
+        if spec == PUBLIC or key not in operations:
+            continue
+        op = operations[key]
+        for role, want in _row(spec).items():
+            got, call = _run(
+                client, arena, op, role, lambda w, op=op: prepare_call(op, w, w.brands[0])
+            )
+            cells += 1
+            if got != want:
+                mismatches.append((key, role, want, f"{got} ({call.url})"))
+    assert cells >= 9 * 40
+    assert not mismatches, _report(mismatches, cells)
+
+
+def test_role_matrix_scenarios(client, arena):
+    operations = {op.key: op for op in spec_operations()}
+    mismatches = []
+    cells = 0
+    for name, (key, post_state, spec) in SCENARIOS.items():
+        op = operations[key]
+
+        def make_call(w: World, op=op, post_state=post_state) -> Call:
+            call = prepare_call(op, w, w.brands[0])
+            post_id = w.new_generic(Post, w.brands[0], **post_state)
+            fresh = call.url.split("/posts/")[1].split("/")[0]
+            return Call(op, call.url.replace(fresh, post_id), call.body, call.sent_ids)
+
+        for role, want in _row(spec).items():
+            got, call = _run(client, arena, op, role, make_call)
+            cells += 1
+            if got != want:
+                mismatches.append((f"{key} [{name}]", role, want, got))
+    assert not mismatches, _report(mismatches, cells)
+
+
+def test_a_role_on_one_brand_gets_404_on_the_others(client, arena):
+    """Brand-limited roles (brand 0 only) get 404 on every brand route of brand 1."""
+    world = arena.world
+    other = world.brands[1]
+    wrong = []
+    cells = 0
+    for op in spec_operations():
+        if not op.brand_scoped:
+            continue
+        for role in BRAND_LIMITED_ROLES:
+            call = prepare_call(op, world, other)
+            status = call.send(client, world.headers(role)).status_code
+            cells += 1
+            if status != 404:
+                wrong.append(f"  {op.key} as {role}: {status} ({call.url})")
+    assert cells >= 6 * 30
+    assert not wrong, f"{len(wrong)} of {cells} calls on another brand were not 404:\n" + "\n".join(
+        wrong
+    )
