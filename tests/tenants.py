@@ -389,11 +389,20 @@ class World:
             sha256=hashlib.sha256(content).hexdigest(),
         )
 
+    def new_account(self, brand_id: str) -> str:
+        """A connected account of a real network (its connector is looked up by name)."""
+        from app.models import SocialAccount
+
+        return self.new_generic(
+            SocialAccount, brand_id, network="linkedin", account_kind="member",
+            handle="matrix", external_id=_unique("urn"),
+        )
+
     def new_post_target(self, params: dict[str, str]) -> str:
         """An account of the brand that the post in `params` goes to."""
-        from app.models import PostVariant, SocialAccount
+        from app.models import PostVariant
 
-        account_id = self.new_generic(SocialAccount, params["brand_id"])
+        account_id = self.new_account(params["brand_id"])
         self.new_generic(
             PostVariant, params["brand_id"], post_id=params["post_id"], account_id=account_id
         )
@@ -466,6 +475,7 @@ PATH_PARAMS: dict[str, Callable[[World, dict[str, str]], str]] = {
     "key_id": lambda world, p: world.new_api_key(p["brand_id"]),
     "invitation_id": lambda world, p: world.new_invitation(p["brand_id"]),
     "media_id": lambda world, p: world.new_media(p["brand_id"]),
+    "account_id": lambda world, p: world.new_account(p["brand_id"]),
     # The account must be one the post goes to (else DELETE …/variants/{account_id} is a 404).
     "/v1/brands/{brand_id}/posts/{post_id}/variants/{account_id}": World.new_post_target,
 }

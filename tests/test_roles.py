@@ -78,6 +78,16 @@ EXPECTED: dict[str, str] = {
     "GET /v1/brands/{brand_id}/posting-slots":          "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
     "PUT /v1/brands/{brand_id}/posting-slots":          "ok  ok  404 | ok  403 403 403 | ok  ok",
     "GET /v1/brands/{brand_id}/calendar":               "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
+    # -- social accounts (staff read them; managers connect and manage them)
+    "GET /v1/brands/{brand_id}/accounts":               "ok  ok  404 | ok  ok  ok  403 | ok  ok",
+    "POST /v1/brands/{brand_id}/accounts":              "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/accounts/connect":      "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/accounts/callback":     "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "GET /v1/brands/{brand_id}/accounts/{account_id}":  "ok  ok  404 | ok  ok  ok  403 | ok  ok",
+    "PATCH /v1/brands/{brand_id}/accounts/{account_id}": "ok ok  404 | ok  403 403 403 | ok  ok",
+    "DELETE /v1/brands/{brand_id}/accounts/{account_id}": "ok ok 404 | ok  403 403 403 | ok  ok",
+    "POST /v1/brands/{brand_id}/accounts/{account_id}/reconnect":
+                                                        "ok  ok  404 | ok  403 403 403 | ok  ok",
     # -- media
     "GET /v1/brands/{brand_id}/media":                  "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
     "POST /v1/brands/{brand_id}/media":                 "ok  ok  404 | ok  ok  403 403 | ok  ok",
