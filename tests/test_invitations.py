@@ -211,3 +211,23 @@ def test_client_cannot_invite(client, make_agency, invite_user):
     )
     assert_problem(response, 403)
     assert_problem(client.get("/v1/invitations", headers=brand_client.headers), 403)
+
+
+def test_guessing_an_existing_accounts_password_through_an_invitation_locks_it(
+    client, app, make_agency
+):
+    victim = make_agency(brands=0)
+    inviter = make_agency(brands=0)
+    # Whoever invites an e-mail holds the token: the password check must not be a free oracle.
+    invitation = client.post(
+        "/v1/invitations",
+        json={"email": victim.email, "agency_role": "member"},
+        headers=inviter.headers,
+    ).get_json()
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]):
+        assert_problem(_accept(client, invitation["token"], password="guess-guess", name=None), 401)
+    locked = _accept(client, invitation["token"], password=victim.password, name=None)
+    assert_problem(locked, 429)
+    assert locked.headers["Retry-After"]
+    signin = client.post("/v1/auth/token", json={"email": victim.email, "password": PASSWORD})
+    assert_problem(signin, 429)

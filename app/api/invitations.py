@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -135,6 +136,8 @@ class AcceptInvitation(MethodView):
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(404, response="NOT_FOUND", description="Unknown or revoked invitation")
     @blp.alt_response(409, response="CONFLICT", description="Already accepted, or expired")
+    @blp.alt_response(401, response="UNAUTHORIZED", description="Wrong password for the account")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many wrong passwords")
     def post(self, data):
         """Accept an invitation
 
@@ -142,5 +145,6 @@ class AcceptInvitation(MethodView):
         its password. Returns a signed-in token pair for the inviting agency.
         """
         return invitations.accept_invitation(
-            data["token"], name=data.get("name"), password=data["password"]
+            data["token"], name=data.get("name"), password=data["password"],
+            ip=request.remote_addr,
         )

@@ -15,7 +15,7 @@ from app.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFa
 from app.extensions import db
 from app.models import AgencyMembership, AgencyRole, Brand, BrandMembership, Invitation, User
 from app.models.base import utcnow
-from app.services import audit, identity
+from app.services import audit, identity, throttle
 
 
 @dataclass
@@ -84,7 +84,7 @@ def revoke_invitation(invitation: Invitation) -> None:
 
 
 def accept_invitation(
-    token: str, *, name: str | None, password: str
+    token: str, *, name: str | None, password: str, ip: str | None = None
 ) -> identity.TokenPair:
     """The invitee sets a password (new account) or proves theirs (existing account)."""
     with tenancy.system_scope():
@@ -107,10 +107,16 @@ def accept_invitation(
         user = User(email=invitation.email, name=name, password_hash=hash_password(password))
         db.session.add(user)
         db.session.flush()
-    elif not verify_password(user.password_hash, password):
-        raise Unauthorized(
-            "An account with this e-mail exists; give its password to accept the invitation."
-        )
+    else:
+        # A password check like sign-in, so it shares sign-in's lockout: whoever invites an
+        # e-mail holds the token and could otherwise guess that account's password freely.
+        throttle.check_allowed(user.email, ip)
+        if not verify_password(user.password_hash, password):
+            throttle.record_failure(user.email, ip)
+            raise Unauthorized(
+                "An account with this e-mail exists; give its password to accept the invitation."
+            )
+        throttle.record_success(user.email)
     if invitation.agency_role:
         membership = db.session.scalar(
             tenancy.scoped_select(AgencyMembership).where(AgencyMembership.user_id == user.id)
