@@ -58,11 +58,11 @@ class Invitations(MethodView):
         principal = current_principal()
         stmt = tenancy.scoped_select(Invitation)
         if not permissions.can(principal, "agency.invite"):
-            if not any(permissions.can(principal, "brand.invite", b) for b in principal.brand_roles):
+            roles = principal.brand_roles
+            mine = [b for b in roles if permissions.can(principal, "brand.invite", b)]
+            if not mine:
                 permissions.require(principal, "agency.invite")
-            stmt = stmt.where(Invitation.brand_id.in_(
-                [b for b in principal.brand_roles if permissions.can(principal, "brand.invite", b)]
-            ))
+            stmt = stmt.where(Invitation.brand_id.in_(mine))
         page = paginate(stmt, Invitation.id, args)
         page["items"] = [_with_status(i) for i in page["items"]]
         return page
