@@ -50,6 +50,7 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
 
     crypto.init_app(app)
     _install_request_id(app)
+    _install_no_store(app)
     _install_cors(app)
     _trust_proxy_headers(app)
 
@@ -111,6 +112,16 @@ def _install_request_id(app: Flask) -> None:
     @app.after_request
     def _echo_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id") or ""
+        return response
+
+
+def _install_no_store(app: Flask) -> None:
+    # API answers carry tokens, keys shown once and tenant data: no cache may keep them
+    # (RFC 6749 5.1 requires it of token responses). A view that wants caching says so itself.
+    @app.after_request
+    def _no_store(response: Response) -> Response:
+        if request.path.startswith("/v1") and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
         return response
 
 

@@ -430,3 +430,13 @@ def test_readyz_is_503_when_the_database_is_unreachable(app_config, tmp_path):
 def test_docs_ui_is_served(client):
     assert client.get("/docs").status_code == 200
     assert client.get("/openapi.json").get_json()["openapi"].startswith("3.")
+
+
+def test_api_answers_are_never_cached(client, make_agency):
+    owner = make_agency(brands=1)
+    token = client.post("/v1/auth/token", json={"email": owner.email, "password": owner.password})
+    key = client.post("/v1/api-keys", json={"name": "ci"}, headers=owner.headers)
+    brand = client.get(f"/v1/brands/{owner.brands[0]}", headers=owner.headers)
+    missing = client.get("/v1/brands/brd_0", headers=owner.headers)
+    for response in (token, key, brand, missing):
+        assert response.headers["Cache-Control"] == "no-store"
