@@ -144,18 +144,18 @@ def test_state_is_bound_to_brand_and_caller(client, make_agency, invite_user, ne
         f"/v1/brands/{second}/accounts/callback", json={"code": code, "state": state},
         headers=owner.headers,
     )
-    assert other_brand.status_code == 422
+    assert other_brand.status_code == 404
     manager = invite_user(owner, brand_id=first, brand_role="manager")
     other_person = client.post(
         f"/v1/brands/{first}/accounts/callback", json={"code": code, "state": state},
         headers=manager.headers,
     )
-    assert other_person.status_code == 422
+    assert other_person.status_code == 404
     unknown = client.post(
         f"/v1/brands/{first}/accounts/callback", json={"code": code, "state": "nope"},
         headers=owner.headers,
     )
-    assert unknown.status_code == 422
+    assert unknown.status_code == 404
     # None of that burned the state: its owner can still finish.
     finished = client.post(
         f"/v1/brands/{first}/accounts/callback", json={"code": code, "state": state},
@@ -253,7 +253,9 @@ def test_x_connect_refresh_revoke_and_reconnect(client, make_agency, networks, a
     assert wrong.status_code == 409
 
 
-def test_refresh_tells_transient_failures_from_dead_tokens(client, make_agency, networks, app):
+def test_refresh_tells_transient_failures_from_dead_tokens(
+    client, make_agency, networks, app, monkeypatch
+):
     from workers.jobs.accounts import refresh_expiring_tokens
 
     owner = make_agency("Refresh")
@@ -261,6 +263,15 @@ def test_refresh_tells_transient_failures_from_dead_tokens(client, make_agency, 
     done, _ = _connect(client, owner, brand, networks, "x")
     account_id = done.get_json()["items"][0]["id"]
     url = f"/v1/brands/{brand}/accounts/{account_id}"
+
+    # A timeout is a passing outage too.
+    with monkeypatch.context() as patch:
+        patch.setitem(app.config, "NETWORK_HTTP_TIMEOUT_SECONDS", 0.3)
+        networks.x.delay_next("/2/oauth2/token", 1.5)
+        with app.app_context():
+            assert refresh_expiring_tokens() == {"transient_failure": 1}
+    kept = client.get(url, headers=owner.headers).get_json()
+    assert kept["health"] == "active" and "in time" in kept["last_error"]
 
     for status in (503, 429):
         networks.x.fail_next("/2/oauth2/token", status, {"title": "Service Unavailable"})
@@ -407,3 +418,14 @@ def test_no_credentials_in_logs_or_export(client, make_agency, networks, caplog)
         assert secret not in exported.get_data(as_text=True)
     assert "credentials_encrypted" not in exported.get_data(as_text=True)
     assert "verifier_encrypted" not in exported.get_data(as_text=True)
+
+
+def test_unconfigured_network_is_a_clear_422(client, make_agency, app, monkeypatch):
+    monkeypatch.setitem(app.config, "LINKEDIN_CLIENT_ID", "")
+    owner = make_agency("Unset")
+    response = client.post(
+        f"/v1/brands/{owner.brands[0]}/accounts/connect", json={"network": "linkedin"},
+        headers=owner.headers,
+    )
+    assert response.status_code == 422
+    assert "LINKEDIN_CLIENT_ID" in response.get_json()["detail"]

@@ -94,6 +94,10 @@ class Connector(ABC):
     # Networks whose account kinds differ (LinkedIn member/organization).
     account_kinds: ClassVar[tuple[str, ...]] = ()
 
+    def missing_configuration(self) -> str | None:
+        """The setting an operator must fill before this network can be connected, if any."""
+        return None
+
     # -- connecting ----------------------------------------------------------------------------
 
     def authorization_url(self, request: AuthorizationRequest) -> str:

@@ -66,6 +66,9 @@ def _translated() -> Iterator[None]:
         raise NetworkError(f"the PDS refused the request ({error or 400})", status=400) from exc
     except at_errors.NetworkError as exc:  # transport failures, timeouts, 502
         raise TransientNetworkError("could not reach the PDS") from exc
+    except (at_errors.ModelError, ValueError) as exc:
+        # The SDK validates answers against the lexicon; an odd PDS fails here.
+        raise NetworkError(f"the PDS answered something unreadable ({type(exc).__name__})") from exc
     except at_errors.RequestException as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status == 429 or (status or 0) >= 500:

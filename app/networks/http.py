@@ -122,6 +122,9 @@ def translated_errors() -> Iterator[None]:
         raise TransientNetworkError("the network did not answer in time") from exc
     except httpx.TransportError as exc:
         raise TransientNetworkError(f"could not reach the network ({type(exc).__name__})") from exc
+    except ValueError as exc:
+        # An answer we cannot read (not JSON, fields missing) is the network's fault, not ours.
+        raise NetworkError(f"the network answered something unreadable ({exc})") from exc
     except AuthlibBaseError as exc:
         error = getattr(exc, "error", "") or ""
         if error in DEAD_TOKEN_ERRORS:

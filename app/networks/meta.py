@@ -28,6 +28,7 @@ from app.networks.oauth import OAuth2Connector
 class MetaConnector(OAuth2Connector):
     supports_pkce = True
     scope_separator = ","
+    client_id_setting = "META_APP_ID"
     scope_list: ClassVar[list[str]] = []
 
     def client_credentials(self, request: AuthorizationRequest | None) -> tuple[str, str]:

@@ -30,6 +30,15 @@ class OAuth2Connector(Connector):
     def client_credentials(self, request: AuthorizationRequest | None) -> tuple[str, str]:
         raise NotImplementedError
 
+    # The configuration variable naming our app's client id, for networks with one global app.
+    client_id_setting: ClassVar[str | None] = None
+
+    def missing_configuration(self) -> str | None:
+        from flask import current_app
+
+        setting = self.client_id_setting
+        return setting if setting and not current_app.config.get(setting) else None
+
     def authorize_endpoint(self, request: AuthorizationRequest) -> str:
         raise NotImplementedError
 

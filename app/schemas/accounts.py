@@ -89,7 +89,7 @@ class AccountUpdateSchema(_DisplayFields):
 class ConnectSchema(ma.Schema):
     network = ma.fields.String(required=True, validate=validate.OneOf(OAUTH_NETWORKS))
     instance_url = Text(
-        max_len=500,
+        min_len=1, max_len=500,
         metadata={"description": "Mastodon only: the instance, e.g. https://mastodon.social"},
     )
     account_kind = ma.fields.String(
@@ -111,20 +111,28 @@ class AuthorizationSchema(ma.Schema):
 
 class CallbackSchema(ma.Schema):
     state = Text(required=True, min_len=1, max_len=200)
-    code = Text(max_len=2000, metadata={"description": "The `code` the network sent back"})
-    error = Text(max_len=200, metadata={"description": "The `error` the network sent back"})
+    code = Text(
+        min_len=1, max_len=2000, metadata={"description": "The `code` the network sent back"}
+    )
+    error = Text(
+        min_len=1, max_len=200, metadata={"description": "The `error` the network sent back"}
+    )
 
 
 class DirectConnectSchema(_DisplayFields):
     network = ma.fields.String(required=True, validate=validate.OneOf(DIRECT_NETWORKS))
     handle = Text(
-        max_len=253, metadata={"description": "Bluesky: the handle, e.g. cafe.bsky.social"}
+        min_len=1, max_len=253,
+        metadata={"description": "Bluesky: the handle, e.g. cafe.bsky.social"},
     )
     app_password = _secret("Bluesky: an app password (used once, never stored)", 200)
     pds_url = Text(
-        max_len=500, metadata={"description": "Bluesky: the PDS (default: the public service)"}
+        min_len=1, max_len=500,
+        metadata={"description": "Bluesky: the PDS (default: the public service)"},
     )
-    instance_url = Text(max_len=500, metadata={"description": "Mastodon: the instance"})
+    instance_url = Text(
+        min_len=1, max_len=500, metadata={"description": "Mastodon: the instance"}
+    )
     access_token = _secret("Mastodon: a token from the instance's Development settings", 500)
 
     @ma.validates_schema
@@ -139,7 +147,10 @@ class DirectConnectSchema(_DisplayFields):
 
 
 class ReconnectSchema(ma.Schema):
-    handle = Text(max_len=253, metadata={"description": "Bluesky: the handle, if it changed"})
+    handle = Text(
+        min_len=1, max_len=253,
+        metadata={"description": "Bluesky: the handle, if it changed"},
+    )
     app_password = _secret("Bluesky: a new app password", 200)
     access_token = _secret(
         "Mastodon: a new token; without one, Mastodon reconnects through OAuth", 500

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from app import tenancy
 from app.auth.principal import Principal
-from app.errors import BadGateway, Conflict, ValidationFailed
+from app.errors import BadGateway, Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import AccountHealth, Brand, MastodonApp, OAuthState, SocialAccount
 from app.models.base import utcnow
@@ -150,6 +150,12 @@ def start_authorization(
             f"{network} accounts connect with credentials: POST to /accounts instead.",
             errors={"network": [f"Not an OAuth network; use one of {', '.join(OAUTH_NETWORKS)}."]},
         )
+    missing = connector.missing_configuration()
+    if missing:
+        raise ValidationFailed(
+            f"Connecting {network} accounts is not set up on this server ({missing} is empty).",
+            errors={"network": [f"{network} is not configured on this server."]},
+        )
     if connector.account_kinds:
         account_kind = account_kind or connector.account_kinds[0]
         if account_kind not in connector.account_kinds:
@@ -215,8 +221,10 @@ def _claim_state(brand: Brand, principal: Principal, state: str) -> OAuthState:
             OAuthState.brand_id == brand.id, OAuthState.state_digest == _digest(state)
         )
     ).first()
-    unknown = ValidationFailed(
-        "This authorization is unknown here: start again with POST …/accounts/connect.",
+    # Someone else's state, or another brand's, is as unknown as a made-up one.
+    unknown = NotFound(
+        "No authorization in progress with this state for you on this brand: start again "
+        "with POST …/accounts/connect.",
         errors={"state": ["Unknown state for this brand and caller."]},
     )
     if row is None or (row.principal_kind, row.principal_id) != (principal.kind, principal.id):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,6 +59,7 @@ class FakeServer:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Request] = []
         self._failures: list[tuple[str, Response]] = []
+        self._delays: list[tuple[str, float]] = []
         self._lock = threading.Lock()
         fake = self
 
@@ -123,7 +125,21 @@ class FakeServer:
         with self._lock:
             self._failures.append((path, Response(status, body, headers)))
 
+    def delay_next(self, path: str, seconds: float) -> None:
+        """The next request to `path` is answered only after `seconds` (to provoke timeouts)."""
+        with self._lock:
+            self._delays.append((path, seconds))
+
     def dispatch(self, request: Request) -> Response:
+        delay = 0.0
+        with self._lock:
+            for i, (path, seconds) in enumerate(self._delays):
+                if path == request.path:
+                    del self._delays[i]
+                    delay = seconds
+                    break
+        if delay:
+            time.sleep(delay)
         with self._lock:
             self.requests.append(request)
             for i, (path, failure) in enumerate(self._failures):
