@@ -144,18 +144,18 @@ def test_state_is_bound_to_brand_and_caller(client, make_agency, invite_user, ne
         f"/v1/brands/{second}/accounts/callback", json={"code": code, "state": state},
         headers=owner.headers,
     )
-    assert other_brand.status_code == 404
+    assert other_brand.status_code == 422
     manager = invite_user(owner, brand_id=first, brand_role="manager")
     other_person = client.post(
         f"/v1/brands/{first}/accounts/callback", json={"code": code, "state": state},
         headers=manager.headers,
     )
-    assert other_person.status_code == 404
+    assert other_person.status_code == 422
     unknown = client.post(
         f"/v1/brands/{first}/accounts/callback", json={"code": code, "state": "nope"},
         headers=owner.headers,
     )
-    assert unknown.status_code == 404
+    assert unknown.status_code == 422
     # None of that burned the state: its owner can still finish.
     finished = client.post(
         f"/v1/brands/{first}/accounts/callback", json={"code": code, "state": state},

@@ -141,11 +141,9 @@ class AccountCallback(MethodView):
     @_reach_first("accounts.manage")
     @blp.arguments(CallbackSchema)
     @blp.response(200, AccountListSchema)
-    @blp.alt_response(404, response="NOT_FOUND",
-                      description="No authorization with this state for you on this brand")
     @blp.alt_response(409, response="CONFLICT", description="This state was already used")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
-                      description="Expired state, or the network refused the code")
+                      description="Unknown or expired state, or the network refused the code")
     @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
     def post(self, data, brand_id):
         """Finish an OAuth connection: exchange the code

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from app import tenancy
 from app.auth.principal import Principal
-from app.errors import BadGateway, Conflict, NotFound, ValidationFailed
+from app.errors import BadGateway, Conflict, ValidationFailed
 from app.extensions import db
 from app.models import AccountHealth, Brand, MastodonApp, OAuthState, SocialAccount
 from app.models.base import utcnow
@@ -222,7 +222,7 @@ def _claim_state(brand: Brand, principal: Principal, state: str) -> OAuthState:
         )
     ).first()
     # Someone else's state, or another brand's, is as unknown as a made-up one.
-    unknown = NotFound(
+    unknown = ValidationFailed(
         "No authorization in progress with this state for you on this brand: start again "
         "with POST …/accounts/connect.",
         errors={"state": ["Unknown state for this brand and caller."]},
