@@ -45,5 +45,9 @@ lint: setup
 	$(BIN)/ruff check app workers tests benchmarks
 	$(BIN)/ruff format --check app workers tests benchmarks
 
+## By hand, on PostgreSQL: list one brand's posts with 10k and with 1M posts in the database
+bench: setup
+	$(BIN)/python benchmarks/posts_bench.py
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

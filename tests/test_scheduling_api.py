@@ -284,7 +284,8 @@ def test_reschedule_unschedule_and_cancel(client, make_agency, seed):
     assert not_yet.status_code == 409
     assert client.post(f"{base}/unschedule", headers=owner.headers).status_code == 409
 
-    assert client.post(f"{base}/schedule", json={"at": _iso(soon)}, headers=owner.headers).status_code == 200
+    scheduled = client.post(f"{base}/schedule", json={"at": _iso(soon)}, headers=owner.headers)
+    assert scheduled.status_code == 200
     moved = client.post(f"{base}/reschedule", json={"at": _iso(later)}, headers=owner.headers)
     assert moved.status_code == 200, moved.get_json()
     assert _parse(moved.get_json()["scheduled_at"]) == later
@@ -300,7 +301,8 @@ def test_reschedule_unschedule_and_cancel(client, make_agency, seed):
     assert back.get_json()["scheduled_at"] is None
     assert seed.deliveries(owner, post) == []
 
-    assert client.post(f"{base}/schedule", json={"at": _iso(soon)}, headers=owner.headers).status_code == 200
+    scheduled = client.post(f"{base}/schedule", json={"at": _iso(soon)}, headers=owner.headers)
+    assert scheduled.status_code == 200
     cancelled = client.post(f"{base}/cancel", headers=owner.headers)
     assert cancelled.status_code == 200, cancelled.get_json()
     assert cancelled.get_json()["status"] == "cancelled"
@@ -527,3 +529,52 @@ def test_csv_in_an_approval_brand_imports_drafts(client, make_agency, seed):
     assert drafts.status_code == 201, drafts.get_json()
     assert drafts.get_json()["posts"][0]["status"] == "draft"
     assert drafts.get_json()["posts"][0]["scheduled_at"] is None
+
+
+def test_instants_at_the_edge_of_the_calendar_are_a_422_not_a_500(client, make_agency, seed):
+    owner = make_agency("Edge", timezone="Pacific/Kiritimati")
+    brand = owner.brands[0]
+    client.put(
+        f"{_base(brand)}/posting-slots",
+        json={"slots": [{"weekday": "friday", "time": "23:30"}]},
+        headers=owner.headers,
+    )
+    post = seed.post(owner, brand, [seed.account(owner, brand)])
+    for at in ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"):
+        response = client.post(
+            f"{_base(brand)}/posts/{post}/schedule", json={"at": at}, headers=owner.headers
+        )
+        assert response.status_code == 422, at
+    edge = client.get(
+        f"{_base(brand)}/calendar",
+        query_string={"from": "9000-12-01T00:00:00Z", "to": "9000-12-31T23:59:59Z"},
+        headers=owner.headers,
+    )
+    assert edge.status_code == 200, edge.get_json()
+    assert len(edge.get_json()["free_slots"]) in (4, 5)
+    beyond = client.get(
+        f"{_base(brand)}/calendar",
+        query_string={"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T00:00:00Z"},
+        headers=owner.headers,
+    )
+    assert beyond.status_code == 422
+
+
+def test_csv_import_replays_with_the_same_idempotency_key(client, make_agency, seed):
+    owner = make_agency("CsvIdem")
+    brand = owner.brands[0]
+    account = seed.account(owner, brand)
+    future = _iso(datetime.now(UTC) + timedelta(days=3))
+    body = _csv("text,accounts,time", f"Once,{account},{future}")
+    headers = {**owner.headers, "Content-Type": "text/csv", "Idempotency-Key": "import-1"}
+    first = client.post(f"{_base(brand)}/posts/import", data=body, headers=headers)
+    again = client.post(f"{_base(brand)}/posts/import", data=body, headers=headers)
+    assert first.status_code == again.status_code == 201, first.get_json()
+    assert again.get_json() == first.get_json()
+    assert len(seed.posts(owner, brand)) == 1
+    other = client.post(
+        f"{_base(brand)}/posts/import",
+        data=_csv("text,accounts,time", f"Twice,{account},{future}"),
+        headers=headers,
+    )
+    assert other.status_code == 422

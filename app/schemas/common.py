@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -90,8 +91,24 @@ class Timestamp(ma.fields.AwareDateTime):
         "invalid_awareness": "The datetime has no offset; give one, e.g. 2026-03-29T09:00:00+02:00.",
     }
 
+    # Far enough for any schedule, and far from datetime's limits, so converting to UTC or
+    # adding a day or a year never overflows into a 500.
+    MIN_YEAR, MAX_YEAR = 1900, 9000
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            year = result.astimezone(UTC).year
+        except OverflowError:
+            year = 0
+        if not self.MIN_YEAR <= year <= self.MAX_YEAR:
+            raise ma.ValidationError(
+                f"Give an instant between the years {self.MIN_YEAR} and {self.MAX_YEAR}."
+            )
+        return result
 
 
 class PageArgsSchema(ma.Schema):
