@@ -17,6 +17,7 @@ from app.ids import new_id
 from app.models import Brand, IdempotencyRecord
 from app.models.base import utcnow
 from app.schemas.common import Timestamp
+from app.services import idempotency
 from tests.helpers import assert_problem, owner_connection
 
 # -- keyset pagination ----------------------------------------------------------------------------
@@ -211,12 +212,12 @@ def test_replay_does_not_leak_across_agencies(client, make_agency):
     assert [b["id"] for b in listed] == [theirs.get_json()["id"]]
 
 
-def _reserve_key(database, agency_id: str, key: str, **fields) -> None:
+def _reserve_key(database, owner, key: str, **fields) -> None:
     """A key as a first request left it: in flight (no status yet), unless `fields` say more."""
     row = {
         "id": new_id("idm"),
-        "agency_id": agency_id,
-        "scope": agency_id,
+        "agency_id": owner.agency_id,
+        "scope": idempotency.caller_scope(owner.agency_id, "user", owner.user_id),
         "key": hashlib.sha256(key.encode()).hexdigest(),  # stored hashed
         "method": "POST",
         "path": "/v1/brands",
@@ -233,7 +234,7 @@ def test_key_of_a_request_still_in_flight_is_409_with_retry_after(client, make_a
     owner = make_agency(brands=0)
     body = {"name": "Slow"}
     digest = hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
-    _reserve_key(database, owner.agency_id, "in-flight", request_hash=digest)
+    _reserve_key(database, owner, "in-flight", request_hash=digest)
     response = client.post(
         "/v1/brands", json=body, headers={**owner.headers, "Idempotency-Key": "in-flight"}
     )
@@ -246,7 +247,7 @@ def test_expired_key_is_forgotten(client, make_agency, database):
     owner = make_agency(brands=0)
     _reserve_key(
         database,
-        owner.agency_id,
+        owner,
         "old",
         status_code=201,
         response_body="{}",

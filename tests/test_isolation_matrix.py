@@ -173,3 +173,25 @@ def test_brand_limited_key_gets_404_for_its_agencys_other_brand(client, database
     assert checked >= 10
     assert not changed, f"the brand-limited key changed rows of another brand in: {changed}"
     assert not problems, "\n".join(problems)
+
+
+def test_idempotent_replay_stays_with_the_principal_that_made_it(client, agencies):
+    """A replay skips the view, so it must only ever answer the caller that made the request:
+    otherwise anyone of the agency could replay an owner's create (and its shown-once secret)
+    without the owner's permissions."""
+    a, b = agencies
+    body = {"name": "ci key"}
+    key = {"Idempotency-Key": "create-ci-key"}
+    first = client.post("/v1/api-keys", json=body, headers={**a.headers("owner"), **key})
+    assert first.status_code == 201, first.get_json()
+    secret = first.get_json()["key"]
+    for role in ("client", "member", "key", "admin"):
+        again = client.post("/v1/api-keys", json=body, headers={**a.headers(role), **key})
+        assert secret not in again.get_data(as_text=True), role
+        assert again.headers.get("Idempotent-Replayed") is None, role
+        assert again.status_code == (201 if role == "admin" else 403), role
+    other = client.post("/v1/api-keys", json=body, headers={**b.headers("owner"), **key})
+    assert other.status_code == 201 and other.get_json()["key"] != secret
+    replay = client.post("/v1/api-keys", json=body, headers={**a.headers("owner"), **key})
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.get_json()["key"] == secret

@@ -13,7 +13,8 @@ from app.models.base import Base, Timestamps
 class IdempotencyRecord(Timestamps, Base):
     """The stored outcome of a create sent with `Idempotency-Key`, replayed for 24 h.
 
-    `scope` is the agency id, or `anonymous` for sign-up (which has no agency yet). `key` is a
+    `scope` names the caller (a digest of agency, principal kind and id), or `anonymous` for
+    sign-up (which has no agency yet); `agency_id` is the tenant, for RLS. `key` is a
     SHA-256 of the client's Idempotency-Key and `response_body` is encrypted with a key derived
     from it (see app.services.idempotency): responses may carry secrets shown once.
     """

@@ -1,4 +1,4 @@
-"""Replay of creates sent with `Idempotency-Key` (kept 24 h per agency).
+"""Replay of creates sent with `Idempotency-Key` (kept 24 h per caller in an agency).
 
 Some creates answer with a secret shown once (an API key, a refresh or invitation token), and
 those secrets are otherwise stored hashed only. So the kept response is encrypted with a key
@@ -28,9 +28,20 @@ _REPLAYED_HEADERS = ("Location", "ETag", "Content-Type")
 
 
 def _scope() -> tuple[str, str | None]:
+    """Whose keys these are: one principal in one agency.
+
+    A replay skips the view and its permission check, so it must only ever answer whoever
+    made the first request; scoped to the agency alone, a client of a brand could replay an
+    owner's key creation and read the key's secret.
+    """
     principal = g.get("principal")
-    agency_id = principal.agency_id if principal else None
-    return (agency_id or "anonymous"), agency_id
+    if principal is None:
+        return "anonymous", None
+    return caller_scope(principal.agency_id, principal.kind, principal.id), principal.agency_id
+
+
+def caller_scope(agency_id: str, kind: str, principal_id: str) -> str:
+    return hashlib.sha256(f"{agency_id}|{kind}|{principal_id}".encode()).hexdigest()[:40]
 
 
 def _stored_key(key: str) -> str:
