@@ -4,6 +4,7 @@ refresh telling a passing outage from a dead token; revoke and reconnect."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -108,6 +109,13 @@ def test_mastodon_oauth_connect_registers_app_once_and_uses_pkce(client, make_ag
     listed = client.get(f"/v1/brands/{brand}/accounts?network=mastodon", headers=owner.headers)
     assert len(listed.get_json()["items"]) == 2
 
+    # Disconnecting revokes our token at the instance (with our app's client credentials).
+    tokens_before = set(networks.mastodon.access_tokens)
+    gone = client.delete(f"/v1/brands/{brand}/accounts/{account['id']}", headers=owner.headers)
+    assert gone.status_code == 204
+    assert len(networks.mastodon.revoked) == 1
+    assert networks.mastodon.revoked[0] in tokens_before
+
 
 def test_state_is_single_use(client, make_agency, networks):
     owner = make_agency("Replay")
@@ -124,6 +132,8 @@ def test_state_is_single_use(client, make_agency, networks):
 
 
 def test_expired_state_is_refused(client, make_agency, networks, monkeypatch, app):
+    from app.services import accounts
+
     owner = make_agency("Expiry")
     brand = owner.brands[0]
     monkeypatch.setitem(app.config, "OAUTH_STATE_TTL_SECONDS", -1)
@@ -131,6 +141,10 @@ def test_expired_state_is_refused(client, make_agency, networks, monkeypatch, ap
     assert done.status_code == 422
     assert done.get_json()["errors"] == {"state": ["Expired."]}
     assert networks.linkedin.hits("/oauth/v2/accessToken") == []
+    # Housekeeping forgets it a day later.
+    with app.app_context():
+        assert accounts.purge_expired_states() == 0
+        assert accounts.purge_expired_states(now=utcnow() + timedelta(days=2)) == 1
 
 
 def test_state_is_bound_to_brand_and_caller(client, make_agency, invite_user, networks):
@@ -189,12 +203,17 @@ def test_linkedin_member_and_organizations(client, make_agency, networks):
     assert account["external_id"] == "urn:li:person:sub-user-1"
     assert account["account_kind"] == "member"
     assert account["token_expires_at"] is not None
+    member_token = next(iter(networks.linkedin.access_tokens))
 
     pages, _ = _connect(client, owner, brand, networks, "linkedin", account_kind="organization")
     assert pages.status_code == 200, pages.get_json()
     names = sorted(a["display_name"] for a in pages.get_json()["items"])
     assert names == ["Café Lumière", "Lumière Group"]
     assert {a["account_kind"] for a in pages.get_json()["items"]} == {"organization"}
+
+    gone = client.delete(f"/v1/brands/{brand}/accounts/{account['id']}", headers=owner.headers)
+    assert gone.status_code == 204
+    assert networks.linkedin.revoked == [member_token]
 
 
 def test_x_connect_refresh_revoke_and_reconnect(client, make_agency, networks, app):
@@ -329,7 +348,7 @@ def test_facebook_pages_and_instagram_business(client, make_agency, networks):
     assert grants.count("fb_exchange_token") == 2
 
 
-def test_mastodon_existing_token(client, make_agency, networks):
+def test_mastodon_existing_token(app, client, make_agency, networks):
     owner = make_agency("Token")
     brand = owner.brands[0]
     token = networks.mastodon.personal_token("alice")
@@ -342,6 +361,10 @@ def test_mastodon_existing_token(client, make_agency, networks):
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert body["handle"] == "@alice@127.0.0.1"
+    # The instance's own limits are kept for the content rules.
+    settings = raw_account_row(app, body["id"])["settings"]
+    settings = json.loads(settings) if isinstance(settings, str) else settings
+    assert settings["max_characters"] == 1000 and settings["label"] == "Main"
     assert (body["label"], body["color"]) == ("Main", "#112233")
     assert token not in created.get_data(as_text=True)
 

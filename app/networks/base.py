@@ -69,6 +69,9 @@ class ConnectedAccount:
     identity: Identity
     tokens: TokenSet
     instance_url: str | None = None
+    # What the network says about its own limits (e.g. a Mastodon instance's max_characters),
+    # kept in the account's settings for the content rules.
+    limits: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -72,12 +72,38 @@ class MastodonConnector(OAuth2Connector):
         client_id, client_secret = self.client_credentials(request)
         tokens = self.token_set(token, client_id=client_id, client_secret=client_secret)
         identity = self.verify(tokens.secrets, request.instance_url)
-        return [ConnectedAccount(identity, tokens, request.instance_url)]
+        limits = self.instance_limits(request.instance_url or "")
+        return [ConnectedAccount(identity, tokens, request.instance_url, limits)]
 
     def connect_direct(self, data: dict[str, Any]) -> ConnectedAccount:
         secrets = {"access_token": data["access_token"], "token_type": "Bearer"}
         identity = self.verify(secrets, data["instance_url"])
-        return ConnectedAccount(identity, TokenSet(secrets=secrets), data["instance_url"])
+        limits = self.instance_limits(data["instance_url"])
+        return ConnectedAccount(identity, TokenSet(secrets=secrets), data["instance_url"], limits)
+
+    def instance_limits(self, instance_url: str) -> dict[str, int]:
+        """The instance's own limits (GET /api/v2/instance `configuration`), best effort:
+        an instance that does not say keeps Mastodon's defaults."""
+        try:
+            with http.translated_errors(), http.client(user_given=True) as c:
+                body = http.json_of(c.get(f"{instance_url}/api/v2/instance"))
+        except NetworkError:
+            return {}
+        configuration = body.get("configuration") or {}
+        statuses = configuration.get("statuses") or {}
+        media = configuration.get("media_attachments") or {}
+        found = {
+            "max_characters": statuses.get("max_characters"),
+            "max_media_attachments": statuses.get("max_media_attachments"),
+            "characters_reserved_per_url": statuses.get("characters_reserved_per_url"),
+            "image_size_limit": media.get("image_size_limit"),
+            "video_size_limit": media.get("video_size_limit"),
+        }
+        return {
+            key: value
+            for key, value in found.items()
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0
+        }
 
     def verify(self, secrets: dict[str, Any], instance_url: str | None) -> Identity:
         body = self.bearer_get(

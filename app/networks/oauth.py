@@ -65,6 +65,7 @@ class OAuth2Connector(Connector):
             client_id=client_id,
             client_secret=client_secret,
             token_endpoint_auth_method=self.token_auth_method,
+            revocation_endpoint_auth_method=self.token_auth_method,
             code_challenge_method="S256" if self.supports_pkce else None,
             **options,
         )

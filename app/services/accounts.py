@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select, update
 
 from app import tenancy
 from app.auth.principal import Principal
@@ -362,6 +362,8 @@ def _save(
     account.display_name = (identity.display_name or None) and identity.display_name[:255]
     account.account_kind = identity.account_kind
     account.instance_url = connected.instance_url
+    if connected.limits:
+        account.settings = {**(account.settings or {}), **connected.limits}
     _store_tokens(account, connected.tokens)
     account.connected_by_user_id = principal.user_id
     account.disconnected_at = None
@@ -551,6 +553,19 @@ def refresh_expiring_tokens(*, now: datetime | None = None, batch: int = 500) ->
         finally:
             tenancy.set_scope(tenancy.NO_SCOPE)
     return dict(outcomes)
+
+
+def purge_expired_states(*, now: datetime | None = None) -> int:
+    """Forget authorizations that can no longer be finished (expired or used a day ago)."""
+    cutoff = (now or utcnow()) - timedelta(days=1)
+    with tenancy.system_scope():
+        result = db.session.execute(
+            delete(OAuthState).where(
+                or_(OAuthState.expires_at <= cutoff, OAuthState.used_at <= cutoff)
+            )
+        )
+        db.session.commit()
+    return result.rowcount or 0
 
 
 # -- key rotation --------------------------------------------------------------------------------

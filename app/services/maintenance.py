@@ -17,4 +17,7 @@ def purge_expired() -> dict[str, int]:
         result = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= utcnow()))
         db.session.commit()
     purged["refresh_tokens"] = result.rowcount or 0
+    from app.services import accounts
+
+    purged["oauth_states"] = accounts.purge_expired_states()
     return purged

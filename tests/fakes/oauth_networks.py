@@ -164,7 +164,19 @@ class FakeMastodon(FakeOAuthNetwork):
         super().__init__()
         self.route("POST", "/api/v1/apps")(self._register)
         self.route("GET", "/api/v1/accounts/verify_credentials")(self._verify)
-        self.personal_tokens: dict[str, str] = {}
+        self.route("GET", "/api/v2/instance")(self._instance)
+        self.max_characters = 1000
+
+    def _instance(self, request: Request) -> Response:
+        return Response(200, {
+            "domain": "127.0.0.1",
+            "configuration": {
+                "statuses": {"max_characters": self.max_characters, "max_media_attachments": 4,
+                             "characters_reserved_per_url": 23},
+                "media_attachments": {"image_size_limit": 16777216,
+                                      "video_size_limit": 103809024},
+            },
+        })
 
     def _register(self, request: Request) -> Response:
         params = request.params
