@@ -68,6 +68,8 @@ class Config:
     MEDIA_MAX_IMAGE_BYTES = int(os.environ.get("MEDIA_MAX_IMAGE_BYTES", str(20_000_000)))
     MEDIA_MAX_VIDEO_BYTES = int(os.environ.get("MEDIA_MAX_VIDEO_BYTES", str(1_000_000_000)))
     MEDIA_MAX_BYTES = int(os.environ.get("MEDIA_MAX_BYTES", str(1_000_000_000)))
+    # How long a signed media link (for networks that fetch media by URL) stays valid.
+    MEDIA_LINK_TTL_SECONDS = int(os.environ.get("MEDIA_LINK_TTL_SECONDS", "3600"))
 
     CORS_ORIGINS = [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")

@@ -416,3 +416,63 @@ def test_offboarding_a_brand_removes_its_files_only(app, client, make_agency) ->
     [left] = stored_files(app)
     assert left.name.startswith(kept_id)
     assert not (Path(app.config["MEDIA_ROOT"]) / owner.agency_id / gone).exists()
+
+
+# -- signed links ------------------------------------------------------------------------------
+
+
+def _signed_url(app, actor, media_id: str, ttl: int | None = None) -> str:
+    from app import tenancy
+    from app.extensions import db
+    from app.models import Media
+    from app.services import media as media_service
+
+    with app.test_request_context():
+        tenancy.enter_agency(actor.agency_id)
+        url = media_service.signed_url(db.session.get(Media, media_id), ttl)
+        db.session.rollback()
+    return url.removeprefix(app.config["PUBLIC_BASE_URL"].rstrip("/"))
+
+
+def test_signed_link_serves_the_file_without_credentials(app, client, make_agency) -> None:
+    owner = make_agency()
+    brand = owner.brands[0]
+    content = image_bytes("JPEG")
+    media_id = upload(client, owner, brand, content, "a.jpg").get_json()["id"]
+    path = _signed_url(app, owner, media_id)
+    assert path.startswith("/v1/media-files/")
+    response = client.get(path)
+    assert response.status_code == 200 and response.data == content
+    assert response.mimetype == "image/jpeg"
+    assert response.headers["Cache-Control"] == "no-store"
+
+    forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    assert client.get(forged).status_code == 404
+    assert client.get("/v1/media-files/not-a-token").status_code == 404
+
+    client.delete(f"/v1/brands/{brand}/media/{media_id}", headers=owner.headers)
+    gone = client.get(path)
+    assert gone.status_code == 404 and gone.content_type == "application/problem+json"
+
+
+def test_signed_link_expires(app, client, make_agency, monkeypatch) -> None:
+    import time
+
+    owner = make_agency()
+    media_id = upload(client, owner, owner.brands[0], image_bytes(), "a.png").get_json()["id"]
+    path = _signed_url(app, owner, media_id, ttl=60)
+    assert client.get(path).status_code == 200
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 61)
+    assert client.get(path).status_code == 404
+
+
+def test_signed_link_is_bound_to_its_agency(app, client, make_agency) -> None:
+    from itsdangerous import URLSafeSerializer
+
+    alice, bob = make_agency("Alice"), make_agency("Bob")
+    media_id = upload(client, alice, alice.brands[0], image_bytes(), "a.png").get_json()["id"]
+    # A correctly signed link naming Alice's media under Bob's agency finds nothing.
+    serializer = URLSafeSerializer(app.config["SECRET_KEY"], salt="relais.media-link.v1")
+    token = serializer.dumps({"m": media_id, "a": bob.agency_id, "e": 2**40})
+    assert client.get(f"/v1/media-files/{token}").status_code == 404

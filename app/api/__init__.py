@@ -22,6 +22,7 @@ def register_blueprints(app: Flask) -> None:
         api.register_blueprint(module.blp)
     api.register_blueprint(posts.blp)
     api.register_blueprint(media.blp)
+    api.register_blueprint(media.files_blp)
     api.register_blueprint(scheduling.blp)
     api.register_blueprint(accounts.blp)
 

@@ -18,6 +18,7 @@ from app.api.http import (
     check_if_match,
     idempotent,
     paginate,
+    public,
     send_etag,
 )
 from app.auth import permissions
@@ -166,6 +167,21 @@ _CONTENT_RESPONSE = {
 }
 
 
+def _send(media: Media, *, cache_control: str) -> Any:
+    path, stream = media_service.open_file(media)
+    response = send_file(
+        path or stream,  # type: ignore[arg-type]
+        mimetype=media.content_type,
+        download_name=media_service.download_name(media),
+        etag=media.sha256,
+        conditional=True,
+        max_age=0,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = cache_control
+    return response
+
+
 @blp.route("/<media_id>/content")
 class MediaContent(MethodView):
     @blp.response(200)
@@ -178,15 +194,27 @@ class MediaContent(MethodView):
         `If-None-Match` and byte ranges.
         """
         media = _load(brand_id, media_id, "media.read")
-        path, stream = media_service.open_file(media)
-        response = send_file(
-            path or stream,  # type: ignore[arg-type]
-            mimetype=media.content_type,
-            download_name=media_service.download_name(media),
-            etag=media.sha256,
-            conditional=True,
-            max_age=0,
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "private, no-cache"
-        return response
+        return _send(media, cache_control="private, no-cache")
+
+
+files_blp = Blueprint(
+    "media_files", __name__, url_prefix="/v1/media-files",
+    description="Signed, expiring links to media files, for networks that fetch media by URL",
+)  # fmt: skip
+
+
+@files_blp.route("/<token>")
+class MediaFileByLink(MethodView):
+    @public
+    @files_blp.response(200)
+    @files_blp.doc(responses={"200": _CONTENT_RESPONSE})
+    @files_blp.alt_response(304, response="NOT_MODIFIED", description="If-None-Match matched")
+    def get(self, token):
+        """Download a media file through a signed link
+
+        The link is the credential: the publishing code mints it for one media item (an hour
+        by default, MEDIA_LINK_TTL_SECONDS) for networks such as Instagram that download media
+        from a URL themselves. A forged, expired or deleted media's link is a 404.
+        """
+        media = media_service.get_by_signed_token(token)
+        return _send(media, cache_control="no-store")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import unicodedata
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
 from flask import current_app
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select
 
 from app import tenancy
@@ -275,3 +277,48 @@ def download_name(media: Media) -> str:
     """A file name for Content-Disposition with the right extension whatever was uploaded."""
     stem = PurePosixPath(media.filename).stem or media.id
     return stem + PREFERRED_EXTENSION.get(media.content_type, "")
+
+
+# -- signed links, for networks that fetch media by URL ----------------------------------------
+#
+# Instagram and Facebook take an `image_url`/`video_url` they download themselves and cannot
+# send our credentials. A signed link names one media item of one agency and expires; it is
+# minted by the publishing code for one publish, never listed, and dies with the media.
+
+_LINK_SALT = "relais.media-link.v1"
+
+
+def _link_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_LINK_SALT)
+
+
+def signed_url(media: Media, ttl_seconds: int | None = None) -> str:
+    """An absolute URL that serves the media's file without credentials until it expires."""
+    ttl = ttl_seconds or current_app.config["MEDIA_LINK_TTL_SECONDS"]
+    token = _link_serializer().dumps(
+        {"m": media.id, "a": media.agency_id, "e": int(time.time()) + int(ttl)}
+    )
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return f"{base}/v1/media-files/{token}"
+
+
+def get_by_signed_token(token: str) -> Media:
+    """The media a signed link names, with the tenant scope it was minted for; 404 when the
+    link is forged, expired, or its media deleted (a dead link says no more than a wrong one)."""
+    dead = NotFound("This media link is not valid, or has expired.")
+    try:
+        claims = _link_serializer().loads(token)
+    except BadSignature:
+        raise dead from None
+    if not isinstance(claims, dict) or not {"m", "a", "e"} <= claims.keys():
+        raise dead
+    if not isinstance(claims["e"], int) or claims["e"] < time.time():
+        raise dead
+    # The signature vouches for the agency: this is the link's authentication step.
+    tenancy.enter_agency(str(claims["a"]))
+    media = db.session.scalars(
+        tenancy.scoped_select(Media).where(Media.id == str(claims["m"]))
+    ).first()
+    if media is None or media.deleted_at is not None:
+        raise dead
+    return media
