@@ -95,6 +95,8 @@ EXPECTED: dict[str, str] = {
     "PATCH /v1/brands/{brand_id}/media/{media_id}":     "ok  ok  404 | ok  ok  403 403 | ok  ok",
     "DELETE /v1/brands/{brand_id}/media/{media_id}":    "ok  ok  404 | ok  ok  403 403 | ok  ok",
     "GET /v1/brands/{brand_id}/media/{media_id}/content": "ok ok  404 | ok  ok  ok  ok  | ok  ok",
+    # A signed link is its own credential (tests/test_media.py covers forged and expired ones).
+    "GET /v1/media-files/{token}":                      PUBLIC,
     # -- posts (a fresh draft; see SCENARIOS for posts in review)
     "GET /v1/brands/{brand_id}/posts":                  "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
     "POST /v1/brands/{brand_id}/posts":                 "ok  ok  404 | ok  ok  403 403 | ok  ok",
