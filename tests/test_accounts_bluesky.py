@@ -104,3 +104,25 @@ def test_bad_app_password_is_a_clear_422(client, make_agency, bluesky_pds):
     assert "refused" in problem["detail"]
     listed = client.get(f"/v1/brands/{owner.brands[0]}/accounts", headers=owner.headers)
     assert listed.get_json()["items"] == []
+
+
+def test_reconnect_as_another_account_is_refused(client, make_agency, bluesky_pds):
+    first = bluesky_pds.create_account("carol")
+    second = bluesky_pds.create_account("dave")
+    owner = make_agency("Other sky")
+    brand = owner.brands[0]
+    created = client.post(
+        f"/v1/brands/{brand}/accounts",
+        json={"network": "bluesky", "handle": first.handle, "app_password": first.app_password,
+              "pds_url": bluesky_pds.url},
+        headers=owner.headers,
+    )
+    assert created.status_code == 201, created.get_json()
+    url = f"/v1/brands/{brand}/accounts/{created.get_json()['id']}"
+    refused = client.post(
+        f"{url}/reconnect",
+        json={"handle": second.handle, "app_password": second.app_password},
+        headers=owner.headers,
+    )
+    assert refused.status_code == 409
+    assert client.get(url, headers=owner.headers).get_json()["handle"] == f"@{first.handle}"

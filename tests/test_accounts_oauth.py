@@ -215,6 +215,21 @@ def test_linkedin_member_and_organizations(client, make_agency, networks):
     assert gone.status_code == 204
     assert networks.linkedin.revoked == [member_token]
 
+    # Reconnecting one page of a grant that reaches two reconnects that page only.
+    page = pages.get_json()["items"][1]
+    again = client.post(
+        f"/v1/brands/{brand}/accounts/{page['id']}/reconnect", json={}, headers=owner.headers
+    )
+    authorization_url = again.get_json()["authorization"]["authorization_url"]
+    assert "r_organization_admin" in authorization_url
+    code, state = networks.linkedin.approve(authorization_url)
+    back = client.post(
+        f"/v1/brands/{brand}/accounts/callback", json={"code": code, "state": state},
+        headers=owner.headers,
+    )
+    assert back.status_code == 200, back.get_json()
+    assert [a["id"] for a in back.get_json()["items"]] == [page["id"]]
+
 
 def test_x_connect_refresh_revoke_and_reconnect(client, make_agency, networks, app):
     from workers.jobs.accounts import refresh_expiring_tokens

@@ -206,6 +206,8 @@ class AccountReconnect(MethodView):
     @_reach_first("accounts.manage")
     @blp.arguments(ReconnectSchema)
     @blp.response(200, ReconnectResultSchema)
+    @blp.alt_response(409, response="CONFLICT",
+                      description="The credentials belong to another network account")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
                       description="Missing credentials, or the network refused them")
     @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")

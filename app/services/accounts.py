@@ -283,6 +283,9 @@ def complete_authorization(
         target = tenancy.get_in_brand_or_404(
             SocialAccount, brand.id, row.account_id, what="social account"
         )
+        # A grant reaching several pages reconnects only the one asked for.
+        same = [c for c in connected if c.identity.external_id == target.external_id]
+        connected = same or connected[:1]
     saved = [_save(brand, principal, row.network, item, reconnecting=target) for item in connected]
     db.session.commit()
     return saved
