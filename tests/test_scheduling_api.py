@@ -578,3 +578,22 @@ def test_csv_import_replays_with_the_same_idempotency_key(client, make_agency, s
         headers=headers,
     )
     assert other.status_code == 422
+
+
+def test_multipart_part_without_a_name_is_a_422_with_an_idempotency_key(client, make_agency):
+    owner = make_agency("Nameless")
+    body = (
+        b"--b\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nx\r\n--b--\r\n'
+    )
+    response = client.post(
+        f"{_base(owner.brands[0])}/posts/import",
+        data=body,
+        headers={
+            **owner.headers,
+            "Content-Type": "multipart/form-data; boundary=b",
+            "Idempotency-Key": "nameless",
+        },
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "file" in response.get_json()["errors"]

@@ -208,9 +208,10 @@ def _multipart_fingerprint() -> str:
     """Fields and files' bytes, read from Werkzeug's spooled parts chunk by chunk (an upload of
     a gigabyte must not be read into memory to be fingerprinted)."""
     digest = hashlib.sha256()
-    for name, value in sorted(request.form.items(multi=True)):
+    # str() in the keys: a part without a name comes back as None, which does not sort with str.
+    for name, value in sorted(request.form.items(multi=True), key=lambda i: (str(i[0]), i[1])):
         digest.update(json.dumps(["field", name, value]).encode())
-    for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+    for name, upload in sorted(request.files.items(multi=True), key=lambda i: str(i[0])):
         digest.update(json.dumps(["file", name, upload.filename, upload.mimetype]).encode())
         upload.stream.seek(0)
         while chunk := upload.stream.read(1024 * 1024):
