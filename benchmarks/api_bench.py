@@ -179,7 +179,7 @@ def start_gunicorn(
     return proc
 
 
-def _wait(check, what: str, proc: subprocess.Popen | None = None, timeout: float = 30) -> None:
+def _wait(check, what: str, proc: subprocess.Popen | None = None, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
