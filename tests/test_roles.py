@@ -26,8 +26,12 @@ from tests.tenants import (
     Operation,
     World,
     build_world,
+    generic_row,
+    in_tenant,
     prepare_call,
+    snapshot,
     spec_operations,
+    tenant_models,
 )
 
 # ok  = past tenancy and permissions: 2xx, or a domain answer (409 wrong state, 422 bad input)
@@ -307,3 +311,40 @@ def test_a_role_on_one_brand_gets_404_on_the_others(client, arena):
     assert not wrong, f"{len(wrong)} of {cells} calls on another brand were not 404:\n" + "\n".join(
         wrong
     )
+
+
+def test_a_role_on_one_brand_sees_nothing_of_the_others(client, app, arena, database):
+    """Every read a brand-limited role may make (agency-wide lists included) shows no id of
+    another brand's rows: lists filter, they do not just refuse."""
+    world = arena.world
+    other = world.brands[1]
+    owner_id = world.actors["owner"].user_id
+    for model in tenant_models():  # a row of brand 1 in every brand-owned table
+        if "brand_id" in model.__table__.c and model.__tablename__ != "brands":
+            with in_tenant(app, world.agency_id) as session:
+                generic_row(
+                    session, model, agency_id=world.agency_id, brand_id=other, user_id=owner_id
+                )
+    rows = snapshot(database.owner_url, world.agency_id)
+    hidden = {other} | {
+        row["id"]
+        for table_rows in rows.values()
+        for row in table_rows
+        if row.get("brand_id") == other and isinstance(row.get("id"), str)
+    }
+    seen = []
+    reads = 0
+    for op in spec_operations():
+        if op.method != "GET" or (op.path_params and not op.brand_scoped):
+            continue
+        for role in BRAND_LIMITED_ROLES:
+            call = prepare_call(op, world, world.brands[0])
+            response = call.send(client, world.headers(role))
+            if response.status_code != 200:
+                continue
+            reads += 1
+            shown = sorted(i for i in hidden if i in response.get_data(as_text=True))
+            if shown:
+                seen.append(f"  {op.key} as {role}: {', '.join(shown[:3])}")
+    assert reads >= 6 * 10
+    assert not seen, "brand-limited roles saw another brand's rows:\n" + "\n".join(seen)
