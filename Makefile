@@ -45,8 +45,9 @@ lint: setup
 	$(BIN)/ruff check app workers tests benchmarks
 	$(BIN)/ruff format --check app workers tests benchmarks
 
-## By hand, on PostgreSQL: list one brand's posts with 10k and with 1M posts in the database
+## By hand, on PostgreSQL: API throughput, then one brand's posts listed with 10k and 1M posts
 bench: setup
+	$(BIN)/python benchmarks/api_bench.py
 	$(BIN)/python benchmarks/posts_bench.py
 
 clean:
