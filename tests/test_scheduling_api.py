@@ -597,3 +597,38 @@ def test_multipart_part_without_a_name_is_a_422_with_an_idempotency_key(client, 
     )
     assert response.status_code == 422, response.get_data(as_text=True)
     assert "file" in response.get_json()["errors"]
+
+
+def test_posts_queued_at_the_same_moment_take_different_slots(
+    client, make_agency, seed, postgres_only
+):
+    import threading
+
+    owner = make_agency("Race", timezone="Europe/Paris")
+    brand = owner.brands[0]
+    account = seed.account(owner, brand)
+    daily = [
+        {"weekday": d, "time": "09:00"}
+        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    ]
+    client.put(f"{_base(brand)}/posting-slots", json={"slots": daily}, headers=owner.headers)
+    posts = [seed.post(owner, brand, [account]) for _ in range(4)]
+    start = threading.Barrier(len(posts))
+    answers: dict[str, object] = {}
+
+    def queue(post_id: str) -> None:
+        start.wait()
+        answers[post_id] = client.application.test_client().post(
+            f"{_base(brand)}/posts/{post_id}/queue", headers=owner.headers
+        )
+
+    threads = [threading.Thread(target=queue, args=(p,)) for p in posts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(r.status_code == 200 for r in answers.values()), [
+        r.get_json() for r in answers.values()
+    ]
+    instants = [_parse(r.get_json()["scheduled_at"]) for r in answers.values()]
+    assert len(set(instants)) == len(posts)
