@@ -476,6 +476,10 @@ PATH_PARAMS: dict[str, Callable[[World, dict[str, str]], str]] = {
     "invitation_id": lambda world, p: world.new_invitation(p["brand_id"]),
     "media_id": lambda world, p: world.new_media(p["brand_id"]),
     "account_id": lambda world, p: world.new_account(p["brand_id"]),
+    # A signed link is a capability: whoever holds a valid one gets the file, by design (see
+    # tests/test_media.py for signing, expiry and agency binding). The matrices send a made-up
+    # one, which must be a plain 404.
+    "/v1/media-files/{token}": lambda world, p: "made-up-capability",
     # The account must be one the post goes to (else DELETE …/variants/{account_id} is a 404).
     "/v1/brands/{brand_id}/posts/{post_id}/variants/{account_id}": World.new_post_target,
 }
