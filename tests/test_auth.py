@@ -380,3 +380,30 @@ def test_client_address_comes_from_the_proxy_only_when_trusted(app_config, datab
             keys = set(connection.scalars(select(LoginThrottle.key)))
             connection.execute(LoginThrottle.__table__.delete())
         assert f"ip:{expected}" in keys, (trusted, keys)
+
+
+def test_housekeeping_forgets_stale_login_counters_but_keeps_locks(app, database):
+    from app.services import maintenance
+
+    now = utcnow()
+    window = timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"])
+    rows = {
+        "acct:stale@example.com": dict(window_started_at=now - 2 * window, locked_until=None),
+        "acct:lock-over@example.com": dict(
+            window_started_at=now - 2 * window, locked_until=now - window
+        ),
+        "acct:locked@example.com": dict(
+            window_started_at=now - 2 * window, locked_until=now + window
+        ),
+        "acct:recent@example.com": dict(window_started_at=now, locked_until=None),
+    }
+    with owner_connection(database) as connection:
+        for key, values in rows.items():
+            connection.execute(
+                LoginThrottle.__table__.insert().values(key=key, failures=1, **values)
+            )
+    with app.app_context():
+        assert maintenance.purge_expired()["login_throttles"] == 2
+    with owner_connection(database) as connection:
+        left = set(connection.scalars(select(LoginThrottle.key)))
+    assert left == {"acct:locked@example.com", "acct:recent@example.com"}

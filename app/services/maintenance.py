@@ -8,7 +8,7 @@ from app import tenancy
 from app.extensions import db
 from app.models import RefreshToken
 from app.models.base import utcnow
-from app.services import idempotency
+from app.services import idempotency, throttle
 
 
 def purge_expired() -> dict[str, int]:
@@ -20,4 +20,5 @@ def purge_expired() -> dict[str, int]:
     from app.services import accounts
 
     purged["oauth_states"] = accounts.purge_expired_states()
+    purged["login_throttles"] = throttle.purge_stale()
     return purged

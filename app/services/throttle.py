@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 
 from app.errors import TooManyRequests
 from app.extensions import db
@@ -59,3 +59,18 @@ def record_success(email: str) -> None:
     row = db.session.get(LoginThrottle, f"acct:{email}")
     if row is not None:
         db.session.delete(row)
+
+
+def purge_stale() -> int:
+    """Forget counters whose window is over and that lock nothing: every e-mail ever tried
+    leaves a row, so without this the table grows with each guessing campaign."""
+    now = utcnow()
+    window = timedelta(seconds=current_app.config["LOGIN_LOCKOUT_SECONDS"])
+    result = db.session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.window_started_at <= now - window,
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until <= now),
+        )
+    )
+    db.session.commit()
+    return result.rowcount or 0
