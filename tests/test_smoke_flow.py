@@ -11,7 +11,11 @@ def test_signup_token_brand_invite_client(client, make_agency):
 
     brand = client.post(
         "/v1/brands",
-        json={"name": "Café Lumière", "timezone": "Europe/Paris", "approval_mode": "internal_and_client"},
+        json={
+            "name": "Café Lumière",
+            "timezone": "Europe/Paris",
+            "approval_mode": "internal_and_client",
+        },
         headers=headers,
     )
     assert brand.status_code == 201, brand.get_json()

@@ -18,7 +18,9 @@ from app.schemas.common import PageArgsSchema
 from app.schemas.identity import AgencySchema, AgencyUpdateSchema
 from app.services import audit, members
 
-blp = Blueprint("agency", __name__, url_prefix="/v1/agency", description="Your agency and its staff")
+blp = Blueprint(
+    "agency", __name__, url_prefix="/v1/agency", description="Your agency and its staff"
+)
 
 
 def _member_view(membership: AgencyMembership, users: dict) -> dict:

@@ -31,7 +31,10 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def _with_connection(url: str, action) -> None:
-    engine = make_engine(url) if url.startswith("sqlite") else create_engine(url, poolclass=NullPool)
+    if url.startswith("sqlite"):
+        engine = make_engine(url)
+    else:
+        engine = create_engine(url, poolclass=NullPool)
     with engine.begin() as connection:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = connection

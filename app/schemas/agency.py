@@ -26,7 +26,9 @@ AgencyMemberPageSchema = page_schema(AgencyMemberSchema, "AgencyMemberPageSchema
 class ApiKeySchema(ma.Schema):
     id = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
-    prefix = ma.fields.String(required=True, metadata={"description": "First characters, to tell keys apart"})
+    prefix = ma.fields.String(
+        required=True, metadata={"description": "First characters, to tell keys apart"}
+    )
     brand_ids = ma.fields.List(ma.fields.String(), allow_none=True, required=True)
     created_at = ma.fields.AwareDateTime(required=True)
     last_used_at = ma.fields.AwareDateTime(allow_none=True, required=True)
@@ -83,7 +85,9 @@ class InvitationCreateSchema(ma.Schema):
 
 
 class InvitationAcceptSchema(ma.Schema):
-    token = ma.fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200))
+    token = ma.fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=200)
+    )
     name = Text(min_len=1, max_len=200, metadata={"description": "Required for a new account"})
     password = Password(required=True)
 

@@ -88,7 +88,9 @@ class Timestamp(ma.fields.AwareDateTime):
 
     default_error_messages = {
         "invalid": "Not a valid RFC 3339 datetime.",
-        "invalid_awareness": "The datetime has no offset; give one, e.g. 2026-03-29T09:00:00+02:00.",
+        "invalid_awareness": (
+            "The datetime has no offset; give one, e.g. 2026-03-29T09:00:00+02:00."
+        ),
     }
 
     # Far enough for any schedule, and far from datetime's limits, so converting to UTC or

@@ -25,9 +25,8 @@ def create_key(
 ) -> CreatedKey:
     if brand_ids is not None:
         brand_ids = sorted(set(brand_ids))
-        known = set(
-            db.session.scalars(tenancy.scoped_select(Brand, Brand.id).where(Brand.id.in_(brand_ids)))
-        )
+        reachable = tenancy.scoped_select(Brand, Brand.id).where(Brand.id.in_(brand_ids))
+        known = set(db.session.scalars(reachable))
         unknown = [b for b in brand_ids if b not in known]
         if unknown:
             raise ValidationFailed(

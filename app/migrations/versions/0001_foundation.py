@@ -7,11 +7,11 @@ Create Date: 2026-11-26 13:45:47.748906
 On PostgreSQL every tenant table gets forced Row-Level Security (see app/tenancy.py).
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 import app.models.base
 from app.migrations import drop_tenant_policy_sql, tenant_policy_sql
-
 
 revision = "0001"
 down_revision = None

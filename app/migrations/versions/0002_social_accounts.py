@@ -5,11 +5,11 @@ Revises: 0001
 Create Date: 2026-11-26 13:48:01.677047
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 import app.models.base
 from app.migrations import drop_tenant_policy_sql, tenant_policy_sql
-
 
 revision = "0002"
 down_revision = "0001"
