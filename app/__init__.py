@@ -58,9 +58,11 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
 
     register_blueprints(app)
 
-    from app.openapi import document_security
+    from app.openapi import document_one_of, document_pages, document_security
 
     document_security(app, api)
+    document_pages(api)
+    document_one_of(api)
 
     from app.cli import register_commands
 

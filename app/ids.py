@@ -44,6 +44,6 @@ def id_factory(kind: str):
 
 def looks_like_id(value: str, prefix: str | None = None) -> bool:
     """Cheap syntactic check, so a malformed id is a 404 without touching the database."""
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         return False
     return prefix is None or value.startswith(prefix + "_")

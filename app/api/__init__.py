@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 
-from app.api.http import is_public
+from app.api.http import IdConverter, id_parameter_schema, is_public
 from app.auth.principal import authenticate_request
 from app.extensions import api
 
@@ -17,6 +17,8 @@ def register_blueprints(app: Flask) -> None:
     from app.api import scheduling
     from app.api import accounts
 
+    app.url_map.converters["id"] = IdConverter
+    api.register_converter(IdConverter, id_parameter_schema)
     app.register_blueprint(health.blp)
     for module in (identity, agency, api_keys, invitations, brands, brand_members, audit):
         api.register_blueprint(module.blp)

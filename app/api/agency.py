@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import tenancy
-from app.api.http import paginate
+from app.api.http import Blueprint, paginate
 from app.auth import permissions
 from app.auth.principal import current_principal
 from app.extensions import db
@@ -39,7 +38,10 @@ def _member_view(membership: AgencyMembership, users: dict) -> dict:
 class AgencyResource(MethodView):
     @blp.response(200, AgencySchema)
     def get(self):
-        """Your agency"""
+        """Your agency
+
+        Any member of the agency, or an API key, reads its name, plan and billing status.
+        """
         principal = current_principal()
         permissions.require(principal, "agency.read")
         return _agency(principal)
@@ -47,7 +49,11 @@ class AgencyResource(MethodView):
     @blp.arguments(AgencyUpdateSchema)
     @blp.response(200, AgencySchema)
     def patch(self, changes):
-        """Rename your agency (owners)"""
+        """Rename your agency
+
+        Owners only, signed in as a person (API keys cannot). Send only the fields to change; the
+        change is written to the audit trail.
+        """
         principal = current_principal()
         permissions.require(principal, "agency.update")
         agency = _agency(principal)
@@ -71,7 +77,11 @@ class AgencyMembers(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, AgencyMemberPageSchema)
     def get(self, args):
-        """List the agency's staff"""
+        """List the agency's staff
+
+        Owners and admins page through everyone with an agency role, with their e-mail and name,
+        ordered by when they joined.
+        """
         permissions.require(current_principal(), "agency.members.read")
         page = paginate(tenancy.scoped_select(AgencyMembership), AgencyMembership.id, args)
         users = members.users_by_id({m.user_id for m in page["items"]})
@@ -79,11 +89,15 @@ class AgencyMembers(MethodView):
         return page
 
 
-@blp.route("/members/<membership_id>")
+@blp.route("/members/<id(amb):membership_id>")
 class AgencyMemberById(MethodView):
     @blp.response(200, AgencyMemberSchema)
     def get(self, membership_id):
-        """One staff member"""
+        """One staff member
+
+        Owners and admins read one agency membership. A membership of another agency, or one that
+        was removed, is a 404.
+        """
         membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         permissions.require(current_principal(), "agency.members.read")
         return _member_view(membership, members.users_by_id({membership.user_id}))
@@ -92,7 +106,11 @@ class AgencyMemberById(MethodView):
     @blp.response(200, AgencyMemberSchema)
     @blp.alt_response(409, response="CONFLICT", description="The last owner cannot step down")
     def patch(self, data, membership_id):
-        """Change a staff member's agency role"""
+        """Change a staff member's agency role
+
+        Owners and admins, signed in as a person. Only an owner grants or takes away the owner role
+        (403 otherwise), and the last owner cannot step down (409).
+        """
         # Load first: another agency's member is a 404 whatever the caller's role.
         membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         principal = current_principal()
@@ -103,7 +121,11 @@ class AgencyMemberById(MethodView):
     @blp.response(204)
     @blp.alt_response(409, response="CONFLICT", description="The last owner cannot be removed")
     def delete(self, membership_id):
-        """Remove someone from the agency (and from all its brands)"""
+        """Remove someone from the agency
+
+        Owners and admins, signed in as a person. The person also loses every role on the agency's
+        brands. Only an owner removes an owner (403), and the last owner stays (409).
+        """
         # Load first: another agency's member is a 404 whatever the caller's role.
         membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         principal = current_principal()

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import tenancy
-from app.api.http import idempotent, paginate
+from app.api.http import Blueprint, idempotent, paginate
 from app.auth import permissions
 from app.auth.principal import current_principal
 from app.models import ApiKey
@@ -25,7 +24,11 @@ class ApiKeys(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, ApiKeyPageSchema)
     def get(self, args):
-        """List the agency's API keys (never their secrets)"""
+        """List the agency's API keys
+
+        Owners and admins, signed in as a person. Keys are listed with their prefix, brands and last
+        use, never their secrets; revoked keys stay listed with `revoked_at`.
+        """
         permissions.require(current_principal(), "api_keys.manage")
         return paginate(tenancy.scoped_select(ApiKey), ApiKey.id, args)
 
@@ -35,8 +38,9 @@ class ApiKeys(MethodView):
     def post(self, data):
         """Create an API key
 
-        The secret is in the response once and never again; send it as `X-API-Key`.
-        A key limited to some brands acts as a manager of those brands only.
+        Owners and admins, signed in as a person. The secret is in the response once and never
+        again; send it as `X-API-Key`. A key limited to some brands acts as a manager of those
+        brands only; unknown brand ids are a 404.
         """
         principal = current_principal()
         permissions.require(principal, "api_keys.manage")
@@ -51,11 +55,15 @@ class ApiKeys(MethodView):
         return {**shown, "key": created.secret}
 
 
-@blp.route("/<key_id>")
+@blp.route("/<id(key):key_id>")
 class ApiKeyById(MethodView):
     @blp.response(200, ApiKeySchema)
     def get(self, key_id):
-        """One API key"""
+        """One API key
+
+        Owners and admins, signed in as a person. The secret is never shown again; a key of another
+        agency is a 404.
+        """
         # Load first: another agency's key is a 404 whatever the caller's role.
         key = tenancy.get_or_404(ApiKey, key_id, what="API key")
         permissions.require(current_principal(), "api_keys.manage")
@@ -63,7 +71,11 @@ class ApiKeyById(MethodView):
 
     @blp.response(204)
     def delete(self, key_id):
-        """Revoke an API key (it stops working at once)"""
+        """Revoke an API key
+
+        Owners and admins, signed in as a person. The key stops working at once and cannot be
+        restored; create a new one instead.
+        """
         key = tenancy.get_or_404(ApiKey, key_id, what="API key")
         permissions.require(current_principal(), "api_keys.manage")
         api_keys.revoke_key(key)

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import tenancy
-from app.api.http import paginate
+from app.api.http import Blueprint, paginate
 from app.auth import permissions
 from app.auth.principal import current_principal
 from app.models import AuditEvent
@@ -18,7 +17,11 @@ class AuditEvents(MethodView):
     @blp.arguments(AuditQueryArgsSchema, location="query")
     @blp.response(200, AuditEventPageSchema)
     def get(self, args):
-        """The agency's audit trail, oldest first (owners and admins)"""
+        """The agency's audit trail
+
+        Owners and admins page through who did what, oldest first, optionally for one brand or one
+        action. API keys and members get a 403.
+        """
         permissions.require(current_principal(), "audit.read")
         stmt = tenancy.scoped_select(AuditEvent)
         if args.get("brand_id"):

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import tenancy
-from app.api.http import idempotent, paginate
+from app.api.http import Blueprint, idempotent, paginate
 from app.auth import permissions
 from app.auth.principal import current_principal
 from app.models import BrandMembership
@@ -18,7 +17,7 @@ from app.schemas.common import PageArgsSchema
 from app.services import members
 
 blp = Blueprint(
-    "brand_members", __name__, url_prefix="/v1/brands/<brand_id>/members",
+    "brand_members", __name__, url_prefix="/v1/brands/<id(brd):brand_id>/members",
     description="Who works on a brand, and in which role",
 )
 
@@ -49,7 +48,11 @@ class BrandMembers(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, BrandMemberPageSchema)
     def get(self, args, brand_id):
-        """List a brand's members"""
+        """List a brand's members
+
+        Agency owners and admins, and the brand's managers, page through the people with a role on
+        the brand. A brand you cannot reach is a 404.
+        """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.members.read", brand.id)
         stmt = tenancy.scoped_select(BrandMembership).where(BrandMembership.brand_id == brand.id)
@@ -65,18 +68,24 @@ class BrandMembers(MethodView):
     def post(self, data, brand_id):
         """Give an agency member a role on this brand
 
-        Clients and other outsiders join through an invitation instead.
+        Agency owners and admins, and the brand's managers. The user must already be on the agency's
+        staff (404 otherwise); clients and other outsiders join through an invitation instead. A
+        user who already has a role on the brand is a 409.
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.members.manage", brand.id)
         return _view(members.add_brand_member(brand, data["user_id"], data["role"]))
 
 
-@blp.route("/<membership_id>")
+@blp.route("/<id(bmb):membership_id>")
 class BrandMemberById(MethodView):
     @blp.response(200, BrandMemberSchema)
     def get(self, brand_id, membership_id):
-        """One member of a brand"""
+        """One member of a brand
+
+        Agency owners and admins, and the brand's managers. A membership of another brand, or one
+        that was removed, is a 404.
+        """
         membership = _load(brand_id, membership_id)
         permissions.require(current_principal(), "brand.members.read", brand_id)
         return _view(membership)
@@ -84,14 +93,22 @@ class BrandMemberById(MethodView):
     @blp.arguments(BrandMemberUpdateSchema)
     @blp.response(200, BrandMemberSchema)
     def patch(self, data, brand_id, membership_id):
-        """Change someone's role on this brand"""
+        """Change someone's role on this brand
+
+        Agency owners and admins, and the brand's managers, set the role to manager, editor,
+        approver or client.
+        """
         membership = _load(brand_id, membership_id)
         permissions.require(current_principal(), "brand.members.manage", brand_id)
         return _view(members.change_brand_role(membership, data["role"]))
 
     @blp.response(204)
     def delete(self, brand_id, membership_id):
-        """Take someone off this brand"""
+        """Take someone off this brand
+
+        Agency owners and admins, and the brand's managers. The person keeps their agency role, if
+        any; a membership already removed is a 404.
+        """
         membership = _load(brand_id, membership_id)
         permissions.require(current_principal(), "brand.members.manage", brand_id)
         members.remove_brand_member(membership)

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import tenancy
 from app.api.http import (
     ETAG_HEADER_DOC,
     IF_MATCH_PARAMETER,
     LINK_HEADER_DOC,
+    Blueprint,
     check_if_match,
     idempotent,
     paginate,
@@ -34,7 +34,11 @@ class Brands(MethodView):
     @blp.arguments(BrandQueryArgsSchema, location="query")
     @blp.response(200, BrandPageSchema, headers=LINK_HEADER_DOC)
     def get(self, args):
-        """List the brands you can reach"""
+        """List the brands you can reach
+
+        Anyone signed in: agency owners and admins (and unrestricted API keys) see every brand of
+        the agency, others only the brands they have a role on. Filter by `status`.
+        """
         stmt = tenancy.scoped_select(Brand)
         if args.get("status"):
             stmt = stmt.where(Brand.status == args["status"])
@@ -45,7 +49,11 @@ class Brands(MethodView):
     @blp.response(201, BrandSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(409, response="CONFLICT", description="The slug is taken in this agency")
     def post(self, data):
-        """Create a brand"""
+        """Create a brand
+
+        Agency owners and admins, and API keys not limited to some brands. The slug is made from the
+        name unless given, and must be free in the agency (409).
+        """
         principal = current_principal()
         permissions.require(principal, "brand.create")
         brand = brands.create_brand(principal.agency_id, data)
@@ -53,11 +61,15 @@ class Brands(MethodView):
         return brand
 
 
-@blp.route("/<brand_id>")
+@blp.route("/<id(brd):brand_id>")
 class BrandById(MethodView):
     @blp.response(200, BrandSchema, headers=ETAG_HEADER_DOC)
     def get(self, brand_id):
-        """One brand"""
+        """One brand
+
+        Anyone with a role on the brand, and agency owners and admins. A brand of another agency, or
+        one you have no role on, is a 404. The ETag is for `If-Match` on PATCH.
+        """
         brand = tenancy.get_brand_or_404(brand_id)
         send_etag(brand)
         return brand
@@ -70,8 +82,9 @@ class BrandById(MethodView):
     def patch(self, changes, brand_id):
         """Change a brand's settings
 
-        Name, slug, IANA time zone, approval mode and report branding. Send the ETag you read
-        as `If-Match` to be sure not to overwrite someone else's change.
+        Agency owners and admins, and the brand's managers: name, slug, IANA time zone, approval
+        mode and report branding. Send the ETag you read as `If-Match` so as not to overwrite
+        someone else's change (412 if it is stale); a slug taken in the agency is a 409.
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.update", brand.id)
@@ -84,18 +97,23 @@ class BrandById(MethodView):
     def delete(self, brand_id):
         """Offboard a brand: delete it and every row it owns
 
-        Irreversible; export first if you need the data (`GET …/export`).
+        Agency owners and admins. Irreversible: the brand and everything it owns are deleted, and
+        its address is a 404 from then on. Export first if you need the data (`GET …/export`).
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.offboard", brand.id)
         brands.offboard(brand)
 
 
-@blp.route("/<brand_id>/archive")
+@blp.route("/<id(brd):brand_id>/archive")
 class BrandArchive(MethodView):
     @blp.response(200, BrandSchema, headers=ETAG_HEADER_DOC)
     def post(self, brand_id):
-        """Archive a brand (keeps all its data)"""
+        """Archive a brand
+
+        Agency owners and admins. The brand and all its data stay, readable; nothing is published
+        for it until it is unarchived. Archiving an archived brand changes nothing.
+        """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.archive", brand.id)
         brands.set_archived(brand, True)
@@ -103,11 +121,14 @@ class BrandArchive(MethodView):
         return brand
 
 
-@blp.route("/<brand_id>/unarchive")
+@blp.route("/<id(brd):brand_id>/unarchive")
 class BrandUnarchive(MethodView):
     @blp.response(200, BrandSchema, headers=ETAG_HEADER_DOC)
     def post(self, brand_id):
-        """Bring an archived brand back"""
+        """Bring an archived brand back
+
+        Agency owners and admins. The brand becomes active again, as it was when archived.
+        """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.archive", brand.id)
         brands.set_archived(brand, False)
@@ -115,11 +136,15 @@ class BrandUnarchive(MethodView):
         return brand
 
 
-@blp.route("/<brand_id>/export")
+@blp.route("/<id(brd):brand_id>/export")
 class BrandExport(MethodView):
     @blp.response(200, BrandExportSchema)
     def get(self, brand_id):
-        """Export everything the brand owns, as JSON (credentials left out)"""
+        """Export everything the brand owns
+
+        Agency owners and admins, and the brand's managers, get every row the brand owns as JSON,
+        table by table; credentials and other secrets are left out.
+        """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.export", brand.id)
         return brands.export(brand)

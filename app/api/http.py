@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import json
@@ -12,13 +10,52 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, after_this_request, current_app, request
+import flask_smorest
+from flask import Request, Response, after_this_request, current_app, request
 from flask_smorest.utils import deepupdate
 from sqlalchemy import Select
+from webargs import core
+from webargs.flaskparser import FlaskParser, abort, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.routing import BaseConverter, Map
 
-from app.errors import PreconditionFailed, ValidationFailed
+from app.errors import PreconditionFailed
 from app.extensions import db
-from app.ids import looks_like_id
+
+# -- blueprints, request bodies and ids in paths --------------------------------------------------
+
+
+class JsonBodyParser(FlaskParser):
+    """webargs' parser, strict about the body: webargs reads a body it cannot parse as JSON,
+    or no body at all, as "no fields given", so a PATCH would succeed while ignoring what was
+    sent. Here a body in another media type is a 415 and a missing body a 422."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not req.get_data(cache=True):
+            abort(422, messages={"json": {"_schema": ["A JSON body is required."]}})
+        if not is_json_request(req):
+            raise UnsupportedMediaType()
+        return core.parse_json(req.get_data(cache=True))
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """The Blueprint every API module uses (see `JsonBodyParser`)."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()
+
+
+class IdConverter(BaseConverter):
+    """`<id(brd):brand_id>`: only a well-formed id of that kind reaches the view. Anything else is
+    a 404 from routing, and `/v1/invitations/accept` cannot be read as an invitation id."""
+
+    def __init__(self, url_map: Map, prefix: str = "[a-z]{2,5}") -> None:
+        super().__init__(url_map)
+        self.regex = rf"{prefix}_[0-9A-HJKMNP-TV-Z]{{26}}"
+
+
+def id_parameter_schema(converter: IdConverter) -> dict[str, Any]:
+    return {"type": "string", "pattern": f"^{converter.regex}$"}
+
 
 # -- public routes -------------------------------------------------------------------------------
 
@@ -49,37 +86,18 @@ class Page:
     next_cursor: str | None
 
 
-def _encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    # b64decode drops characters outside the alphabet unless validating, so garbage such as
-    # "!!!" would decode to "" and silently restart the list: validate, then insist on an id.
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        last_id = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
-        decoded = last_id.decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        decoded = ""
-    if not looks_like_id(decoded):
-        raise ValidationFailed(
-            "The cursor is not one this API gave out.",
-            errors={"query.cursor": ["Not a valid cursor."]},
-        )
-    return decoded
-
-
 def paginate(stmt: Select[Any], id_column: Any, args: dict[str, Any]) -> dict[str, Any]:
     """One keyset page of `stmt`, ordered by id (ids are time-ordered ULIDs).
 
     Sets the `Link: <…>; rel="next"` header and returns `{items, next_cursor}`.
     """
     limit = args["limit"]
+    # The cursor is the last id of the previous page: ids are opaque and time-ordered, so it
+    # needs no encoding, and any well-formed id is a valid place to start from.
     if args.get("cursor"):
-        stmt = stmt.where(id_column > _decode_cursor(args["cursor"]))
+        stmt = stmt.where(id_column > args["cursor"])
     rows = list(db.session.scalars(stmt.order_by(id_column).limit(limit + 1)))
-    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
     items = rows[:limit]
     if next_cursor:
         query = {k: v for k, v in request.args.items() if k != "cursor"}
@@ -145,11 +163,13 @@ def check_if_match(obj: Any) -> None:
 
 # -- Idempotency-Key -----------------------------------------------------------------------------
 
+# Visible ASCII: what any client can put in a header and log without escaping (a UUID, say).
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
 IDEMPOTENCY_KEY_PARAMETER = {
     "in": "header",
     "name": "Idempotency-Key",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
     "description": (
         "Makes the create safe to retry for 24 h: the same key with the same body replays the "
         "first response; the same key with another body is a 422."

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from app.api.http import idempotent, public
+from app.api.http import Blueprint, idempotent, public
 from app.auth.principal import current_principal
 from app.extensions import db
 from app.models import Agency, User
@@ -31,7 +30,8 @@ class Signup(MethodView):
     def post(self, data):
         """Create an agency and its owner
 
-        Returns the new agency, the owner and a signed-in token pair.
+        Public. Returns the new agency, its owner and a signed-in token pair. An e-mail already
+        registered is a 409.
         """
         result = identity.signup(**data)
         return {"agency": result.agency, "user": result.user, "tokens": result.tokens}
@@ -47,8 +47,9 @@ class Token(MethodView):
     def post(self, data):
         """Sign in with e-mail and password
 
-        Returns a short-lived access token and a single-use refresh token. Repeated failures
-        lock the account, and the client address, for a while (429 with Retry-After).
+        Public. Returns a short-lived access token and a single-use refresh token; a wrong e-mail or
+        password is a 401. Repeated failures lock the account, and the client address, for a while
+        (429 with Retry-After).
         """
         return identity.login(
             email=data["email"],
@@ -67,7 +68,8 @@ class Refresh(MethodView):
     def post(self, data):
         """Exchange a refresh token for a new pair
 
-        The refresh token is spent; presenting it again revokes the whole session.
+        Public (the refresh token is the credential). The refresh token is spent; presenting it
+        again revokes the whole session (401).
         """
         return identity.refresh(data["refresh_token"])
 
@@ -80,7 +82,8 @@ class Logout(MethodView):
     def post(self, data):
         """Sign out: revoke the session of this refresh token
 
-        Access tokens already issued stay valid until they expire (at most 15 minutes).
+        Public (the refresh token is the credential). Access tokens already issued stay valid until
+        they expire (at most 15 minutes). An unknown token changes nothing.
         """
         identity.logout(data["refresh_token"])
 
@@ -89,7 +92,11 @@ class Logout(MethodView):
 class Me(MethodView):
     @blp.response(200, MeSchema)
     def get(self):
-        """Who you are, in which agency, with which roles"""
+        """Who you are, in which agency, with which roles
+
+        Anyone signed in, with a token or an API key: the person (null for a key), the agency, the
+        agency role and the role on each brand, and every agency the person belongs to.
+        """
         principal = current_principal()
         user = db.session.get(User, principal.user_id) if principal.user_id else None
         agency = db.session.get(Agency, principal.agency_id)

@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import tenancy
-from app.api.http import idempotent, paginate, public
+from app.api.http import Blueprint, idempotent, paginate, public
 from app.auth import permissions
 from app.auth.principal import current_principal
-from app.errors import ValidationFailed
 from app.models import Invitation
 from app.models.base import utcnow
 from app.schemas.agency import (
@@ -54,7 +52,12 @@ class Invitations(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, InvitationPageSchema)
     def get(self, args):
-        """List invitations (agency-wide for admins; managers see their brands')"""
+        """List invitations
+
+        Agency owners and admins see every invitation of the agency; brand managers see those to
+        their brands; anyone else gets a 403. Each shows its status (pending, accepted, revoked,
+        expired).
+        """
         principal = current_principal()
         stmt = tenancy.scoped_select(Invitation)
         if not permissions.can(principal, "agency.invite"):
@@ -73,21 +76,17 @@ class Invitations(MethodView):
     def post(self, data):
         """Invite someone
 
-        To the agency: give `agency_role`. To one brand (a client, say): give `brand_id` and
-        `brand_role`. The response carries the token once; send the invitee the `accept_url`.
+        To the agency: give `agency_role` (agency owners and admins). To one brand, a client say:
+        give `brand_id` and `brand_role` (also the brand's managers). The response carries the token
+        once; send the invitee the `accept_url`.
         """
         principal = current_principal()
         brand = None
-        if data.get("brand_id"):
+        if "brand_id" in data:
             brand = tenancy.get_brand_or_404(data["brand_id"])
             permissions.require(principal, "brand.invite", brand.id)
-        elif data.get("agency_role"):
-            permissions.require(principal, "agency.invite")
         else:
-            raise ValidationFailed(
-                "Give agency_role, or brand_id with brand_role.",
-                errors={"agency_role": ["Give agency_role, or brand_id with brand_role."]},
-            )
+            permissions.require(principal, "agency.invite")
         created = invitations.create_invitation(
             principal.agency_id,
             email=data["email"],
@@ -104,18 +103,26 @@ class Invitations(MethodView):
         }
 
 
-@blp.route("/<invitation_id>")
+@blp.route("/<id(inv):invitation_id>")
 class InvitationById(MethodView):
     @blp.response(200, InvitationSchema)
     def get(self, invitation_id):
-        """One invitation"""
+        """One invitation
+
+        Agency owners and admins, or the managers of the invitation's brand. The token is never
+        shown again; an invitation of another agency is a 404.
+        """
         invitation = tenancy.get_or_404(Invitation, invitation_id, what="invitation")
         _require_manage(invitation)
         return _with_status(invitation)
 
     @blp.response(204)
     def delete(self, invitation_id):
-        """Revoke a pending invitation"""
+        """Revoke a pending invitation
+
+        Agency owners and admins, or the managers of the invitation's brand. The token stops
+        working; an invitation already accepted cannot be revoked (409).
+        """
         invitation = tenancy.get_or_404(Invitation, invitation_id, what="invitation")
         _require_manage(invitation)
         invitations.revoke_invitation(invitation)
@@ -141,8 +148,9 @@ class AcceptInvitation(MethodView):
     def post(self, data):
         """Accept an invitation
 
-        A new invitee sets a name and a password; someone who already has an account gives
-        its password. Returns a signed-in token pair for the inviting agency.
+        Public (the invitation token is the credential). A new invitee sets a name and a password;
+        someone who already has an account gives its password. Returns a signed-in token pair for
+        the inviting agency; an unknown or revoked token is a 404, a used or expired one a 409.
         """
         return invitations.accept_invitation(
             data["token"], name=data.get("name"), password=data["password"],

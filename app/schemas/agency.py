@@ -4,7 +4,15 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.models import AgencyRole, BrandRole
-from app.schemas.common import Email, Id, PageArgsSchema, Password, Text, page_schema
+from app.schemas.common import (
+    Email,
+    Id,
+    OneOfSchema,
+    PageArgsSchema,
+    Password,
+    Text,
+    page_schema,
+)
 
 
 class AgencyMemberSchema(ma.Schema):
@@ -46,7 +54,7 @@ class ApiKeyCreateSchema(ma.Schema):
     brand_ids = ma.fields.List(
         Id("brd"),
         allow_none=True,
-        validate=validate.Length(max=500),
+        validate=validate.Length(min=1, max=500),
         metadata={"description": "Limit the key to these brands; omit or null for every brand"},
     )
 
@@ -74,14 +82,29 @@ class InvitationCreatedSchema(InvitationSchema):
     accept_url = ma.fields.String(required=True)
 
 
-class InvitationCreateSchema(ma.Schema):
+class AgencyInvitationCreateSchema(ma.Schema):
     email = Email(required=True)
     agency_role = ma.fields.String(
+        required=True,
         validate=validate.OneOf([r.value for r in AgencyRole]),
         metadata={"description": "Invite to the agency with this role"},
     )
-    brand_id = Id("brd", metadata={"description": "Invite to this brand (with brand_role)"})
-    brand_role = ma.fields.String(validate=validate.OneOf([r.value for r in BrandRole]))
+
+
+class BrandInvitationCreateSchema(ma.Schema):
+    email = Email(required=True)
+    brand_id = Id("brd", required=True, metadata={"description": "Invite to this brand"})
+    brand_role = ma.fields.String(
+        required=True,
+        validate=validate.OneOf([r.value for r in BrandRole]),
+        metadata={"description": "With this role on the brand"},
+    )
+
+
+class InvitationCreateSchema(OneOfSchema):
+    """To the agency (`agency_role`) or to one brand (`brand_id` and `brand_role`)."""
+
+    ALTERNATIVES = (AgencyInvitationCreateSchema, BrandInvitationCreateSchema)
 
 
 class InvitationAcceptSchema(ma.Schema):

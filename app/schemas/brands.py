@@ -4,15 +4,21 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.models import ApprovalMode, BrandRole, BrandStatus
-from app.schemas.common import Id, PageArgsSchema, Text, page_schema
+from app.schemas.common import Id, PageArgsSchema, Pattern, Text, Timezone, page_schema
 
-_COLOR = validate.Regexp(r"^#[0-9a-fA-F]{6}$", error="A colour is #RRGGBB.")
-_SLUG = validate.Regexp(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase letters, digits and -.")
+_COLOR = Pattern(r"^#[0-9a-fA-F]{6}$", error="A colour is #RRGGBB.")
+_LOGO_URL = Pattern(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$", error="An http(s) URL in ASCII."
+)
+_SLUG = Pattern(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase letters, digits and -.")
 
 
 class BrandingSchema(ma.Schema):
-    logo_url = ma.fields.URL(
-        allow_none=True, schemes={"https", "http"}, validate=validate.Length(max=2000)
+    # A pattern rather than `fields.URL`: the spec then states exactly what is accepted.
+    logo_url = ma.fields.String(
+        allow_none=True,
+        validate=[validate.Length(max=2000), _LOGO_URL],
+        metadata={"description": "http(s) address of the logo", "example": "https://example.com/logo.png"},
     )
     primary_color = ma.fields.String(allow_none=True, validate=_COLOR)
     secondary_color = ma.fields.String(allow_none=True, validate=_COLOR)
@@ -41,11 +47,7 @@ class BrandCreateSchema(ma.Schema):
         validate=[validate.Length(min=1, max=60), _SLUG],
         metadata={"description": "Defaults to one made from the name"},
     )
-    timezone = ma.fields.String(
-        load_default="UTC",
-        validate=validate.Length(min=1, max=64),
-        metadata={"description": "IANA time zone", "example": "Europe/Paris"},
-    )
+    timezone = Timezone(load_default="UTC")
     approval_mode = ma.fields.String(
         load_default=ApprovalMode.NONE.value,
         validate=validate.OneOf([m.value for m in ApprovalMode]),
@@ -56,7 +58,7 @@ class BrandCreateSchema(ma.Schema):
 class BrandUpdateSchema(ma.Schema):
     name = Text(min_len=1, max_len=200)
     slug = ma.fields.String(validate=[validate.Length(min=1, max=60), _SLUG])
-    timezone = ma.fields.String(validate=validate.Length(min=1, max=64))
+    timezone = Timezone()
     approval_mode = ma.fields.String(validate=validate.OneOf([m.value for m in ApprovalMode]))
     branding = ma.fields.Nested(BrandingSchema)
 

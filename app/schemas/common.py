@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,27 +12,63 @@ MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
 
 
-class Text(ma.fields.String):
-    """A string with no NUL or other control characters (PostgreSQL refuses NUL in text),
-    trimmed, with a length range that the spec documents."""
+class Pattern(validate.Regexp):
+    """`validate.Regexp` with JSON Schema's meaning: in Python `$` also matches before a final
+    newline, so `brd_…\n` would pass a pattern that the spec (ECMA regex) says it fails."""
 
-    _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
+# Characters a text field refuses: C0/C1 controls except tab and newlines (PostgreSQL refuses
+# NUL; the rest are invisible and only ever smuggled in). Spelled as regex classes so that the
+# spec documents exactly what the validator checks.
+_CONTROL_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+# The white space trimmed from both ends of a text (spelled out, rather than `\s` or
+# `str.strip()`, whose sets differ between Python and the ECMA regexes of JSON Schema).
+_SPACE_CHARS = (
+    "\t\n\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_SPACE_CLASS = r"\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+TEXT_PATTERN = rf"^[^{_CONTROL_CLASS}]*$"
+NON_BLANK_TEXT_PATTERN = (
+    rf"^[^{_CONTROL_CLASS}]*[^{_CONTROL_CLASS}{_SPACE_CLASS}][^{_CONTROL_CLASS}]*$"
+)
+
+
+class Text(ma.fields.String):
+    """A string without control characters, trimmed, with a length range; when `min_len` is at
+    least 1 it must also hold something other than white space. The spec documents all of it
+    (`pattern`, `minLength`, `maxLength`), so a client knows what passes before sending."""
 
     def __init__(self, *, min_len: int = 0, max_len: int = 200, **kwargs: Any) -> None:
+        pattern = NON_BLANK_TEXT_PATTERN if min_len >= 1 else TEXT_PATTERN
+        error = "Control characters are not allowed" + (
+            "; give some text, not only white space." if min_len >= 1 else "."
+        )
         validators = list(kwargs.pop("validate", []) or [])
-        validators.append(validate.Length(min=min_len, max=max_len))
+        validators += [
+            validate.Length(min=min_len, max=max_len),
+            Pattern(pattern, error=error),
+        ]
         super().__init__(validate=validators, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if self._CONTROL.search(text):
-            raise ma.ValidationError("Control characters are not allowed.")
         # Refuse lone surrogates: they cannot be stored or sent as UTF-8.
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ma.ValidationError("Not valid Unicode text.") from exc
-        return text.strip()
+        return text
+
+    def deserialize(self, *args: Any, **kwargs: Any) -> Any:
+        # Trim after validation, so the limits the spec states apply to what the client sent.
+        text = super().deserialize(*args, **kwargs)
+        return text.strip(_SPACE_CHARS) if isinstance(text, str) else text
 
 
 class Email(ma.fields.Email):
@@ -41,10 +76,7 @@ class Email(ma.fields.Email):
         super().__init__(validate=validate.Length(max=320), **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        email = super()._deserialize(value, attr, data, **kwargs)
-        if Text._CONTROL.search(email):
-            raise ma.ValidationError("Not a valid email address.")
-        return email.strip().lower()
+        return super()._deserialize(value, attr, data, **kwargs).lower()
 
 
 class Password(ma.fields.String):
@@ -53,15 +85,19 @@ class Password(ma.fields.String):
     def __init__(self, *, min_len: int = 10, **kwargs: Any) -> None:
         super().__init__(
             load_only=True,
-            validate=validate.Length(min=min_len, max=512),
-            metadata={"description": f"{min_len} to 512 characters", "format": "password"},
+            validate=[
+                validate.Length(min=min_len, max=512),
+                Pattern(r"^[^\x00]*$", error="NUL characters are not allowed."),
+            ],
+            metadata={
+                "description": f"{min_len} to 512 characters, NUL excepted",
+                "format": "password",
+            },
             **kwargs,
         )
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ma.ValidationError("NUL characters are not allowed.")
         # A lone surrogate (valid JSON "\ud800") cannot be encoded for the hash: refuse it here
         # rather than fail inside argon2.
         try:
@@ -79,7 +115,32 @@ class Id(ma.fields.String):
         metadata = {"pattern": pattern, "example": f"{prefix or 'brd'}_01JD5ZQ7R9X4M2B8C6N3P1T0VW"}
         metadata.update(kwargs.pop("metadata", {}))
         super().__init__(
-            validate=validate.Regexp(pattern, error="Not a valid id."), metadata=metadata, **kwargs
+            validate=Pattern(pattern, error="Not a valid id."), metadata=metadata, **kwargs
+        )
+
+
+def _iana_timezones() -> list[str]:
+    # The `tzdata` package's list, not the host's: the spec documents it, and must not change
+    # from one machine to the next.
+    from importlib.resources import files
+
+    names = files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return sorted(n for n in names if n not in {"Factory", "localtime", "posixrules"})
+
+
+IANA_TIMEZONES = _iana_timezones()
+
+
+class Timezone(ma.fields.String):
+    """An IANA time zone name (`Europe/Paris`); the spec lists every accepted name."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"description": "IANA time zone", "example": "Europe/Paris"}
+        metadata.update(kwargs.pop("metadata", {}))
+        super().__init__(
+            validate=validate.OneOf(IANA_TIMEZONES, error="Not an IANA time zone name."),
+            metadata=metadata,
+            **kwargs,
         )
 
 
@@ -119,10 +180,34 @@ class PageArgsSchema(ma.Schema):
         validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
         metadata={"description": f"Items per page, 1 to {MAX_PAGE_SIZE}"},
     )
-    cursor = Text(
-        max_len=200,
-        metadata={"description": "Opaque cursor from `next_cursor` of the previous page"},
+    cursor = Id(
+        metadata={
+            "description": "`next_cursor` of the previous page: the page starts after it",
+            "example": None,
+        },
     )
+
+
+class OneOfSchema(ma.Schema):
+    """A body that must match exactly one of `ALTERNATIVES` (each refusing unknown fields); the
+    spec documents it as `oneOf` the alternatives (see `app.openapi`)."""
+
+    ALTERNATIVES: tuple[type[ma.Schema], ...] = ()
+
+    def load(self, data: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        loaded: list[Any] = []
+        failures: list[dict[str, Any]] = []
+        for alternative in self.ALTERNATIVES:
+            try:
+                loaded.append(alternative().load(data, **kwargs))
+            except ma.ValidationError as exc:
+                failures.append(exc.normalized_messages())
+        if len(loaded) == 1:
+            return loaded[0]
+        if loaded:
+            raise ma.ValidationError("The body matches more than one form.")
+        # Explain with the form the body came closest to.
+        raise ma.ValidationError(min(failures, key=len))
 
 
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:

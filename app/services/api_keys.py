@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app import tenancy
 from app.auth.principal import API_KEY_PREFIX
 from app.auth.secrets import digest, new_secret
-from app.errors import ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models import ApiKey, Brand
 from app.models.base import utcnow
@@ -29,7 +29,8 @@ def create_key(
         known = set(db.session.scalars(reachable))
         unknown = [b for b in brand_ids if b not in known]
         if unknown:
-            raise ValidationFailed(
+            # Well-formed ids of no brand you can reach: a 404, as for any other address.
+            raise NotFound(
                 f"Unknown brand ids: {', '.join(unknown)}.",
                 errors={"brand_ids": [f"No brand with id '{b}'." for b in unknown]},
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from datetime import timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -63,11 +64,14 @@ def _find(scope: str, key: str) -> IdempotencyRecord | None:
         )
 
 
+_KEY_RE = re.compile(r"[!-~]{1,255}")
+
+
 def begin(key: str, method: str, path: str, body_hash: str) -> Response | None:
     """Reserve the key, or return the stored response of the first request that used it."""
-    if not key or len(key) > 255 or not key.isprintable():
+    if not _KEY_RE.fullmatch(key):
         raise ValidationFailed(
-            "Idempotency-Key must be 1 to 255 printable characters.",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID, say).",
             errors={"header.Idempotency-Key": ["Invalid key."]},
         )
     scope, agency_id = _scope()

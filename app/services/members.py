@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app import tenancy
-from app.errors import Conflict, Forbidden, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound
 from app.extensions import db
 from app.models import AgencyMembership, AgencyRole, Brand, BrandMembership, User
 from app.services import audit
@@ -64,8 +64,9 @@ def add_brand_member(brand: Brand, user_id: str, role: str) -> BrandMembership:
         tenancy.scoped_select(AgencyMembership).where(AgencyMembership.user_id == user_id)
     )
     if staff is None:
-        raise ValidationFailed(
-            "This user is not a member of the agency; invite them instead.",
+        # Not found among the agency's staff (who may not learn of other users): a 404.
+        raise NotFound(
+            "No member of the agency has this user id; invite the person instead.",
             errors={"user_id": ["Not a member of this agency."]},
         )
     exists = db.session.scalar(
