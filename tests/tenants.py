@@ -125,6 +125,8 @@ FIELD_HINTS: dict[str, Callable[[], Any]] = {
     "primary_color": lambda: "#112233",
     "secondary_color": lambda: "#445566",
     "time": lambda: "09:00",  # a posting slot's local HH:MM
+    "logo_url": lambda: f"https://example.com/{_unique('matrix')}.png",
+    "link": lambda: f"https://example.com/{_unique('matrix')}",
 }
 
 

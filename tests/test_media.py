@@ -392,7 +392,7 @@ def test_another_tenant_cannot_reach_media_or_files(app, client, make_agency) ->
 def test_roles(client, make_agency, invite_user) -> None:
     owner = make_agency(brands=2)
     brand, other_brand = owner.brands
-    editor = invite_user(owner, agency_role="member", brand_id=brand, brand_role="editor")
+    editor = invite_user(owner, brand_id=brand, brand_role="editor")
     client_user = invite_user(owner, brand_id=brand, brand_role="client")
     made = upload(client, editor, brand, image_bytes(), "e.png")
     assert made.status_code == 201

@@ -120,7 +120,7 @@ def test_create_get_list_filters_and_variants(client, make_agency, make_account)
         json={"text": "x", "account_ids": ["acc_01JD5ZQ7R9X4M2B8C6N3P1T0VW"]},
         headers=owner.headers,
     )
-    assert unknown_account.status_code == 422
+    assert unknown_account.status_code == 404
     assert "account_ids" in unknown_account.get_json()["errors"]
 
 

@@ -6,8 +6,6 @@ from typing import Any
 
 from flask import current_app, request, send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint
-from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
 from app import tenancy
@@ -15,6 +13,8 @@ from app.api.http import (
     ETAG_HEADER_DOC,
     IF_MATCH_PARAMETER,
     LINK_HEADER_DOC,
+    Blueprint,
+    JsonBodyParser,
     check_if_match,
     idempotent,
     paginate,
@@ -35,7 +35,7 @@ from app.services import media as media_service
 from app.services.media_probe import ALLOWED_TYPES
 
 
-class _MultipartParser(FlaskParser):
+class _MultipartParser(JsonBodyParser):
     """Reads a multipart body's files and its plain fields (alt_text) as one set of arguments,
     so one schema documents the whole multipart/form-data body."""
 
@@ -48,7 +48,7 @@ class _MediaBlueprint(Blueprint):
 
 
 blp = _MediaBlueprint(
-    "media", __name__, url_prefix="/v1/brands/<brand_id>/media",
+    "media", __name__, url_prefix="/v1/brands/<id(brd):brand_id>/media",
     description="A brand's images and videos, for its posts",
 )  # fmt: skip
 
@@ -118,7 +118,7 @@ class MediaList(MethodView):
         return media
 
 
-@blp.route("/<media_id>")
+@blp.route("/<id(med):media_id>")
 class MediaById(MethodView):
     @blp.response(200, MediaSchema, headers=ETAG_HEADER_DOC)
     def get(self, brand_id, media_id):
@@ -182,7 +182,7 @@ def _send(media: Media, *, cache_control: str) -> Any:
     return response
 
 
-@blp.route("/<media_id>/content")
+@blp.route("/<id(med):media_id>/content")
 class MediaContent(MethodView):
     @blp.response(200)
     @blp.doc(responses={"200": _CONTENT_RESPONSE})

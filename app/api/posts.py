@@ -4,13 +4,13 @@ from collections.abc import Callable
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import tenancy
 from app.api.http import (
     ETAG_HEADER_DOC,
     IF_MATCH_PARAMETER,
     LINK_HEADER_DOC,
+    Blueprint,
     check_if_match,
     idempotent,
     paginate,
@@ -40,7 +40,7 @@ from app.services import deliveries, posts
 blp = Blueprint(
     "posts",
     __name__,
-    url_prefix="/v1/brands/<brand_id>/posts",
+    url_prefix="/v1/brands/<id(brd):brand_id>/posts",
     description="A brand's posts: drafts, variants per account, approval and deliveries",
 )
 
@@ -96,7 +96,7 @@ class Posts(MethodView):
         return post
 
 
-@blp.route("/<post_id>")
+@blp.route("/<id(pst):post_id>")
 class PostById(MethodView):
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     def get(self, brand_id, post_id):
@@ -138,7 +138,7 @@ class PostById(MethodView):
         posts.delete_post(post)
 
 
-@blp.route("/<post_id>/cancel")
+@blp.route("/<id(pst):post_id>/cancel")
 class PostCancel(MethodView):
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
@@ -153,7 +153,7 @@ class PostCancel(MethodView):
         return _transition(brand_id, post_id, "posts.write", deliveries.cancel_post)
 
 
-@blp.route("/<post_id>/submit")
+@blp.route("/<id(pst):post_id>/submit")
 class PostSubmit(MethodView):
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
@@ -168,7 +168,7 @@ class PostSubmit(MethodView):
         return _transition(brand_id, post_id, "posts.write", posts.submit)
 
 
-@blp.route("/<post_id>/approve")
+@blp.route("/<id(pst):post_id>/approve")
 class PostApprove(MethodView):
     @blp.arguments(ReviewSchema)
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
@@ -190,7 +190,7 @@ class PostApprove(MethodView):
         )
 
 
-@blp.route("/<post_id>/reject")
+@blp.route("/<id(pst):post_id>/reject")
 class PostReject(MethodView):
     @blp.arguments(RejectSchema)
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
@@ -211,7 +211,7 @@ class PostReject(MethodView):
         )
 
 
-@blp.route("/<post_id>/activity")
+@blp.route("/<id(pst):post_id>/activity")
 class PostActivity(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, AuditEventPageSchema, headers=LINK_HEADER_DOC)
@@ -225,7 +225,7 @@ class PostActivity(MethodView):
         return paginate(posts.activity_statement(post), AuditEvent.id, args)
 
 
-@blp.route("/<post_id>/deliveries")
+@blp.route("/<id(pst):post_id>/deliveries")
 class PostDeliveries(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, DeliveryPageSchema, headers=LINK_HEADER_DOC)
@@ -240,7 +240,7 @@ class PostDeliveries(MethodView):
         return paginate(stmt, Delivery.id, args)
 
 
-@blp.route("/<post_id>/variants")
+@blp.route("/<id(pst):post_id>/variants")
 class PostVariants(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, PostVariantPageSchema, headers=LINK_HEADER_DOC)
@@ -255,7 +255,7 @@ class PostVariants(MethodView):
         return paginate(stmt, PostVariant.id, args)
 
 
-@blp.route("/<post_id>/variants/<account_id>")
+@blp.route("/<id(pst):post_id>/variants/<id(acc):account_id>")
 class PostVariantByAccount(MethodView):
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.arguments(PostVariantUpdateSchema)

@@ -4,21 +4,24 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.models import ApprovalMode, BrandRole, BrandStatus
-from app.schemas.common import Id, PageArgsSchema, Pattern, Text, Timezone, page_schema
+from app.schemas.common import (
+    HttpUrl,
+    Id,
+    PageArgsSchema,
+    Pattern,
+    Text,
+    Timezone,
+    page_schema,
+)
 
 _COLOR = Pattern(r"^#[0-9a-fA-F]{6}$", error="A colour is #RRGGBB.")
-_LOGO_URL = Pattern(
-    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$", error="An http(s) URL in ASCII."
-)
 _SLUG = Pattern(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase letters, digits and -.")
 
 
 class BrandingSchema(ma.Schema):
-    # A pattern rather than `fields.URL`: the spec then states exactly what is accepted.
-    logo_url = ma.fields.String(
+    logo_url = HttpUrl(
         allow_none=True,
-        validate=[validate.Length(max=2000), _LOGO_URL],
-        metadata={"description": "http(s) address of the logo", "example": "https://example.com/logo.png"},
+        metadata={"description": "Address of the logo", "example": "https://example.com/logo.png"},
     )
     primary_color = ma.fields.String(allow_none=True, validate=_COLOR)
     secondary_color = ma.fields.String(allow_none=True, validate=_COLOR)

@@ -119,6 +119,25 @@ class Id(ma.fields.String):
         )
 
 
+class HttpUrl(ma.fields.String):
+    """An http(s) URL in ASCII, up to 2,000 characters. A documented pattern rather than
+    `fields.URL`, whose rules (a dotted host, say) no spec can state."""
+
+    PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"example": "https://example.com/page"}
+        metadata.update(kwargs.pop("metadata", {}))
+        super().__init__(
+            validate=[
+                validate.Length(max=2000),
+                Pattern(self.PATTERN, error="Not an http(s) URL in ASCII."),
+            ],
+            metadata=metadata,
+            **kwargs,
+        )
+
+
 def _iana_timezones() -> list[str]:
     # The `tzdata` package's list, not the host's: the spec documents it, and must not change
     # from one machine to the next.

@@ -7,7 +7,7 @@ from flask import g
 from marshmallow import validate
 
 from app.models import ApprovalStage, BrandRole, DeliveryStatus, PostStatus
-from app.schemas.common import Id, PageArgsSchema, Text, Timestamp, page_schema
+from app.schemas.common import HttpUrl, Id, PageArgsSchema, Text, Timestamp, page_schema
 
 MAX_TEXT = 70_000  # above every network's limit; each network's own limit is checked on schedule
 MAX_TARGETS = 50
@@ -88,19 +88,19 @@ class PostVariantInputSchema(PostVariantUpdateSchema):
     account_id = Id("acc", required=True)
 
 
-def _unique_accounts(variants: list[dict[str, Any]] | None) -> None:
-    seen: set[str] = set()
-    for variant in variants or []:
-        if variant["account_id"] in seen:
-            raise ma.ValidationError(f"Two variants for account {variant['account_id']}.")
-        seen.add(variant["account_id"])
+class _VariantList(ma.fields.List):
+    """Variants, at most one per account: when an account comes twice, the last one counts, as
+    for a key repeated in a JSON object (a rule JSON Schema cannot state as a refusal)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any]:
+        variants = super()._deserialize(value, attr, data, **kwargs)
+        by_account = {variant["account_id"]: variant for variant in variants}
+        return list(by_account.values())
 
 
 class _PostFields(ma.Schema):
     text = Text(max_len=MAX_TEXT)
-    link = ma.fields.URL(
-        allow_none=True, schemes={"https", "http"}, validate=validate.Length(max=2000)
-    )
+    link = HttpUrl(allow_none=True)
     labels = ma.fields.List(Text(min_len=1, max_len=100), validate=validate.Length(max=50))
     campaign = Text(allow_none=True, min_len=1, max_len=200)
     internal_notes = Text(allow_none=True, max_len=10_000)
@@ -110,10 +110,15 @@ class _PostFields(ma.Schema):
         validate=validate.Length(max=MAX_TARGETS),
         metadata={"description": "The brand's social accounts this post goes to"},
     )
-    variants = ma.fields.List(
+    variants = _VariantList(
         ma.fields.Nested(PostVariantInputSchema),
-        validate=[validate.Length(max=MAX_TARGETS), _unique_accounts],
-        metadata={"description": "Per-account text or media; replaces all earlier variants"},
+        validate=validate.Length(max=MAX_TARGETS),
+        metadata={
+            "description": (
+                "Per-account text or media; replaces all earlier variants. One per account: "
+                "if an account comes twice, the last one counts."
+            )
+        },
     )
 
 

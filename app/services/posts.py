@@ -18,7 +18,7 @@ from sqlalchemy import Select
 
 from app import tenancy
 from app.auth.principal import Principal
-from app.errors import Conflict, Forbidden, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound
 from app.extensions import db
 from app.models import (
     ApprovalMode,
@@ -198,7 +198,8 @@ def _apply_targets(post: Post, data: dict[str, Any]) -> None:
     overrides = {v["account_id"]: v for v in data.get("variants") or []}
     strangers = [a for a in overrides if a not in account_ids]
     if strangers:
-        raise ValidationFailed(
+        # As `…/variants/{account_id}` is a 404 for an account the post does not go to.
+        raise NotFound(
             "A variant names an account the post does not target: " + ", ".join(strangers),
             errors={f"variants.{a}.account_id": ["Not one of account_ids."] for a in strangers},
         )
@@ -238,7 +239,8 @@ def _require_in_brand(model: Any, brand_id: str, ids: list[str], field: str, wha
     found = set(db.session.scalars(stmt))
     missing = [i for i in dict.fromkeys(ids) if i not in found]
     if missing:
-        raise ValidationFailed(
+        # Well-formed ids of nothing this brand owns: a 404, as for any address naming them.
+        raise NotFound(
             f"No {what} with id {', '.join(missing)} in this brand.",
             errors={field: [f"Unknown {what}: {m}" for m in missing]},
         )
