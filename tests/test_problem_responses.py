@@ -86,3 +86,22 @@ def test_every_api_blueprint_uses_the_strict_body_parser(app):
             assert isinstance(blueprint, Blueprint), (
                 f"blueprint {name!r}: use app.api.http.Blueprint, not flask_smorest's"
             )
+
+
+def test_idempotent_upload_with_an_unnamed_part_is_not_a_500(client, make_agency):
+    owner = make_agency(brands=1)
+    boundary = "b0undary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\n{{}}\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--{boundary}--\r\n'
+    )
+    response = client.post(
+        f"/v1/brands/{owner.brands[0]}/media",
+        data=body,
+        headers={
+            **owner.headers,
+            "Idempotency-Key": "unnamed-part",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    _assert_problem(response, 422)

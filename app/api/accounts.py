@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import tenancy
 from app.api.http import (
     ETAG_HEADER_DOC,
     IF_MATCH_PARAMETER,
+    Blueprint,
     check_if_match,
     idempotent,
     paginate,
@@ -37,7 +37,7 @@ from app.schemas.accounts import (
 from app.services import accounts
 
 blp = Blueprint(
-    "accounts", __name__, url_prefix="/v1/brands/<brand_id>/accounts",
+    "accounts", __name__, url_prefix="/v1/brands/<id(brd):brand_id>/accounts",
     description="A brand's connected social accounts (credentials never leave the server)",
 )
 
@@ -160,7 +160,7 @@ class AccountCallback(MethodView):
         return {"items": saved}
 
 
-@blp.route("/<account_id>")
+@blp.route("/<id(acc):account_id>")
 class AccountById(MethodView):
     @blp.response(200, AccountSchema, headers=ETAG_HEADER_DOC)
     def get(self, brand_id, account_id):
@@ -201,7 +201,7 @@ class AccountById(MethodView):
         accounts.disconnect(account)
 
 
-@blp.route("/<account_id>/reconnect")
+@blp.route("/<id(acc):account_id>/reconnect")
 class AccountReconnect(MethodView):
     @_reach_first("accounts.manage")
     @blp.arguments(ReconnectSchema)

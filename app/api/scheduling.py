@@ -8,10 +8,9 @@ from collections.abc import Callable
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app import tenancy
-from app.api.http import ETAG_HEADER_DOC, idempotent, send_etag
+from app.api.http import ETAG_HEADER_DOC, Blueprint, idempotent, send_etag
 from app.auth import permissions
 from app.auth.principal import current_principal
 from app.errors import ValidationFailed
@@ -31,7 +30,7 @@ from app.services import post_import, posting_slots, scheduling
 blp = Blueprint(
     "scheduling",
     __name__,
-    url_prefix="/v1/brands/<brand_id>",
+    url_prefix="/v1/brands/<id(brd):brand_id>",
     description="Posting slots, scheduling and the calendar, in the brand's time zone",
 )
 
@@ -116,7 +115,7 @@ _CONTENT = {
 }
 
 
-@blp.route("/posts/<post_id>/schedule")
+@blp.route("/posts/<id(pst):post_id>/schedule")
 class PostSchedule(MethodView):
     @blp.arguments(ScheduleAtSchema)
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
@@ -133,7 +132,7 @@ class PostSchedule(MethodView):
         )
 
 
-@blp.route("/posts/<post_id>/queue")
+@blp.route("/posts/<id(pst):post_id>/queue")
 class PostQueue(MethodView):
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(409, **_CONFLICT)
@@ -148,7 +147,7 @@ class PostQueue(MethodView):
         return _with_etag(scheduling.add_to_queue(_post_for_scheduling(brand_id, post_id)))
 
 
-@blp.route("/posts/<post_id>/publish-now")
+@blp.route("/posts/<id(pst):post_id>/publish-now")
 class PostPublishNow(MethodView):
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(409, **_CONFLICT)
@@ -162,7 +161,7 @@ class PostPublishNow(MethodView):
         return _with_etag(scheduling.publish_now(_post_for_scheduling(brand_id, post_id)))
 
 
-@blp.route("/posts/<post_id>/reschedule")
+@blp.route("/posts/<id(pst):post_id>/reschedule")
 class PostReschedule(MethodView):
     @blp.arguments(ScheduleAtSchema)
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
@@ -178,7 +177,7 @@ class PostReschedule(MethodView):
         )
 
 
-@blp.route("/posts/<post_id>/unschedule")
+@blp.route("/posts/<id(pst):post_id>/unschedule")
 class PostUnschedule(MethodView):
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(409, **_CONFLICT)

@@ -53,7 +53,10 @@ class PostingSlotsUpdateSchema(ma.Schema):
         ma.fields.Nested(PostingSlotSchema),
         required=True,
         validate=validate.Length(max=200),
-        metadata={"description": "The full weekly set; replaces the current one (max 200)"},
+        metadata={
+            "description": "The full weekly set, each slot once; replaces the current one",
+            "uniqueItems": True,
+        },
     )
 
 
