@@ -163,8 +163,12 @@ def example_value(name: str, schema: dict[str, Any], ids: IdSource) -> Any:
 
 
 def example_body(schema: dict[str, Any], ids: IdSource) -> dict[str, Any]:
-    """Every writable property, with a value its schema (and name) accepts."""
+    """Every writable property, with a value its schema (and name) accepts. A body of several
+    forms (`oneOf`) takes the form with the most properties (a brand invitation, say)."""
     schema = _resolve(schema)
+    if "oneOf" in schema:
+        forms = [_resolve(form) for form in schema["oneOf"]]
+        schema = max(forms, key=lambda form: len(form.get("properties", {})))
     return {
         name: example_value(name, prop, ids)
         for name, prop in schema.get("properties", {}).items()

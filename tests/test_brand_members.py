@@ -62,7 +62,8 @@ def test_only_agency_staff_can_be_added(client, make_agency):
         json={"user_id": stranger.user_id, "role": "client"},
         headers=owner.headers,
     )
-    assert "user_id" in assert_problem(response, 422)["errors"]
+    # Someone else's user is, for this agency, no one: a 404 (as for an id in a path).
+    assert "user_id" in assert_problem(response, 404)["errors"]
 
 
 def test_bad_role_is_422(client, make_agency, invite_user):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -174,19 +174,21 @@ class Timestamp(ma.fields.AwareDateTime):
     }
 
     # Far enough for any schedule, and far from datetime's limits, so converting to UTC or
-    # adding a day or a year never overflows into a 500.
+    # adding a day or a year never overflows into a 500. The year is checked as written, so
+    # that the spec can state the rule as a pattern.
     MIN_YEAR, MAX_YEAR = 1900, 9000
+    PATTERN = r"^(19[0-9]{2}|[2-8][0-9]{3}|9000)-"
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="iso", **kwargs)
+        metadata = {"pattern": self.PATTERN}
+        metadata.update(kwargs.pop("metadata", {}))
+        if "description" in metadata:
+            metadata["description"] += f" (years {self.MIN_YEAR} to {self.MAX_YEAR})"
+        super().__init__(format="iso", metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         result = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            year = result.astimezone(UTC).year
-        except OverflowError:
-            year = 0
-        if not self.MIN_YEAR <= year <= self.MAX_YEAR:
+        if not self.MIN_YEAR <= result.year <= self.MAX_YEAR:
             raise ma.ValidationError(
                 f"Give an instant between the years {self.MIN_YEAR} and {self.MAX_YEAR}."
             )
