@@ -40,14 +40,14 @@ def document_security(app: Flask, api: Any) -> None:
                 responses.setdefault("400", ref("response", "BAD_REQUEST"))
                 responses.setdefault("415", ref("response", "UNSUPPORTED_MEDIA_TYPE"))
                 responses.setdefault("422", ref("response", "UNPROCESSABLE_ENTITY"))
+            if "{" in path:
+                responses.setdefault("404", api.spec.components.get_ref("response", "NOT_FOUND"))
             if is_public(view, method.upper()):
                 operation["security"] = []
                 continue
             operation["security"] = SECURED
             responses.setdefault("401", api.spec.components.get_ref("response", "UNAUTHORIZED"))
             responses.setdefault("403", api.spec.components.get_ref("response", "FORBIDDEN"))
-            if "{" in path:
-                responses.setdefault("404", api.spec.components.get_ref("response", "NOT_FOUND"))
 
 
 def document_pages(api: Any) -> None:
