@@ -95,13 +95,21 @@ def _warn_about_production_database(app: Flask) -> None:
 def _declare_security_schemes(api: Any) -> None:
     api.spec.components.security_scheme(
         "bearerAuth",
-        {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-         "description": "Access token from POST /v1/auth/token"},
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "Access token from POST /v1/auth/token",
+        },
     )
     api.spec.components.security_scheme(
         "apiKeyAuth",
-        {"type": "apiKey", "in": "header", "name": "X-API-Key",
-         "description": "Agency API key from POST /v1/api-keys"},
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-API-Key",
+            "description": "Agency API key from POST /v1/api-keys",
+        },
     )
 
 
@@ -148,6 +156,12 @@ def _install_cors(app: Flask) -> None:
         app,
         origins=origins,
         expose_headers=["ETag", "Link", "X-Request-Id", "Retry-After", "Location"],
-        allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key",
-                       "X-API-Key", "X-Request-Id"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "Idempotency-Key",
+            "X-API-Key",
+            "X-Request-Id",
+        ],
     )

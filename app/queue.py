@@ -24,8 +24,9 @@ def queue(name: str = DEFAULT) -> Queue:
     return Queue(name, connection=redis.client, serializer=JSONSerializer)
 
 
-def enqueue(job_path: str, *args: Any, queue_name: str = DEFAULT, job_id: str | None = None,
-            **options: Any):
+def enqueue(
+    job_path: str, *args: Any, queue_name: str = DEFAULT, job_id: str | None = None, **options: Any
+):
     """Enqueue `job_path` (e.g. "workers.jobs.maintenance.purge_expired_records").
 
     Call it after the transaction that made the work has committed. A deterministic `job_id`

@@ -63,35 +63,9 @@ def _free_port() -> int:
 
 def prepare_database(admin_url: str, db_name: str, role: str) -> tuple[str, str]:
     """A fresh database migrated by its owner, and the URL of a run-time role under RLS."""
-    from sqlalchemy import create_engine, make_url, text
-    from sqlalchemy.pool import NullPool
-
     from app import migrations
-    from app.config import normalize_database_url
 
-    admin = make_url(normalize_database_url(admin_url))
-    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :db AND pid <> pg_backend_pid()"
-            ),
-            {"db": db_name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}"'))
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-        if not conn.execute(
-            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
-        ).scalar():
-            conn.execute(text(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS'))
-    engine.dispose()
-    owner_url = admin.set(database=db_name).render_as_string(hide_password=False)
-    app_url = admin.set(database=db_name, username=role, password=None).render_as_string(
-        hide_password=False
-    )
-    migrations.upgrade(owner_url, app_url)
-    return owner_url, app_url
+    return migrations.create_fresh_database(admin_url, db_name, role)
 
 
 def drop_database(admin_url: str, db_name: str) -> None:

@@ -37,13 +37,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import create_engine, event, make_url, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app, migrations  # noqa: E402
-from app.config import TestConfig, config_as_dict, normalize_database_url  # noqa: E402
+from app.config import TestConfig, config_as_dict  # noqa: E402
 
 DB_PREFIX = "relais_bench"
 EMAIL = "bench@example.com"
@@ -69,30 +69,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def prepare_database(admin_url: str, db_name: str) -> tuple[str, str]:
-    admin = make_url(normalize_database_url(admin_url))
-    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :db AND pid <> pg_backend_pid()"
-            ),
-            {"db": db_name},
-        )
-        conn.execute(text(f"DROP DATABASE IF EXISTS {db_name}"))
-        conn.execute(text(f"CREATE DATABASE {db_name}"))
-        exists = conn.execute(
-            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
-        ).scalar()
-        if not exists:
-            conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
-    engine.dispose()
-    owner_url = admin.set(database=db_name).render_as_string(hide_password=False)
-    app_url = admin.set(database=db_name, username=APP_ROLE, password=None).render_as_string(
-        hide_password=False
-    )
-    migrations.upgrade(owner_url, app_url)
-    return owner_url, app_url
+    return migrations.create_fresh_database(admin_url, db_name, APP_ROLE)
 
 
 def _hex_id(prefix: str, number_sql: str) -> str:

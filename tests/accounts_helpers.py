@@ -14,9 +14,13 @@ def raw_account_row(app: Any, account_id: str) -> dict[str, Any]:
     from app import tenancy
 
     with app.app_context(), tenancy.system_scope():
-        row = db.session.execute(
-            text("SELECT * FROM social_accounts WHERE id = :id"), {"id": account_id}
-        ).mappings().one()
+        row = (
+            db.session.execute(
+                text("SELECT * FROM social_accounts WHERE id = :id"), {"id": account_id}
+            )
+            .mappings()
+            .one()
+        )
         result = dict(row)
         db.session.rollback()
     return result

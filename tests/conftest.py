@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from app import create_app
-from app.config import TestConfig, normalize_database_url
+from app.config import TestConfig
 from app.models import Base
 
 APP_ROLE = "relais_test_app"
@@ -39,29 +39,7 @@ class DatabaseSetup:
 def _prepare_postgres(admin_url: str) -> DatabaseSetup:
     from app import migrations
 
-    admin = make_url(normalize_database_url(admin_url))
-    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :db AND pid <> pg_backend_pid()"
-            ),
-            {"db": TEST_DB},
-        )
-        conn.execute(text(f"DROP DATABASE IF EXISTS {TEST_DB}"))
-        conn.execute(text(f"CREATE DATABASE {TEST_DB}"))
-        exists = conn.execute(
-            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
-        ).scalar()
-        if not exists:
-            conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
-    engine.dispose()
-    owner_url = admin.set(database=TEST_DB).render_as_string(hide_password=False)
-    app_url = admin.set(database=TEST_DB, username=APP_ROLE, password=None).render_as_string(
-        hide_password=False
-    )
-    migrations.upgrade(owner_url, app_url)
+    owner_url, app_url = migrations.create_fresh_database(admin_url, TEST_DB, APP_ROLE)
     return DatabaseSetup("postgresql", app_url, owner_url)
 
 

@@ -282,8 +282,11 @@ def generic_row(
                 values[column.name] = user_id
             else:
                 parent = generic_row(
-                    session, _model_for_table(target),
-                    agency_id=agency_id, brand_id=brand_id, user_id=user_id,
+                    session,
+                    _model_for_table(target),
+                    agency_id=agency_id,
+                    brand_id=brand_id,
+                    user_id=user_id,
                 )
                 values[column.name] = parent.id
         else:
@@ -352,8 +355,11 @@ class World:
     def new_api_key(self, brand_id: str) -> str:
         with in_tenant(self.app, self.agency_id) as session:
             key = ApiKey(
-                agency_id=self.agency_id, name=_unique("Key"), prefix="rk_matrix",
-                key_hash=uuid.uuid4().hex * 2, brand_ids=None,
+                agency_id=self.agency_id,
+                name=_unique("Key"),
+                prefix="rk_matrix",
+                key_hash=uuid.uuid4().hex * 2,
+                brand_ids=None,
             )
             session.add(key)
         return key.id
@@ -361,8 +367,11 @@ class World:
     def new_invitation(self, brand_id: str) -> str:
         with in_tenant(self.app, self.agency_id) as session:
             invitation = Invitation(
-                agency_id=self.agency_id, brand_id=brand_id, brand_role="client",
-                email=f"{_unique('guest')}@example.com", token_hash=uuid.uuid4().hex * 2,
+                agency_id=self.agency_id,
+                brand_id=brand_id,
+                brand_role="client",
+                email=f"{_unique('guest')}@example.com",
+                token_hash=uuid.uuid4().hex * 2,
                 expires_at=utcnow() + timedelta(days=1),
             )
             session.add(invitation)
@@ -372,7 +381,11 @@ class World:
         owner_id = self.actors["owner"].user_id
         with in_tenant(self.app, self.agency_id) as session:
             row = generic_row(
-                session, model, agency_id=self.agency_id, brand_id=brand_id, user_id=owner_id,
+                session,
+                model,
+                agency_id=self.agency_id,
+                brand_id=brand_id,
+                user_id=owner_id,
                 **overrides,
             )
         return row.id
@@ -390,8 +403,13 @@ class World:
             key = media_key(self.agency_id, brand_id, media_id + ".png")
             get_storage().save(key, io.BytesIO(content))
         return self.new_generic(
-            Media, brand_id, id=media_id, storage_key=key, filename="matrix.png",
-            content_type="image/png", size_bytes=len(content),
+            Media,
+            brand_id,
+            id=media_id,
+            storage_key=key,
+            filename="matrix.png",
+            content_type="image/png",
+            size_bytes=len(content),
             sha256=hashlib.sha256(content).hexdigest(),
         )
 
@@ -400,8 +418,12 @@ class World:
         from app.models import SocialAccount
 
         return self.new_generic(
-            SocialAccount, brand_id, network="linkedin", account_kind="member",
-            handle="matrix", external_id=_unique("urn"),
+            SocialAccount,
+            brand_id,
+            network="linkedin",
+            account_kind="member",
+            handle="matrix",
+            external_id=_unique("urn"),
         )
 
     def new_post_target(self, params: dict[str, str]) -> str:
@@ -472,12 +494,10 @@ def _model_for_param(name: str, *, under_brand: bool) -> type | None:
 # world and the parameters resolved so far (`brand_id` first: the brand to make things in).
 PATH_PARAMS: dict[str, Callable[[World, dict[str, str]], str]] = {
     "brand_id": lambda world, p: p["brand_id"],
-    "/v1/agency/members/{membership_id}": lambda world, p: world.new_agency_member(
-        p["brand_id"]
-    ).id,
-    "/v1/brands/{brand_id}/members/{membership_id}": lambda w, p: w.new_brand_member(
-        p["brand_id"]
+    "/v1/agency/members/{membership_id}": lambda world, p: (
+        world.new_agency_member(p["brand_id"]).id
     ),
+    "/v1/brands/{brand_id}/members/{membership_id}": lambda w, p: w.new_brand_member(p["brand_id"]),
     "key_id": lambda world, p: world.new_api_key(p["brand_id"]),
     "invitation_id": lambda world, p: world.new_invitation(p["brand_id"]),
     "media_id": lambda world, p: world.new_media(p["brand_id"]),
@@ -524,8 +544,11 @@ def build_world(
         actors[role] = type(owner)(token=created.get_json()["key"], agency_id=owner.agency_id)
     invitation = client.post(
         "/v1/invitations",
-        json={"email": f"{_unique('pending')}@example.com", "brand_id": brand0,
-              "brand_role": "client"},
+        json={
+            "email": f"{_unique('pending')}@example.com",
+            "brand_id": brand0,
+            "brand_role": "client",
+        },
         headers=owner.headers,
     )
     assert invitation.status_code == 201, invitation.get_json()
@@ -616,7 +639,10 @@ def swap_ids(call: Call, replacement: Callable[[str], str], only: set[str] | Non
         url = url.replace(old, new)
     kept = call.sent_ids - set(mapping)
     return Call(
-        op=call.op, url=url, body=swap(call.body), sent_ids=kept | set(mapping.values()),
+        op=call.op,
+        url=url,
+        body=swap(call.body),
+        sent_ids=kept | set(mapping.values()),
         body_ids={mapping.get(i, i) for i in call.body_ids},
     )
 

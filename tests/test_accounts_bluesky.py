@@ -41,8 +41,12 @@ def test_connect_refresh_disconnect_reconnect(app, client, make_agency, bluesky_
     brand = owner.brands[0]
     created = client.post(
         f"/v1/brands/{brand}/accounts",
-        json={"network": "bluesky", "handle": f"@{person.handle}",
-              "app_password": person.app_password, "pds_url": bluesky_pds.url},
+        json={
+            "network": "bluesky",
+            "handle": f"@{person.handle}",
+            "app_password": person.app_password,
+            "pds_url": bluesky_pds.url,
+        },
         headers=owner.headers,
     )
     assert created.status_code == 201, created.get_json()
@@ -93,8 +97,12 @@ def test_bad_app_password_is_a_clear_422(client, make_agency, bluesky_pds):
     owner = make_agency("Wrong")
     refused = client.post(
         f"/v1/brands/{owner.brands[0]}/accounts",
-        json={"network": "bluesky", "handle": person.handle, "app_password": "xxxx-xxxx-xxxx-xxxx",
-              "pds_url": bluesky_pds.url},
+        json={
+            "network": "bluesky",
+            "handle": person.handle,
+            "app_password": "xxxx-xxxx-xxxx-xxxx",
+            "pds_url": bluesky_pds.url,
+        },
         headers=owner.headers,
     )
     assert refused.status_code == 422
@@ -113,8 +121,12 @@ def test_reconnect_as_another_account_is_refused(client, make_agency, bluesky_pd
     brand = owner.brands[0]
     created = client.post(
         f"/v1/brands/{brand}/accounts",
-        json={"network": "bluesky", "handle": first.handle, "app_password": first.app_password,
-              "pds_url": bluesky_pds.url},
+        json={
+            "network": "bluesky",
+            "handle": first.handle,
+            "app_password": first.app_password,
+            "pds_url": bluesky_pds.url,
+        },
         headers=owner.headers,
     )
     assert created.status_code == 201, created.get_json()

@@ -38,8 +38,13 @@ class Networks:
             monkeypatch.setitem(cfg, key, value)
 
     def of(self, network: str):
-        return {"mastodon": self.mastodon, "linkedin": self.linkedin, "x": self.x,
-                "facebook": self.meta, "instagram": self.meta}[network]
+        return {
+            "mastodon": self.mastodon,
+            "linkedin": self.linkedin,
+            "x": self.x,
+            "facebook": self.meta,
+            "instagram": self.meta,
+        }[network]
 
     def stop(self) -> None:
         for fake in (self.mastodon, self.linkedin, self.x, self.meta):
@@ -86,7 +91,8 @@ def test_mastodon_oauth_connect_registers_app_once_and_uses_pkce(client, make_ag
 
     code, state = networks.mastodon.approve(url)
     done = client.post(
-        f"/v1/brands/{brand}/accounts/callback", json={"code": code, "state": state},
+        f"/v1/brands/{brand}/accounts/callback",
+        json={"code": code, "state": state},
         headers=owner.headers,
     )
     assert done.status_code == 200, done.get_json()
@@ -102,8 +108,9 @@ def test_mastodon_oauth_connect_registers_app_once_and_uses_pkce(client, make_ag
 
     # A second brand-mate connection on the same instance reuses the registration.
     networks.mastodon.user = "user-2"
-    again, _ = _connect(client, owner, brand, networks, "mastodon",
-                        instance_url=networks.mastodon.url)
+    again, _ = _connect(
+        client, owner, brand, networks, "mastodon", instance_url=networks.mastodon.url
+    )
     assert again.status_code == 200, again.get_json()
     assert len(networks.mastodon.hits("/api/v1/apps")) == 1
     listed = client.get(f"/v1/brands/{brand}/accounts?network=mastodon", headers=owner.headers)
@@ -123,7 +130,8 @@ def test_state_is_single_use(client, make_agency, networks):
     done, state = _connect(client, owner, brand, networks, "x")
     assert done.status_code == 200, done.get_json()
     replay = client.post(
-        f"/v1/brands/{brand}/accounts/callback", json={"code": "whatever", "state": state},
+        f"/v1/brands/{brand}/accounts/callback",
+        json={"code": "whatever", "state": state},
         headers=owner.headers,
     )
     assert replay.status_code == 409
@@ -155,24 +163,28 @@ def test_state_is_bound_to_brand_and_caller(client, make_agency, invite_user, ne
     )
     code, state = networks.x.approve(started.get_json()["authorization_url"])
     other_brand = client.post(
-        f"/v1/brands/{second}/accounts/callback", json={"code": code, "state": state},
+        f"/v1/brands/{second}/accounts/callback",
+        json={"code": code, "state": state},
         headers=owner.headers,
     )
     assert other_brand.status_code == 422
     manager = invite_user(owner, brand_id=first, brand_role="manager")
     other_person = client.post(
-        f"/v1/brands/{first}/accounts/callback", json={"code": code, "state": state},
+        f"/v1/brands/{first}/accounts/callback",
+        json={"code": code, "state": state},
         headers=manager.headers,
     )
     assert other_person.status_code == 422
     unknown = client.post(
-        f"/v1/brands/{first}/accounts/callback", json={"code": code, "state": "nope"},
+        f"/v1/brands/{first}/accounts/callback",
+        json={"code": code, "state": "nope"},
         headers=owner.headers,
     )
     assert unknown.status_code == 422
     # None of that burned the state: its owner can still finish.
     finished = client.post(
-        f"/v1/brands/{first}/accounts/callback", json={"code": code, "state": state},
+        f"/v1/brands/{first}/accounts/callback",
+        json={"code": code, "state": state},
         headers=owner.headers,
     )
     assert finished.status_code == 200, finished.get_json()
@@ -224,7 +236,8 @@ def test_linkedin_member_and_organizations(client, make_agency, networks):
     assert "r_organization_admin" in authorization_url
     code, state = networks.linkedin.approve(authorization_url)
     back = client.post(
-        f"/v1/brands/{brand}/accounts/callback", json={"code": code, "state": state},
+        f"/v1/brands/{brand}/accounts/callback",
+        json={"code": code, "state": state},
         headers=owner.headers,
     )
     assert back.status_code == 200, back.get_json()
@@ -267,7 +280,8 @@ def test_x_connect_refresh_revoke_and_reconnect(client, make_agency, networks, a
     assert again.get_json()["account"] is None
     code, state = networks.x.approve(again.get_json()["authorization"]["authorization_url"])
     back = client.post(
-        f"/v1/brands/{brand}/accounts/callback", json={"code": code, "state": state},
+        f"/v1/brands/{brand}/accounts/callback",
+        json={"code": code, "state": state},
         headers=owner.headers,
     )
     assert back.status_code == 200, back.get_json()
@@ -281,7 +295,8 @@ def test_x_connect_refresh_revoke_and_reconnect(client, make_agency, networks, a
     )
     code, state = networks.x.approve(other.get_json()["authorization"]["authorization_url"])
     wrong = client.post(
-        f"/v1/brands/{brand}/accounts/callback", json={"code": code, "state": state},
+        f"/v1/brands/{brand}/accounts/callback",
+        json={"code": code, "state": state},
         headers=owner.headers,
     )
     assert wrong.status_code == 409
@@ -369,8 +384,13 @@ def test_mastodon_existing_token(app, client, make_agency, networks):
     token = networks.mastodon.personal_token("alice")
     created = client.post(
         f"/v1/brands/{brand}/accounts",
-        json={"network": "mastodon", "instance_url": networks.mastodon.url,
-              "access_token": token, "label": "Main", "color": "#112233"},
+        json={
+            "network": "mastodon",
+            "instance_url": networks.mastodon.url,
+            "access_token": token,
+            "label": "Main",
+            "color": "#112233",
+        },
         headers=owner.headers,
     )
     assert created.status_code == 201, created.get_json()
@@ -385,8 +405,11 @@ def test_mastodon_existing_token(app, client, make_agency, networks):
 
     refused = client.post(
         f"/v1/brands/{brand}/accounts",
-        json={"network": "mastodon", "instance_url": networks.mastodon.url,
-              "access_token": "not-a-token"},
+        json={
+            "network": "mastodon",
+            "instance_url": networks.mastodon.url,
+            "access_token": "not-a-token",
+        },
         headers=owner.headers,
     )
     assert refused.status_code == 422
@@ -416,7 +439,8 @@ def test_patch_display_settings_with_if_match(client, make_agency, networks):
     url = f"/v1/brands/{brand}/accounts/{done.get_json()['items'][0]['id']}"
     etag = client.get(url, headers=owner.headers).headers["ETag"]
     changed = client.patch(
-        url, json={"label": "Brand voice", "color": "#AA00FF"},
+        url,
+        json={"label": "Brand voice", "color": "#AA00FF"},
         headers={**owner.headers, "If-Match": etag},
     )
     assert changed.status_code == 200, changed.get_json()
@@ -433,8 +457,10 @@ def test_roles(client, make_agency, invite_user, networks):
     editor = invite_user(owner, brand_id=brand, brand_role="editor")
     customer = invite_user(owner, brand_id=brand, brand_role="client")
     assert client.get(url, headers=editor.headers).status_code == 200
-    assert client.post(f"{url}/connect", json={"network": "x"},
-                       headers=editor.headers).status_code == 403
+    assert (
+        client.post(f"{url}/connect", json={"network": "x"}, headers=editor.headers).status_code
+        == 403
+    )
     assert client.get(url, headers=customer.headers).status_code == 403
     other = make_agency("Other")
     account_id = done.get_json()["items"][0]["id"]
@@ -462,7 +488,8 @@ def test_unconfigured_network_is_a_clear_422(client, make_agency, app, monkeypat
     monkeypatch.setitem(app.config, "LINKEDIN_CLIENT_ID", "")
     owner = make_agency("Unset")
     response = client.post(
-        f"/v1/brands/{owner.brands[0]}/accounts/connect", json={"network": "linkedin"},
+        f"/v1/brands/{owner.brands[0]}/accounts/connect",
+        json={"network": "linkedin"},
         headers=owner.headers,
     )
     assert response.status_code == 422

@@ -136,7 +136,8 @@ def test_api_refuses_private_instance_without_sending_anything(
     for url in (mastodon.url, "https://10.1.2.3", "https://169.254.169.254"):
         connect = client.post(
             f"/v1/brands/{brand}/accounts/connect",
-            json={"network": "mastodon", "instance_url": url}, headers=owner.headers,
+            json={"network": "mastodon", "instance_url": url},
+            headers=owner.headers,
         )
         assert connect.status_code == 422, connect.get_json()
         assert "instance_url" in connect.get_json()["errors"]
@@ -148,8 +149,12 @@ def test_api_refuses_private_instance_without_sending_anything(
         assert direct.status_code == 422
     bluesky = client.post(
         f"/v1/brands/{brand}/accounts",
-        json={"network": "bluesky", "handle": "a.test", "app_password": "p",
-              "pds_url": "https://[::1]:2583"},
+        json={
+            "network": "bluesky",
+            "handle": "a.test",
+            "app_password": "p",
+            "pds_url": "https://[::1]:2583",
+        },
         headers=owner.headers,
     )
     assert bluesky.status_code == 422
@@ -164,7 +169,8 @@ def test_instance_url_must_be_a_base_url(client, make_agency, url):
     owner = make_agency("Urls")
     response = client.post(
         f"/v1/brands/{owner.brands[0]}/accounts/connect",
-        json={"network": "mastodon", "instance_url": url}, headers=owner.headers,
+        json={"network": "mastodon", "instance_url": url},
+        headers=owner.headers,
     )
     assert response.status_code == 422
     assert "instance_url" in response.get_json()["errors"]

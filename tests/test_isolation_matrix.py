@@ -47,8 +47,14 @@ def agencies(client, make_agency, invite_user) -> tuple[World, World]:
 
 
 def _problems(
-    client: Any, call: Call, response: Any, secrets: set[str], headers: dict[str, str],
-    *, path_must_404: bool, foreign_ids: set[str] | None = None,
+    client: Any,
+    call: Call,
+    response: Any,
+    secrets: set[str],
+    headers: dict[str, str],
+    *,
+    path_must_404: bool,
+    foreign_ids: set[str] | None = None,
 ) -> list[str]:
     """What is wrong with `response` to `call`, which names another tenant's `foreign_ids`
     (by default every id it sent)."""
@@ -104,7 +110,11 @@ def test_another_agency_gets_404_on_every_route_and_verb(client, database, agenc
         problems += [
             f"[B {caller}] {p}"
             for p in _problems(
-                client, call, response, secrets, headers,
+                client,
+                call,
+                response,
+                secrets,
+                headers,
                 path_must_404=bool(call.op.path_params),
             )
         ]

@@ -33,12 +33,16 @@ def owner_conn(database):
 
 
 def test_every_table_with_agency_id_has_forced_rls_and_a_policy(owner_conn):
-    tables = owner_conn.execute(
-        text(
-            "SELECT table_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND column_name = 'agency_id'"
+    tables = (
+        owner_conn.execute(
+            text(
+                "SELECT table_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND column_name = 'agency_id'"
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     assert len(tables) >= 8, tables
     problems = []
     for table in [*tables, "agencies"]:  # `agencies` is keyed by its own id
@@ -76,13 +80,17 @@ def test_the_app_connects_as_a_role_rls_applies_to(app, owner_conn):
     ).one()
     assert not superuser, f"{runtime} is a superuser: RLS does not apply to it"
     assert not bypass, f"{runtime} has BYPASSRLS"
-    owned = owner_conn.execute(
-        text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND pg_has_role(:r, tableowner, 'MEMBER')"
-        ),
-        {"r": runtime},
-    ).scalars().all()
+    owned = (
+        owner_conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND pg_has_role(:r, tableowner, 'MEMBER')"
+            ),
+            {"r": runtime},
+        )
+        .scalars()
+        .all()
+    )
     assert not owned, f"{runtime} owns (or is a member of the owner of) {owned}"
 
 
@@ -96,7 +104,10 @@ def two_agencies(app, client, make_agency, invite_user):
             with in_tenant(app, world.agency_id) as session:
                 if session.scalar(select(model).limit(1)) is None:
                     generic_row(
-                        session, model, agency_id=world.agency_id, brand_id=world.brands[0],
+                        session,
+                        model,
+                        agency_id=world.agency_id,
+                        brand_id=world.brands[0],
                         user_id=world.actors["owner"].user_id,
                     )
     return a, b
@@ -130,7 +141,10 @@ def test_rls_refuses_writing_a_row_into_another_agency(app, two_agencies):
             tenancy.enter_agency(b.agency_id)
             try:
                 generic_row(
-                    db.session, model, agency_id=a.agency_id, brand_id=a.brands[0],
+                    db.session,
+                    model,
+                    agency_id=a.agency_id,
+                    brand_id=a.brands[0],
                     user_id=a.actors["owner"].user_id,
                 )
                 db.session.commit()

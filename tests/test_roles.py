@@ -39,6 +39,8 @@ from tests.tenants import (
 # 404 = the role does not reach the object (a brand it has no role on)
 # Columns:    owner admin member | manager editor approver client | key key_brand
 PUBLIC = "public"
+# The table is aligned by hand so a column reads as one role.
+# fmt: off
 EXPECTED: dict[str, str] = {
     # -- identity (no credentials needed)
     "POST /v1/signup":                                  PUBLIC,
@@ -128,6 +130,7 @@ EXPECTED: dict[str, str] = {
     "POST /v1/brands/{brand_id}/posts/{post_id}/unschedule":
                                                         "ok  ok  404 | ok  ok  403 403 | ok  ok",
 }
+# fmt: on
 
 # The same operation on an object in a given state, where the state decides who may act.
 # Brand 0 asks its client (approval mode `internal_and_client`).
@@ -229,9 +232,11 @@ def test_every_operation_has_a_row():
         assert key in in_spec, f"scenario {name!r}: {key} is not in the spec"
         _row(row)
     for key, row in EXPECTED.items():
-        is_public = next(op.public for op in spec_operations() if op.key == key) if (
-            key in in_spec
-        ) else None
+        is_public = (
+            next(op.public for op in spec_operations() if op.key == key)
+            if (key in in_spec)
+            else None
+        )
         if row == PUBLIC:
             assert is_public, f"{key} is marked public but the spec asks for credentials"
         else:

@@ -179,8 +179,12 @@ def _fresh_idempotency_key(case: Any) -> None:
 @settings(
     max_examples=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                           HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 def test_api_conforms_to_its_spec(case, app, live: LiveObjects) -> None:
     # Bind the in-process app (known only once fixtures run): requests, and the extra requests

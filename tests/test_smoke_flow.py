@@ -3,9 +3,7 @@
 
 def test_signup_token_brand_invite_client(client, make_agency):
     owner = make_agency("Smoke", brands=0)
-    token = client.post(
-        "/v1/auth/token", json={"email": owner.email, "password": owner.password}
-    )
+    token = client.post("/v1/auth/token", json={"email": owner.email, "password": owner.password})
     assert token.status_code == 200, token.get_json()
     headers = {"Authorization": f"Bearer {token.get_json()['access_token']}"}
 

@@ -11,11 +11,20 @@ from app.extensions import api
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.api import agency, api_keys, audit, brand_members, brands, health, identity, invitations
-    from app.api import posts
-    from app.api import media
-    from app.api import scheduling
-    from app.api import accounts
+    from app.api import (
+        accounts,
+        agency,
+        api_keys,
+        audit,
+        brand_members,
+        brands,
+        health,
+        identity,
+        invitations,
+        media,
+        posts,
+        scheduling,
+    )
 
     app.url_map.converters["id"] = IdConverter
     api.register_converter(IdConverter, id_parameter_schema)

@@ -37,7 +37,9 @@ from app.schemas.accounts import (
 from app.services import accounts
 
 blp = Blueprint(
-    "accounts", __name__, url_prefix="/v1/brands/<id(brd):brand_id>/accounts",
+    "accounts",
+    __name__,
+    url_prefix="/v1/brands/<id(brd):brand_id>/accounts",
     description="A brand's connected social accounts (credentials never leave the server)",
 )
 
@@ -94,8 +96,11 @@ class Accounts(MethodView):
     @_reach_first("accounts.manage")
     @blp.arguments(DirectConnectSchema)
     @blp.response(201, AccountSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
-                      description="Invalid input, or the network refused the credentials")
+    @blp.alt_response(
+        422,
+        response="UNPROCESSABLE_ENTITY",
+        description="Invalid input, or the network refused the credentials",
+    )
     @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
     def post(self, data, brand_id):
         """Connect an account with credentials (Bluesky, Mastodon)
@@ -142,8 +147,11 @@ class AccountCallback(MethodView):
     @blp.arguments(CallbackSchema)
     @blp.response(200, AccountListSchema)
     @blp.alt_response(409, response="CONFLICT", description="This state was already used")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
-                      description="Unknown or expired state, or the network refused the code")
+    @blp.alt_response(
+        422,
+        response="UNPROCESSABLE_ENTITY",
+        description="Unknown or expired state, or the network refused the code",
+    )
     @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
     def post(self, data, brand_id):
         """Finish an OAuth connection: exchange the code
@@ -154,7 +162,10 @@ class AccountCallback(MethodView):
         """
         brand = _brand(brand_id, "accounts.manage")
         saved = accounts.complete_authorization(
-            brand, current_principal(), state=data["state"], code=data.get("code"),
+            brand,
+            current_principal(),
+            state=data["state"],
+            code=data.get("code"),
             error=data.get("error"),
         )
         return {"items": saved}
@@ -206,10 +217,14 @@ class AccountReconnect(MethodView):
     @_reach_first("accounts.manage")
     @blp.arguments(ReconnectSchema)
     @blp.response(200, ReconnectResultSchema)
-    @blp.alt_response(409, response="CONFLICT",
-                      description="The credentials belong to another network account")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY",
-                      description="Missing credentials, or the network refused them")
+    @blp.alt_response(
+        409, response="CONFLICT", description="The credentials belong to another network account"
+    )
+    @blp.alt_response(
+        422,
+        response="UNPROCESSABLE_ENTITY",
+        description="Missing credentials, or the network refused them",
+    )
     @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
     def post(self, data, brand_id, account_id):
         """Reconnect an account, keeping its history

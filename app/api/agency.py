@@ -60,7 +60,10 @@ class AgencyResource(MethodView):
         for field, value in changes.items():
             setattr(agency, field, value)
         audit.record(
-            "agency.updated", agency_id=agency.id, target_type="agency", target_id=agency.id,
+            "agency.updated",
+            agency_id=agency.id,
+            target_type="agency",
+            target_id=agency.id,
             data={"fields": sorted(changes)},
         )
         db.session.commit()

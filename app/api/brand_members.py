@@ -17,7 +17,9 @@ from app.schemas.common import PageArgsSchema
 from app.services import members
 
 blp = Blueprint(
-    "brand_members", __name__, url_prefix="/v1/brands/<id(brd):brand_id>/members",
+    "brand_members",
+    __name__,
+    url_prefix="/v1/brands/<id(brd):brand_id>/members",
     description="Who works on a brand, and in which role",
 )
 

@@ -112,4 +112,3 @@ class Me(MethodView):
             },
             "agencies": identity.agencies_of(user.id) if user else [principal.agency_id],
         }
-

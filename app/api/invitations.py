@@ -21,7 +21,9 @@ from app.schemas.identity import TokenPairSchema
 from app.services import invitations
 
 blp = Blueprint(
-    "invitations", __name__, url_prefix="/v1/invitations",
+    "invitations",
+    __name__,
+    url_prefix="/v1/invitations",
     description="Invite staff to the agency and clients to a brand",
 )
 
@@ -153,6 +155,8 @@ class AcceptInvitation(MethodView):
         the inviting agency; an unknown or revoked token is a 404, a used or expired one a 409.
         """
         return invitations.accept_invitation(
-            data["token"], name=data.get("name"), password=data["password"],
+            data["token"],
+            name=data.get("name"),
+            password=data["password"],
             ip=request.remote_addr,
         )

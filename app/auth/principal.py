@@ -60,9 +60,7 @@ def authenticate_request() -> Principal:
     """Resolve the caller, enter its tenant scope and remember it for the request."""
     credential = _credential_from_request()
     if credential is None:
-        raise Unauthorized(
-            "Send 'Authorization: Bearer <access token>' or 'X-API-Key: <key>'."
-        )
+        raise Unauthorized("Send 'Authorization: Bearer <access token>' or 'X-API-Key: <key>'.")
     if credential.startswith(API_KEY_PREFIX + "_"):
         principal = _principal_from_api_key(credential)
     else:

@@ -89,3 +89,38 @@ def drop_tenant_policy_sql(table: str) -> list[str]:
         f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
         f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
     ]
+
+
+def create_fresh_database(admin_url: str, db_name: str, runtime_role: str) -> tuple[str, str]:
+    """Drop and recreate `db_name`, migrate it as its owner and make sure `runtime_role`
+    exists (neither superuser nor BYPASSRLS) with DML rights, so RLS applies to it.
+
+    For the test suite and the benchmarks; returns (owner URL, run-time URL).
+    """
+    from app.config import normalize_database_url
+
+    admin = make_url(normalize_database_url(admin_url))
+    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"
+            ),
+            {"db": db_name},
+        )
+        conn.execute(text(f"DROP DATABASE IF EXISTS {quote(db_name)}"))
+        conn.execute(text(f"CREATE DATABASE {quote(db_name)}"))
+        role_exists = conn.execute(
+            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": runtime_role}
+        ).scalar()
+        if not role_exists:
+            conn.execute(text(f"CREATE ROLE {quote(runtime_role)} LOGIN NOSUPERUSER NOBYPASSRLS"))
+    engine.dispose()
+    owner_url = admin.set(database=db_name).render_as_string(hide_password=False)
+    app_url = admin.set(database=db_name, username=runtime_role, password=None).render_as_string(
+        hide_password=False
+    )
+    upgrade(owner_url, app_url)
+    return owner_url, app_url

@@ -58,9 +58,7 @@ class AgencyScoped:
 
     @declared_attr
     def agency_id(cls) -> Mapped[str]:
-        return mapped_column(
-            String(40), ForeignKey("agencies.id", ondelete="CASCADE"), index=True
-        )
+        return mapped_column(String(40), ForeignKey("agencies.id", ondelete="CASCADE"), index=True)
 
 
 class BrandScoped(AgencyScoped):

@@ -45,9 +45,7 @@ class SocialAccount(BrandScoped, Timestamps, Base):
     instance_url: Mapped[str | None] = mapped_column(String(500))
     # e.g. LinkedIn "member" or "organization", Facebook "page".
     account_kind: Mapped[str | None] = mapped_column(String(40))
-    credentials_encrypted: Mapped[bytes | None] = mapped_column(
-        LargeBinary, info={"secret": True}
-    )
+    credentials_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, info={"secret": True})
     scopes: Mapped[list[str] | None]
     token_expires_at: Mapped[datetime | None]
     health: Mapped[str] = mapped_column(String(20), default=AccountHealth.ACTIVE.value)

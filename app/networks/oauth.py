@@ -158,4 +158,3 @@ class OAuth2Connector(Connector):
                 url, params=params or None, headers={"Authorization": f"Bearer {access_token}"}
             )
             return http.json_of(response)
-

@@ -18,7 +18,9 @@ _HEALTH = [h.value for h in AccountHealth]
 
 def _secret(description: str, max_len: int) -> ma.fields.String:
     return Text(
-        load_only=True, min_len=1, max_len=max_len,
+        load_only=True,
+        min_len=1,
+        max_len=max_len,
         metadata={"description": description, "format": "password"},
     )
 
@@ -33,18 +35,23 @@ class AccountSchema(ma.Schema):
     handle = ma.fields.String(required=True, metadata={"example": "@cafe@mastodon.social"})
     display_name = ma.fields.String(required=True, allow_none=True)
     instance_url = ma.fields.String(
-        required=True, allow_none=True,
+        required=True,
+        allow_none=True,
         metadata={"description": "Mastodon instance or Bluesky PDS; null elsewhere"},
     )
     account_kind = ma.fields.String(
-        required=True, allow_none=True,
+        required=True,
+        allow_none=True,
         metadata={"description": "LinkedIn `member` or `organization`, Facebook `page`, …"},
     )
     scopes = ma.fields.List(ma.fields.String(), required=True, allow_none=True)
     health = ma.fields.String(
-        required=True, validate=validate.OneOf(_HEALTH),
-        metadata={"description": "`active`, `expiring` (reconnect soon), `needs_reconnect` "
-                  "(the network refused the credentials), `revoked` (disconnected)"},
+        required=True,
+        validate=validate.OneOf(_HEALTH),
+        metadata={
+            "description": "`active`, `expiring` (reconnect soon), `needs_reconnect` "
+            "(the network refused the credentials), `revoked` (disconnected)"
+        },
     )
     token_expires_at = ma.fields.AwareDateTime(required=True, allow_none=True)
     last_refreshed_at = ma.fields.AwareDateTime(required=True, allow_none=True)
@@ -89,13 +96,16 @@ class AccountUpdateSchema(_DisplayFields):
 class ConnectSchema(ma.Schema):
     network = ma.fields.String(required=True, validate=validate.OneOf(OAUTH_NETWORKS))
     instance_url = Text(
-        min_len=1, max_len=500,
+        min_len=1,
+        max_len=500,
         metadata={"description": "Mastodon only: the instance, e.g. https://mastodon.social"},
     )
     account_kind = ma.fields.String(
         validate=validate.OneOf(["member", "organization"]),
-        metadata={"description": "LinkedIn only: a member profile (default) or the "
-                  "organization pages the member administers"},
+        metadata={
+            "description": "LinkedIn only: a member profile (default) or the "
+            "organization pages the member administers"
+        },
     )
 
 
@@ -122,17 +132,17 @@ class CallbackSchema(ma.Schema):
 class DirectConnectSchema(_DisplayFields):
     network = ma.fields.String(required=True, validate=validate.OneOf(DIRECT_NETWORKS))
     handle = Text(
-        min_len=1, max_len=253,
+        min_len=1,
+        max_len=253,
         metadata={"description": "Bluesky: the handle, e.g. cafe.bsky.social"},
     )
     app_password = _secret("Bluesky: an app password (used once, never stored)", 200)
     pds_url = Text(
-        min_len=1, max_len=500,
+        min_len=1,
+        max_len=500,
         metadata={"description": "Bluesky: the PDS (default: the public service)"},
     )
-    instance_url = Text(
-        min_len=1, max_len=500, metadata={"description": "Mastodon: the instance"}
-    )
+    instance_url = Text(min_len=1, max_len=500, metadata={"description": "Mastodon: the instance"})
     access_token = _secret("Mastodon: a token from the instance's Development settings", 500)
 
     @ma.validates_schema
@@ -148,7 +158,8 @@ class DirectConnectSchema(_DisplayFields):
 
 class ReconnectSchema(ma.Schema):
     handle = Text(
-        min_len=1, max_len=253,
+        min_len=1,
+        max_len=253,
         metadata={"description": "Bluesky: the handle, if it changed"},
     )
     app_password = _secret("Bluesky: a new app password", 200)
@@ -159,10 +170,14 @@ class ReconnectSchema(ma.Schema):
 
 class ReconnectResultSchema(ma.Schema):
     account = ma.fields.Nested(
-        AccountSchema, required=True, allow_none=True,
+        AccountSchema,
+        required=True,
+        allow_none=True,
         metadata={"description": "The reconnected account, when credentials were given"},
     )
     authorization = ma.fields.Nested(
-        AuthorizationSchema, required=True, allow_none=True,
+        AuthorizationSchema,
+        required=True,
+        allow_none=True,
         metadata={"description": "For OAuth networks: where to send the person's browser"},
     )

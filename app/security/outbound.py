@@ -31,7 +31,9 @@ def normalize_base_url(url: str) -> str:
     """`https://Mastodon.Social/` → `https://mastodon.social`; refuses anything but a base URL."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetRefused("Give an http(s) URL with a host name, such as https://mastodon.social.")
+        raise TargetRefused(
+            "Give an http(s) URL with a host name, such as https://mastodon.social."
+        )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise TargetRefused("Give the server's base URL only (no credentials, query or fragment).")
     if parts.path not in ("", "/"):

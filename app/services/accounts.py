@@ -63,8 +63,9 @@ class ReconnectResult:
 def _as_problem(exc: NetworkError, *, field: str, action: str) -> Exception:
     if isinstance(exc, TransientNetworkError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return BadGateway(f"{action}: the network is unavailable ({exc}); try again later.",
-                          headers=headers)
+        return BadGateway(
+            f"{action}: the network is unavailable ({exc}); try again later.", headers=headers
+        )
     if isinstance(exc, CredentialsRejected):
         return ValidationFailed(
             f"{action}: the network refused these credentials.",
@@ -372,8 +373,12 @@ def _save(
     account.disconnected_at = None
     db.session.flush()
     audit.record(
-        action, agency_id=brand.agency_id, brand_id=brand.id, target_type="social_account",
-        target_id=account.id, data={"network": network, "handle": account.handle},
+        action,
+        agency_id=brand.agency_id,
+        brand_id=brand.id,
+        target_type="social_account",
+        target_id=account.id,
+        data={"network": network, "handle": account.handle},
     )
     return account
 
@@ -435,8 +440,12 @@ def update_display(account: SocialAccount, changes: dict[str, Any]) -> SocialAcc
     account.version = (account.version or 1) + 1
     account.updated_at = utcnow()
     audit.record(
-        "social_account.updated", agency_id=account.agency_id, brand_id=account.brand_id,
-        target_type="social_account", target_id=account.id, data=dict(changes),
+        "social_account.updated",
+        agency_id=account.agency_id,
+        brand_id=account.brand_id,
+        target_type="social_account",
+        target_id=account.id,
+        data=dict(changes),
     )
     db.session.commit()
     return account
@@ -452,8 +461,12 @@ def disconnect(account: SocialAccount) -> None:
         except (NetworkError, crypto.CredentialsUnreadable) as exc:
             # The person asked to disconnect: do it here even if the network did not listen.
             account.last_error = f"revocation at the network failed: {exc}"[:_ERROR_TEXT_LIMIT]
-            log.warning("revoking account %s at %s failed: %s", account.id, account.network,
-                        type(exc).__name__)
+            log.warning(
+                "revoking account %s at %s failed: %s",
+                account.id,
+                account.network,
+                type(exc).__name__,
+            )
     account.credentials_encrypted = None
     account.token_expires_at = None
     account.health = AccountHealth.REVOKED.value
@@ -461,8 +474,12 @@ def disconnect(account: SocialAccount) -> None:
     account.version = (account.version or 1) + 1
     account.updated_at = utcnow()
     audit.record(
-        "social_account.disconnected", agency_id=account.agency_id, brand_id=account.brand_id,
-        target_type="social_account", target_id=account.id, data={"network": account.network},
+        "social_account.disconnected",
+        agency_id=account.agency_id,
+        brand_id=account.brand_id,
+        target_type="social_account",
+        target_id=account.id,
+        data={"network": account.network},
     )
     db.session.commit()
 
@@ -511,8 +528,12 @@ def _mark_dead(account: SocialAccount, reason: str) -> str:
     account.health = AccountHealth.NEEDS_RECONNECT.value
     account.last_error = reason[:_ERROR_TEXT_LIMIT]
     audit.record(
-        "social_account.needs_reconnect", agency_id=account.agency_id, brand_id=account.brand_id,
-        target_type="social_account", target_id=account.id, data={"reason": account.last_error},
+        "social_account.needs_reconnect",
+        agency_id=account.agency_id,
+        brand_id=account.brand_id,
+        target_type="social_account",
+        target_id=account.id,
+        data={"reason": account.last_error},
         actor_type="system",
     )
     return "needs_reconnect"

@@ -51,7 +51,10 @@ def create_key(
     db.session.add(key)
     db.session.flush()
     audit.record(
-        "api_key.created", agency_id=agency_id, target_type="api_key", target_id=key.id,
+        "api_key.created",
+        agency_id=agency_id,
+        target_type="api_key",
+        target_id=key.id,
         data={"name": name, "brand_ids": brand_ids},
     )
     db.session.commit()
@@ -69,4 +72,3 @@ def revoke_key(key: ApiKey) -> None:
 
 def active_keys_select():
     return tenancy.scoped_select(ApiKey).where(ApiKey.revoked_at.is_(None))
-

@@ -79,8 +79,12 @@ def create_brand(agency_id: str, data: dict[str, Any]) -> Brand:
             errors={"slug": ["Already used in this agency."]},
         ) from None
     audit.record(
-        "brand.created", agency_id=agency_id, brand_id=brand.id, target_type="brand",
-        target_id=brand.id, data={"name": brand.name},
+        "brand.created",
+        agency_id=agency_id,
+        brand_id=brand.id,
+        target_type="brand",
+        target_id=brand.id,
+        data={"name": brand.name},
     )
     db.session.commit()
     return brand
@@ -106,8 +110,12 @@ def update_brand(brand: Brand, changes: dict[str, Any]) -> Brand:
         setattr(brand, field, value)
     brand.updated_at = utcnow()
     audit.record(
-        "brand.updated", agency_id=brand.agency_id, brand_id=brand.id, target_type="brand",
-        target_id=brand.id, data={"fields": sorted(changes)},
+        "brand.updated",
+        agency_id=brand.agency_id,
+        brand_id=brand.id,
+        target_type="brand",
+        target_id=brand.id,
+        data={"fields": sorted(changes)},
     )
     db.session.commit()
     return brand
@@ -118,8 +126,11 @@ def set_archived(brand: Brand, archived: bool) -> Brand:
     brand.archived_at = utcnow() if archived else None
     brand.updated_at = utcnow()
     audit.record(
-        "brand.archived" if archived else "brand.unarchived", agency_id=brand.agency_id,
-        brand_id=brand.id, target_type="brand", target_id=brand.id,
+        "brand.archived" if archived else "brand.unarchived",
+        agency_id=brand.agency_id,
+        brand_id=brand.id,
+        target_type="brand",
+        target_id=brand.id,
     )
     db.session.commit()
     return brand
@@ -127,9 +138,7 @@ def set_archived(brand: Brand, archived: bool) -> Brand:
 
 def brand_owned_tables() -> list[Any]:
     """Every table holding a brand's rows, children first (safe deletion order)."""
-    tables = [
-        t for t in Base.metadata.sorted_tables if "brand_id" in t.c and t.name != "brands"
-    ]
+    tables = [t for t in Base.metadata.sorted_tables if "brand_id" in t.c and t.name != "brands"]
     return list(reversed(tables))
 
 
@@ -146,7 +155,10 @@ def offboard(brand: Brand) -> dict[str, int]:
     db.session.flush()
     deleted["brands"] = 1
     audit.record(
-        "brand.offboarded", agency_id=brand.agency_id, target_type="brand", target_id=brand.id,
+        "brand.offboarded",
+        agency_id=brand.agency_id,
+        target_type="brand",
+        target_id=brand.id,
         data={"name": brand.name, "deleted": deleted},
     )
     db.session.commit()
@@ -158,9 +170,7 @@ def offboard(brand: Brand) -> dict[str, int]:
 def _forget_brand_in_api_keys(brand: Brand) -> None:
     """Keys limited to this brand lose it; a key left with no brand is revoked, never widened
     to every brand (an empty limit would otherwise read as "no limit")."""
-    keys = db.session.scalars(
-        tenancy.scoped_select(ApiKey).where(ApiKey.brand_ids.is_not(None))
-    )
+    keys = db.session.scalars(tenancy.scoped_select(ApiKey).where(ApiKey.brand_ids.is_not(None)))
     for key in keys:
         if brand.id not in (key.brand_ids or []):
             continue
@@ -168,8 +178,11 @@ def _forget_brand_in_api_keys(brand: Brand) -> None:
         if not key.brand_ids and key.revoked_at is None:
             key.revoked_at = utcnow()
             audit.record(
-                "api_key.revoked", agency_id=key.agency_id, target_type="api_key",
-                target_id=key.id, data={"reason": "its only brand was offboarded"},
+                "api_key.revoked",
+                agency_id=key.agency_id,
+                target_type="api_key",
+                target_id=key.id,
+                data={"reason": "its only brand was offboarded"},
             )
 
 
@@ -186,9 +199,7 @@ def _export_row(table: Any, row: Any) -> dict[str, Any]:
 def export(brand: Brand) -> dict[str, Any]:
     """Everything the brand owns, as plain JSON (secrets such as credentials left out)."""
     brand_table = Brand.__table__
-    brand_row = db.session.execute(
-        select(brand_table).where(brand_table.c.id == brand.id)
-    ).one()
+    brand_row = db.session.execute(select(brand_table).where(brand_table.c.id == brand.id)).one()
     tables: dict[str, list[dict[str, Any]]] = {}
     for table in reversed(brand_owned_tables()):
         rows = db.session.execute(
@@ -198,7 +209,10 @@ def export(brand: Brand) -> dict[str, Any]:
         )
         tables[table.name] = [_export_row(table, row) for row in rows]
     audit.record(
-        "brand.exported", agency_id=brand.agency_id, brand_id=brand.id, target_type="brand",
+        "brand.exported",
+        agency_id=brand.agency_id,
+        brand_id=brand.id,
+        target_type="brand",
         target_id=brand.id,
     )
     db.session.commit()

@@ -116,8 +116,7 @@ def begin(key: str, method: str, path: str, body_hash: str) -> Response | None:
         body = _cipher(key).decrypt((record.response_body or "").encode())
     except InvalidToken:  # SECRET_KEY rotated since: the copy cannot be read any more
         raise Conflict(
-            "The first response to this Idempotency-Key can no longer be replayed; "
-            "use a new key."
+            "The first response to this Idempotency-Key can no longer be replayed; use a new key."
         ) from None
     response = Response(body, status=record.status_code)
     for name, value in (record.response_headers or {}).items():

@@ -62,8 +62,11 @@ def create_invitation(
     db.session.add(invitation)
     db.session.flush()
     audit.record(
-        "invitation.created", agency_id=agency_id, brand_id=invitation.brand_id,
-        target_type="invitation", target_id=invitation.id,
+        "invitation.created",
+        agency_id=agency_id,
+        brand_id=invitation.brand_id,
+        target_type="invitation",
+        target_id=invitation.id,
         data={"email": email, "agency_role": agency_role, "brand_role": invitation.brand_role},
     )
     db.session.commit()
@@ -77,8 +80,11 @@ def revoke_invitation(invitation: Invitation) -> None:
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
         audit.record(
-            "invitation.revoked", agency_id=invitation.agency_id, brand_id=invitation.brand_id,
-            target_type="invitation", target_id=invitation.id,
+            "invitation.revoked",
+            agency_id=invitation.agency_id,
+            brand_id=invitation.brand_id,
+            target_type="invitation",
+            target_id=invitation.id,
         )
         db.session.commit()
 
@@ -147,8 +153,13 @@ def accept_invitation(
             membership.role = invitation.brand_role
     invitation.accepted_at = utcnow()
     audit.record(
-        "invitation.accepted", agency_id=invitation.agency_id, brand_id=invitation.brand_id,
-        target_type="invitation", target_id=invitation.id, actor_type="user", actor_id=user.id,
+        "invitation.accepted",
+        agency_id=invitation.agency_id,
+        brand_id=invitation.brand_id,
+        target_type="invitation",
+        target_id=invitation.id,
+        actor_type="user",
+        actor_id=user.id,
     )
     db.session.flush()
     tokens = identity.start_session_for(user, invitation.agency_id)

@@ -12,11 +12,14 @@ from app.services import audit
 
 
 def _owner_count() -> int:
-    return db.session.scalar(
-        tenancy.scoped_select(AgencyMembership, func.count(AgencyMembership.id)).where(
-            AgencyMembership.role == AgencyRole.OWNER
+    return (
+        db.session.scalar(
+            tenancy.scoped_select(AgencyMembership, func.count(AgencyMembership.id)).where(
+                AgencyMembership.role == AgencyRole.OWNER
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def change_agency_role(
@@ -29,8 +32,10 @@ def change_agency_role(
     previous = membership.role
     membership.role = role
     audit.record(
-        "agency.member_role_changed", agency_id=membership.agency_id,
-        target_type="agency_membership", target_id=membership.id,
+        "agency.member_role_changed",
+        agency_id=membership.agency_id,
+        target_type="agency_membership",
+        target_id=membership.id,
         data={"from": previous, "to": role, "user_id": membership.user_id},
     )
     db.session.commit()
@@ -45,15 +50,15 @@ def remove_agency_member(membership: AgencyMembership, *, actor_role: AgencyRole
             raise Conflict("The agency must keep at least one owner.")
     # Their brand roles in this agency go with them.
     for brand_membership in db.session.scalars(
-        tenancy.scoped_select(BrandMembership).where(
-            BrandMembership.user_id == membership.user_id
-        )
+        tenancy.scoped_select(BrandMembership).where(BrandMembership.user_id == membership.user_id)
     ):
         db.session.delete(brand_membership)
     db.session.delete(membership)
     audit.record(
-        "agency.member_removed", agency_id=membership.agency_id,
-        target_type="agency_membership", target_id=membership.id,
+        "agency.member_removed",
+        agency_id=membership.agency_id,
+        target_type="agency_membership",
+        target_id=membership.id,
         data={"user_id": membership.user_id},
     )
     db.session.commit()
@@ -85,8 +90,11 @@ def add_brand_member(brand: Brand, user_id: str, role: str) -> BrandMembership:
     db.session.add(membership)
     db.session.flush()
     audit.record(
-        "brand.member_added", agency_id=brand.agency_id, brand_id=brand.id,
-        target_type="brand_membership", target_id=membership.id,
+        "brand.member_added",
+        agency_id=brand.agency_id,
+        brand_id=brand.id,
+        target_type="brand_membership",
+        target_id=membership.id,
         data={"user_id": user_id, "role": role},
     )
     db.session.commit()
@@ -97,8 +105,11 @@ def change_brand_role(membership: BrandMembership, role: str) -> BrandMembership
     previous = membership.role
     membership.role = role
     audit.record(
-        "brand.member_role_changed", agency_id=membership.agency_id, brand_id=membership.brand_id,
-        target_type="brand_membership", target_id=membership.id,
+        "brand.member_role_changed",
+        agency_id=membership.agency_id,
+        brand_id=membership.brand_id,
+        target_type="brand_membership",
+        target_id=membership.id,
         data={"from": previous, "to": role, "user_id": membership.user_id},
     )
     db.session.commit()
@@ -108,8 +119,11 @@ def change_brand_role(membership: BrandMembership, role: str) -> BrandMembership
 def remove_brand_member(membership: BrandMembership) -> None:
     db.session.delete(membership)
     audit.record(
-        "brand.member_removed", agency_id=membership.agency_id, brand_id=membership.brand_id,
-        target_type="brand_membership", target_id=membership.id,
+        "brand.member_removed",
+        agency_id=membership.agency_id,
+        brand_id=membership.brand_id,
+        target_type="brand_membership",
+        target_id=membership.id,
         data={"user_id": membership.user_id},
     )
     db.session.commit()

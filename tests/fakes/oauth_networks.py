@@ -168,15 +168,23 @@ class FakeMastodon(FakeOAuthNetwork):
         self.max_characters = 1000
 
     def _instance(self, request: Request) -> Response:
-        return Response(200, {
-            "domain": "127.0.0.1",
-            "configuration": {
-                "statuses": {"max_characters": self.max_characters, "max_media_attachments": 4,
-                             "characters_reserved_per_url": 23},
-                "media_attachments": {"image_size_limit": 16777216,
-                                      "video_size_limit": 103809024},
+        return Response(
+            200,
+            {
+                "domain": "127.0.0.1",
+                "configuration": {
+                    "statuses": {
+                        "max_characters": self.max_characters,
+                        "max_media_attachments": 4,
+                        "characters_reserved_per_url": 23,
+                    },
+                    "media_attachments": {
+                        "image_size_limit": 16777216,
+                        "video_size_limit": 103809024,
+                    },
+                },
             },
-        })
+        )
 
     def _register(self, request: Request) -> Response:
         params = request.params
@@ -187,11 +195,16 @@ class FakeMastodon(FakeOAuthNetwork):
             "secret": secrets.token_urlsafe(24),
             "redirect_uris": params["redirect_uris"].split(),
         }
-        return Response(200, {
-            "id": str(len(self.clients)), "name": params["client_name"],
-            "client_id": client_id, "client_secret": self.clients[client_id]["secret"],
-            "redirect_uri": params["redirect_uris"],
-        })
+        return Response(
+            200,
+            {
+                "id": str(len(self.clients)),
+                "name": params["client_name"],
+                "client_id": client_id,
+                "client_secret": self.clients[client_id]["secret"],
+                "redirect_uri": params["redirect_uris"],
+            },
+        )
 
     def personal_token(self, user: str) -> str:
         token = "pt-" + secrets.token_urlsafe(16)
@@ -203,9 +216,15 @@ class FakeMastodon(FakeOAuthNetwork):
         if user is None:
             return Response(401, {"error": "The access token is invalid"})
         number = str(abs(hash(user)) % 10**8)
-        return Response(200, {
-            "id": number, "username": user, "acct": user, "display_name": user.title(),
-        })
+        return Response(
+            200,
+            {
+                "id": number,
+                "username": user,
+                "acct": user,
+                "display_name": user.title(),
+            },
+        )
 
 
 class FakeLinkedIn(FakeOAuthNetwork):
@@ -235,8 +254,11 @@ class FakeLinkedIn(FakeOAuthNetwork):
         if request.headers.get("x-restli-protocol-version") != "2.0.0":
             return Response(400, {"message": "missing protocol version"})
         elements = [
-            {"organization": f"urn:li:organization:{org}", "role": "ADMINISTRATOR",
-             "state": "APPROVED"}
+            {
+                "organization": f"urn:li:organization:{org}",
+                "role": "ADMINISTRATOR",
+                "state": "APPROVED",
+            }
             for org in self.organizations
         ]
         return Response(200, {"elements": elements})
@@ -245,8 +267,10 @@ class FakeLinkedIn(FakeOAuthNetwork):
         org = request.path.rsplit("/", 1)[1]
         if self.user_of(request) is None or org not in self.organizations:
             return Response(404, {"message": "not found"})
-        return Response(200, {"id": int(org), "localizedName": self.organizations[org],
-                              "vanityName": f"org-{org}"})
+        return Response(
+            200,
+            {"id": int(org), "localizedName": self.organizations[org], "vanityName": f"org-{org}"},
+        )
 
 
 class FakeX(FakeOAuthNetwork):
@@ -268,8 +292,10 @@ class FakeX(FakeOAuthNetwork):
         user = self.user_of(request)
         if user is None:
             return Response(401, {"title": "Unauthorized", "status": 401})
-        return Response(200, {"data": {"id": f"9{abs(hash(user)) % 10**9}", "name": user.title(),
-                                       "username": user}})
+        return Response(
+            200,
+            {"data": {"id": f"9{abs(hash(user)) % 10**9}", "name": user.title(), "username": user}},
+        )
 
 
 class FakeMeta(FakeOAuthNetwork):
@@ -285,8 +311,14 @@ class FakeMeta(FakeOAuthNetwork):
         super().__init__(client_id, client_secret)
         self.page_tokens: dict[str, str] = {}
         self.pages = [
-            {"id": "1001", "name": "Café Lumière",
-             "instagram_business_account": {"id": "17841400000000001", "username": "cafelumiere"}},
+            {
+                "id": "1001",
+                "name": "Café Lumière",
+                "instagram_business_account": {
+                    "id": "17841400000000001",
+                    "username": "cafelumiere",
+                },
+            },
             {"id": "1002", "name": "Lumière Events"},
         ]
         self.route("GET", "/me/accounts")(self._accounts)

@@ -54,8 +54,13 @@ def install() -> Path:
         (target / "package.json").write_text('{"name": "relais-bluesky-peer", "private": true}\n')
         subprocess.run(
             [
-                "npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
-                f"@atproto/pds@{PDS_VERSION}", f"@did-plc/server@{PLC_VERSION}",
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                f"@atproto/pds@{PDS_VERSION}",
+                f"@did-plc/server@{PLC_VERSION}",
             ],
             cwd=target,
             check=True,
@@ -114,7 +119,10 @@ class BlueskyPds:
         (data / "blobs").mkdir()
         log = open(self._log, "wb")  # noqa: SIM115  (kept open for the child's lifetime)
         self._process = subprocess.Popen(
-            ["node", str(SCRIPT)], env=env, stdin=subprocess.PIPE, stdout=log,
+            ["node", str(SCRIPT)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
         self._wait_ready()

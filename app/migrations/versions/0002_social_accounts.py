@@ -37,9 +37,7 @@ def upgrade() -> None:
         sa.Column("settings", sa.JSON(), nullable=False),
         sa.Column("updated_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "disconnected_at", app.models.base.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("disconnected_at", app.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("brand_id", sa.String(length=40), nullable=False),
         sa.Column("agency_id", sa.String(length=40), nullable=False),
         sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
