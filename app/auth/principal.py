@@ -85,8 +85,11 @@ def _principal_from_access_token(token: str) -> Principal:
     if claims is None:
         raise Unauthorized("The access token is invalid or expired; refresh it or sign in again.")
     tenancy.enter_agency(claims.agency_id)
-    agency_role = db.session.scalar(
-        _AGENCY_ROLE, {"agency_id": claims.agency_id, "user_id": claims.user_id}
+    # Core, not the ORM: this runs on every request and needs no identity map.
+    agency_role = (
+        db.session.connection()
+        .execute(_AGENCY_ROLE, {"agency_id": claims.agency_id, "user_id": claims.user_id})
+        .scalar()
     )
     brand_roles: dict[str, BrandRole] = {}
     if agency_role not in (AgencyRole.OWNER, AgencyRole.ADMIN):
