@@ -75,7 +75,7 @@ def add_brand_member(brand: Brand, user_id: str, role: str) -> BrandMembership:
             errors={"user_id": ["Not a member of this agency."]},
         )
     exists = db.session.scalar(
-        select(BrandMembership.id).where(
+        tenancy.scoped_select(BrandMembership, BrandMembership.id).where(
             BrandMembership.brand_id == brand.id, BrandMembership.user_id == user_id
         )
     )
