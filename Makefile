@@ -35,7 +35,7 @@ test-postgres: setup
 ## Seed a demo agency with two brands and print a token
 demo: setup
 	$(BIN)/relais db upgrade
-	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/relais demo
+	API_BASE_URL=$${API_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/relais demo
 
 ## Regenerate the committed OpenAPI spec
 openapi: setup

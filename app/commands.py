@@ -43,7 +43,7 @@ def demo_command() -> None:
     from app.services import demo
 
     seeded = demo.seed()
-    base = current_app.config["PUBLIC_BASE_URL"]
+    base = current_app.config["API_BASE_URL"]
     click.echo(f"Demo agency {seeded.agency_id} — sign in as {demo.EMAIL} / {demo.PASSWORD}")
     for brand_id, name in seeded.brands:
         click.echo(f"  brand {brand_id}  {name}")

@@ -72,7 +72,17 @@ class Config:
     MEDIA_LINK_TTL_SECONDS = int(os.environ.get("MEDIA_LINK_TTL_SECONDS", "3600"))
 
     CORS_ORIGINS = [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    # Two addresses that used to be one: where this API is reached (signed media links that
+    # networks download, the pages Relais serves itself) and where the agency's front end lives
+    # (links in e-mails: accept an invitation, verify an address, reset a password). With no
+    # front end configured, those links point at Relais's own minimal pages under API_BASE_URL.
+    # PUBLIC_BASE_URL is the old name of API_BASE_URL, still read.
+    API_BASE_URL = (
+        os.environ.get("API_BASE_URL")
+        or os.environ.get("PUBLIC_BASE_URL")
+        or "http://127.0.0.1:8000"
+    )
+    FRONTEND_BASE_URL = os.environ.get("FRONTEND_BASE_URL", "")
     TRUST_PROXY_HEADERS = _bool("TRUST_PROXY_HEADERS", False)
 
     # flask-smorest / OpenAPI
@@ -104,7 +114,7 @@ class Config:
     # Where networks send the browser back: the front-end page that posts `code` and `state`
     # to POST /v1/brands/{brand_id}/accounts/callback. Register it with every network's app.
     OAUTH_REDIRECT_URI = os.environ.get("OAUTH_REDIRECT_URI", "") or (
-        PUBLIC_BASE_URL.rstrip("/") + "/oauth/callback"
+        (FRONTEND_BASE_URL or API_BASE_URL).rstrip("/") + "/oauth/callback"
     )
     # Tokens expiring within this window are refreshed (or the account marked `expiring`).
     TOKEN_REFRESH_MARGIN_SECONDS = int(os.environ.get("TOKEN_REFRESH_MARGIN_SECONDS", "86400"))

@@ -176,7 +176,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
     (VAR / "redis").mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'relais.db'}")
-    env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+    env.setdefault("API_BASE_URL", f"http://{host}:{port}")
     supervisor = Supervisor(env)
 
     # Explicit handlers: a shell that starts us in the background may have set SIGINT to

@@ -126,7 +126,7 @@ def start_gunicorn(
         REDIS_URL=redis_url,
         RELAIS_ENV="benchmark",
         ACCESS_TOKEN_TTL_SECONDS="7200",
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        API_BASE_URL=f"http://127.0.0.1:{port}",
     )
     proc = subprocess.Popen(
         [

@@ -431,7 +431,7 @@ def _signed_url(app, actor, media_id: str, ttl: int | None = None) -> str:
         tenancy.enter_agency(actor.agency_id)
         url = media_service.signed_url(db.session.get(Media, media_id), ttl)
         db.session.rollback()
-    return url.removeprefix(app.config["PUBLIC_BASE_URL"].rstrip("/"))
+    return url.removeprefix(app.config["API_BASE_URL"].rstrip("/"))
 
 
 def test_signed_link_serves_the_file_without_credentials(app, client, make_agency) -> None:

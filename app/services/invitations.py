@@ -70,7 +70,9 @@ def create_invitation(
         data={"email": email, "agency_role": agency_role, "brand_role": invitation.brand_role},
     )
     db.session.commit()
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    base = (current_app.config["FRONTEND_BASE_URL"] or current_app.config["API_BASE_URL"]).rstrip(
+        "/"
+    )
     return CreatedInvitation(invitation, token, f"{base}/accept-invitation?token={token}")
 
 

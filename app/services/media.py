@@ -298,7 +298,7 @@ def signed_url(media: Media, ttl_seconds: int | None = None) -> str:
     token = _link_serializer().dumps(
         {"m": media.id, "a": media.agency_id, "e": int(time.time()) + int(ttl)}
     )
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    base = current_app.config["API_BASE_URL"].rstrip("/")
     return f"{base}/v1/media-files/{token}"
 
 
