@@ -1,3 +1,3 @@
-from app import create_app
+"""`gunicorn wsgi:app` from a checkout; the packaged entry point is `app.wsgi:app`."""
 
-app = create_app()
+from app.wsgi import app  # noqa: F401

@@ -22,6 +22,9 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
     settings = config if isinstance(config, dict) else config_as_dict(config)
     app.config.update(settings)
     _refuse_insecure_production(app)
+    from app.storage import check_config as check_storage_config
+
+    check_storage_config(app.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _warn_about_production_database(app)
 

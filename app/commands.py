@@ -17,11 +17,20 @@ def db_commands() -> None:
 @click.option("--revision", default="head", show_default=True)
 @with_appcontext
 def db_upgrade(revision: str) -> None:
-    """Migrate the schema up (as MIGRATION_DATABASE_URL), then grant the run-time role."""
+    """Migrate the schema up (as MIGRATION_DATABASE_URL), then grant the run-time role (and
+    the backup role, BACKUP_DATABASE_ROLE)."""
     from app import migrations
 
     cfg = current_app.config
-    migrations.upgrade(cfg["MIGRATION_DATABASE_URL"], cfg["DATABASE_URL"], revision)
+    try:
+        migrations.upgrade(
+            cfg["MIGRATION_DATABASE_URL"],
+            cfg["DATABASE_URL"],
+            revision,
+            backup_role=cfg.get("BACKUP_DATABASE_ROLE"),
+        )
+    except migrations.BackupRoleUnfit as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"database at {revision}")
 
 

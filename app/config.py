@@ -10,7 +10,9 @@ import tempfile
 from pathlib import Path
 
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Local data (the SQLite database, media files) defaults to ./var of the directory the process
+# starts in, never to a folder beside the code: once installed, that is site-packages.
+VAR_DIR = Path.cwd() / "var"
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -35,13 +37,17 @@ class Config:
     # The URL the app connects with at run time; on PostgreSQL this role must be neither the
     # tables' owner nor a superuser, so Row-Level Security applies to it.
     DATABASE_URL = normalize_database_url(
-        os.environ.get("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'relais.db'}")
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'relais.db'}")
     )
     # The URL migrations run with (the owner of the tables). Defaults to DATABASE_URL.
     MIGRATION_DATABASE_URL = normalize_database_url(
         os.environ.get("MIGRATION_DATABASE_URL", "") or DATABASE_URL
     )
     DATABASE_POOL_SIZE = int(os.environ.get("DATABASE_POOL_SIZE", "5"))
+    # A read-only role for pg_dump (created once, with BYPASSRLS, by a superuser): forced RLS
+    # stops even the owner from dumping, so `relais db upgrade` grants this role SELECT on
+    # every table. Empty: no backup role is managed.
+    BACKUP_DATABASE_ROLE = os.environ.get("BACKUP_DATABASE_ROLE", "")
 
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -59,12 +65,24 @@ class Config:
     PASSWORD_HASH_TIME_COST = int(os.environ.get("PASSWORD_HASH_TIME_COST", "3"))
     PASSWORD_HASH_MEMORY_COST = int(os.environ.get("PASSWORD_HASH_MEMORY_COST", "65536"))
 
-    # Media uploads: local-disk storage under MEDIA_ROOT (keys are agency/brand/file), and
-    # limits. The per-type maxima are the largest any supported network takes (LinkedIn images
-    # 20 MB, our 1 GB cap on Facebook videos); each network's own lower limits are checked when a
-    # post is validated (app/services/content_rules.py), not at upload.
+    # Media storage (app/storage/; keys are agency/brand/file). `local`, the embedded default,
+    # keeps files under MEDIA_ROOT: ./var/media when unset, which production refuses (name a
+    # disk, or a volume every machine mounts). `s3` keeps them in a bucket of any S3-compatible
+    # store, which every API process and worker reaches from any machine. Credentials: the S3_
+    # pair when set, else boto3's usual chain (AWS_ACCESS_KEY_ID..., profiles, instance roles).
     MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "local")
-    MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(PROJECT_ROOT / "var" / "media"))
+    MEDIA_ROOT = os.environ.get("MEDIA_ROOT", "")
+    S3_BUCKET = os.environ.get("S3_BUCKET", "")
+    S3_PREFIX = os.environ.get("S3_PREFIX", "")
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "")
+    S3_REGION = os.environ.get("S3_REGION", "")
+    S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID", "")
+    S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY", "")
+    # boto3 picks path-style URLs whenever an endpoint is set; some stores want `virtual`.
+    S3_ADDRESSING_STYLE = os.environ.get("S3_ADDRESSING_STYLE", "auto")
+    # Upload limits. The per-type maxima are the largest any supported network takes (LinkedIn
+    # images 20 MB, our 1 GB cap on Facebook videos); each network's own lower limits are checked
+    # when a post is validated (app/services/content_rules.py), not at upload.
     MEDIA_MAX_IMAGE_BYTES = int(os.environ.get("MEDIA_MAX_IMAGE_BYTES", str(20_000_000)))
     MEDIA_MAX_VIDEO_BYTES = int(os.environ.get("MEDIA_MAX_VIDEO_BYTES", str(1_000_000_000)))
     MEDIA_MAX_BYTES = int(os.environ.get("MEDIA_MAX_BYTES", str(1_000_000_000)))

@@ -25,9 +25,11 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from app.config import PROJECT_ROOT
+from app.config import VAR_DIR
 
-VAR = PROJECT_ROOT / "var"
+# ./var of the directory `make run` (or `relais run-embedded`) starts in: the checkout under
+# `make run`, wherever the operator stands once the package is installed.
+VAR = VAR_DIR
 STOP_GRACE_SECONDS = 10.0
 START_TIMEOUT_SECONDS = 30.0
 
@@ -102,7 +104,6 @@ class Supervisor:
         proc = subprocess.Popen(
             args,
             env=self.env,
-            cwd=PROJECT_ROOT,
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
@@ -176,6 +177,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
     (VAR / "redis").mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'relais.db'}")
+    env.setdefault("MEDIA_ROOT", str(VAR / "media"))
     env.setdefault("API_BASE_URL", f"http://{host}:{port}")
     supervisor = Supervisor(env)
 
@@ -209,7 +211,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
                 lambda: socket.create_connection(("127.0.0.1", redis_port), 0.5).close() or True,
                 "redis",
             )
-        subprocess.run([_bin("relais"), "db", "upgrade"], env=env, cwd=PROJECT_ROOT, check=True)
+        subprocess.run([_bin("relais"), "db", "upgrade"], env=env, check=True)
         supervisor.spawn(
             [
                 _bin("gunicorn"),
@@ -219,7 +221,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
                 str(web_workers),
                 "--access-logfile",
                 "-",
-                "wsgi:app",
+                "app.wsgi:app",
             ],
             f"API (gunicorn, {web_workers} workers)",
         )
@@ -240,7 +242,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
             "worker (rq worker --with-scheduler)",
         )
         supervisor.spawn(
-            [_bin("rq"), "cron", "--url", env["REDIS_URL"], "workers/schedule.py"],
+            # A module name, not a file path: it resolves from the installed package too.
+            [_bin("rq"), "cron", "--url", env["REDIS_URL"], "workers.schedule"],
             "scheduler (rq cron)",
         )
         base = f"http://{host}:{port}"

@@ -137,7 +137,7 @@ def start_gunicorn(
             str(workers),
             "--log-level",
             "warning",
-            "wsgi:app",
+            "app.wsgi:app",
         ],
         cwd=ROOT,
         env=env,

@@ -73,6 +73,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's server mode) on 127.0.0.1, for the S3 backend."""
+    pytest.importorskip("moto.server", reason="moto is a dev dependency: pip install -e .[dev]")
+    from tests.peers.s3_server import moto_s3_server
+
+    with moto_s3_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def app_config(
     database: DatabaseSetup, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:

@@ -408,14 +408,18 @@ def test_healthz(client):
 def test_readyz_when_database_and_redis_answer(client):
     response = client.get("/readyz")
     assert response.status_code == 200, response.get_json()
-    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok", "media_storage": "ok"}
 
 
 def test_readyz_is_503_when_redis_is_unreachable(app_config, client):
     down = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"}).test_client()
     response = down.get("/readyz")
     assert response.status_code == 503
-    assert response.get_json()["checks"] == {"database": "ok", "redis": "unreachable"}
+    assert response.get_json()["checks"] == {
+        "database": "ok",
+        "redis": "unreachable",
+        "media_storage": "ok",
+    }
     # Another app's broken Redis does not leak into this one.
     assert client.get("/readyz").status_code == 200
 

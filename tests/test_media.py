@@ -1,17 +1,25 @@
-"""Media: upload with type and size checks, list/get/patch/delete, download, storage safety."""
+"""Media: upload with type and size checks, list/get/patch/delete, download, storage safety.
+
+Every test runs twice: on local disk, and on the S3 backend against a real S3-compatible server
+(moto's server mode on 127.0.0.1).
+"""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import struct
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import pytest
 from PIL import Image
 
 from app.services.media_probe import probe, sniff_type
-from app.storage import InvalidKey, LocalStorage, brand_prefix, media_key
+from app.storage import InvalidKey, Storage, brand_prefix, media_key
+from app.storage import make_storage as make_storage_backend
 
 # -- test files, made here ---------------------------------------------------------------------
 
@@ -61,19 +69,56 @@ def upload(client, actor, brand_id, content: bytes, name: str, mimetype: str | N
     )
 
 
-@pytest.fixture(autouse=True)
-def _empty_media_root(app):
-    """The media root is shared by the session; each test here starts with it empty."""
-    import shutil
+@dataclass
+class MediaStore:
+    """The storage backend a test runs on, and a look at what it holds (by storage key)."""
 
-    root = Path(app.config["MEDIA_ROOT"])
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
+    kind: str
+    storage: Storage
+    _names: Callable[[], list[str]]
+
+    def stored(self) -> list[PurePosixPath]:
+        return [PurePosixPath(name) for name in self._names()]
+
+    def read(self, key: PurePosixPath) -> bytes:
+        with self.storage.open(str(key)) as stream:
+            return stream.read()
 
 
-def stored_files(app) -> list[Path]:
-    root = Path(app.config["MEDIA_ROOT"])
-    return [p for p in root.rglob("*") if p.is_file()]
+@pytest.fixture(scope="session")
+def s3_storage(s3_server):
+    return make_storage_backend(s3_server.settings())
+
+
+@pytest.fixture(params=["local", "s3"], autouse=True)
+def media_store(request, tmp_path, monkeypatch) -> MediaStore:
+    """An empty storage of each kind per test, installed in the app when the test uses it."""
+    if request.param == "local":
+        root = tmp_path / "media"
+        settings = {"MEDIA_STORAGE": "local", "MEDIA_ROOT": str(root)}
+
+        def names() -> list[str]:
+            return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+        storage = make_storage_backend(settings)
+    else:
+        s3 = request.getfixturevalue("s3_server")
+        settings = s3.settings()
+        prefix = settings["S3_PREFIX"] + "/"
+        # One boto3 client for the session (making one costs about a second): a shallow copy
+        # shares it, under this test's own prefix.
+        storage = copy.copy(request.getfixturevalue("s3_storage"))
+        storage.prefix = prefix
+
+        def names() -> list[str]:
+            return [name.removeprefix(prefix) for name in s3.object_names(prefix)]
+
+    if "app" in request.fixturenames:
+        app = request.getfixturevalue("app")
+        for key, value in settings.items():
+            monkeypatch.setitem(app.config, key, value)
+        monkeypatch.setitem(app.extensions, "relais_storage", storage)
+    return MediaStore(request.param, storage, names)
 
 
 # -- sniffing and probing ----------------------------------------------------------------------
@@ -115,16 +160,16 @@ def test_probe_reads_image_and_video_dimensions() -> None:
     ["../etc/passwd", "agy_1/brd_1/../../x", "/abs/brd/x", "a/b", "a//c", "a/b/c/d", "a/b/.x",
      "a/b/..", "a\\b/c/d"],
 )  # fmt: skip
-def test_storage_refuses_keys_that_could_escape(tmp_path: Path, key: str) -> None:
-    storage = LocalStorage(tmp_path)
+def test_storage_refuses_keys_that_could_escape(media_store: MediaStore, key: str) -> None:
+    storage = media_store.storage
     with pytest.raises(InvalidKey):
         storage.save(key, io.BytesIO(b"x"))
     with pytest.raises(InvalidKey):
         storage.delete(key)
 
 
-def test_storage_keys_are_namespaced_per_tenant(tmp_path: Path) -> None:
-    storage = LocalStorage(tmp_path)
+def test_storage_keys_are_namespaced_per_tenant(media_store: MediaStore) -> None:
+    storage = media_store.storage
     a = media_key("agy_A", "brd_1", "med_1.png")
     b = media_key("agy_B", "brd_1", "med_1.png")
     storage.save(a, io.BytesIO(b"a"))
@@ -134,12 +179,14 @@ def test_storage_keys_are_namespaced_per_tenant(tmp_path: Path) -> None:
     assert storage.delete_prefix(brand_prefix("agy_A", "brd_1")) == 1
     assert not storage.exists(a) and storage.exists(b)
     assert storage.delete(a) is False  # twice is fine
+    assert media_store.stored() == [PurePosixPath(b)]
+    assert storage.delete_prefix(brand_prefix("agy_A", "brd_1")) == 0
 
 
 # -- upload ------------------------------------------------------------------------------------
 
 
-def test_upload_image_happy_path(app, client, make_agency) -> None:
+def test_upload_image_happy_path(media_store, client, make_agency) -> None:
     owner = make_agency()
     brand = owner.brands[0]
     content = image_bytes("PNG", (64, 48))
@@ -154,9 +201,9 @@ def test_upload_image_happy_path(app, client, make_agency) -> None:
     assert body["alt_text"] == "Logo" and body["filename"] == "logo.png"
     assert response.headers["ETag"]
 
-    [path] = stored_files(app)
-    assert path.read_bytes() == content
-    assert path.relative_to(app.config["MEDIA_ROOT"]).parts[:2] == (owner.agency_id, brand)
+    [key] = media_store.stored()
+    assert media_store.read(key) == content
+    assert key.parts[:2] == (owner.agency_id, brand)
 
     got = client.get(f"/v1/brands/{brand}/media/{body['id']}", headers=owner.headers)
     assert got.status_code == 200 and got.get_json() == body
@@ -171,6 +218,47 @@ def test_upload_image_happy_path(app, client, make_agency) -> None:
         headers={**owner.headers, "If-None-Match": download.headers["ETag"]},
     )
     assert again.status_code == 304
+
+
+def test_download_honours_byte_ranges(client, make_agency) -> None:
+    owner = make_agency()
+    brand = owner.brands[0]
+    content = mp4_bytes(seconds=3.0)
+    media_id = upload(client, owner, brand, content, "clip.mp4").get_json()["id"]
+    url = f"/v1/brands/{brand}/media/{media_id}/content"
+    whole = client.get(url, headers=owner.headers)
+    assert whole.status_code == 200 and whole.data == content
+    assert whole.headers["Content-Length"] == str(len(content))
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    middle = client.get(url, headers={**owner.headers, "Range": "bytes=10-49"})
+    assert middle.status_code == 206
+    assert middle.data == content[10:50]
+    assert middle.headers["Content-Range"] == f"bytes 10-49/{len(content)}"
+    tail = client.get(url, headers={**owner.headers, "Range": "bytes=-16"})
+    assert tail.status_code == 206 and tail.data == content[-16:]
+    past = client.get(url, headers={**owner.headers, "Range": f"bytes={len(content) + 5}-"})
+    assert past.status_code == 416
+
+
+def test_a_failed_upload_leaves_no_orphan_file(
+    app, media_store, client, make_agency, monkeypatch
+) -> None:
+    from app.services import audit
+
+    owner = make_agency()
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    # The file is stored before the row is committed; when the commit fails, the file goes.
+    with monkeypatch.context() as patched:
+        patched.setattr(audit, "record", fail)
+        response = upload(client, owner, owner.brands[0], image_bytes(), "a.png")
+    assert response.status_code == 500
+    assert response.content_type == "application/problem+json"
+    assert media_store.stored() == []
+    listed = client.get(f"/v1/brands/{owner.brands[0]}/media", headers=owner.headers)
+    assert listed.get_json()["items"] == []
 
 
 def test_upload_video_records_duration(client, make_agency) -> None:
@@ -201,7 +289,7 @@ def test_upload_video_records_duration(client, make_agency) -> None:
     ],
 )
 def test_upload_refuses_files_that_are_not_what_they_claim(
-    app, client, make_agency, content, name, mimetype, needle
+    app, media_store, client, make_agency, content, name, mimetype, needle
 ) -> None:
     owner = make_agency()
     response = upload(client, owner, owner.brands[0], content, name, mimetype)
@@ -210,7 +298,7 @@ def test_upload_refuses_files_that_are_not_what_they_claim(
     body = response.get_json()
     assert needle in body["detail"], body
     assert body["errors"]["file"]
-    assert stored_files(app) == []
+    assert media_store.stored() == []
 
 
 def test_upload_without_a_file_part(client, make_agency) -> None:
@@ -225,7 +313,7 @@ def test_upload_without_a_file_part(client, make_agency) -> None:
     assert as_json.status_code == 422
 
 
-def test_oversize_uploads_are_413(app, client, make_agency, monkeypatch) -> None:
+def test_oversize_uploads_are_413(app, media_store, client, make_agency, monkeypatch) -> None:
     owner = make_agency()
     brand = owner.brands[0]
     content = image_bytes("PNG", (300, 300))
@@ -240,7 +328,7 @@ def test_oversize_uploads_are_413(app, client, make_agency, monkeypatch) -> None
     way_too_big = upload(client, owner, brand, bytes(200_000), "huge.png")
     assert way_too_big.status_code == 413
     assert way_too_big.content_type == "application/problem+json"
-    assert stored_files(app) == []
+    assert media_store.stored() == []
 
 
 def test_decompression_bomb_is_refused(client, make_agency) -> None:
@@ -260,16 +348,16 @@ def test_decompression_bomb_is_refused(client, make_agency) -> None:
     assert "too many pixels" in response.get_json()["detail"]
 
 
-def test_filename_is_only_a_label(app, client, make_agency) -> None:
+def test_filename_is_only_a_label(app, media_store, client, make_agency) -> None:
     owner = make_agency()
     response = upload(client, owner, owner.brands[0], image_bytes(), "../../etc/passwd.png")
     assert response.status_code == 201
     assert response.get_json()["filename"] == "passwd.png"
-    [path] = stored_files(app)
+    [path] = media_store.stored()
     assert path.name == response.get_json()["id"] + ".png"
 
 
-def test_idempotent_upload_replays(app, client, make_agency) -> None:
+def test_idempotent_upload_replays(app, media_store, client, make_agency) -> None:
     owner = make_agency()
     brand = owner.brands[0]
     content = image_bytes()
@@ -284,7 +372,7 @@ def test_idempotent_upload_replays(app, client, make_agency) -> None:
     first, second = send(content), send(content)
     assert first.status_code == second.status_code == 201
     assert first.get_json()["id"] == second.get_json()["id"]
-    assert len(stored_files(app)) == 1
+    assert len(media_store.stored()) == 1
     assert send(image_bytes(size=(10, 10))).status_code == 422
 
 
@@ -328,16 +416,16 @@ def test_patch_alt_text_with_if_match(client, make_agency) -> None:
     assert too_long.status_code == 422
 
 
-def test_delete_removes_the_file_and_hides_the_item(app, client, make_agency) -> None:
+def test_delete_removes_the_file_and_hides_the_item(app, media_store, client, make_agency) -> None:
     owner = make_agency()
     brand = owner.brands[0]
     media_id = upload(client, owner, brand, image_bytes(), "a.png").get_json()["id"]
-    assert len(stored_files(app)) == 1
+    assert len(media_store.stored()) == 1
     assert (
         client.delete(f"/v1/brands/{brand}/media/{media_id}", headers=owner.headers).status_code
         == 204
     )
-    assert stored_files(app) == []
+    assert media_store.stored() == []
     for path in ("", "/content"):
         gone = client.get(f"/v1/brands/{brand}/media/{media_id}{path}", headers=owner.headers)
         assert gone.status_code == 404
@@ -347,7 +435,9 @@ def test_delete_removes_the_file_and_hides_the_item(app, client, make_agency) ->
     assert again.status_code == 404
 
 
-def test_delete_refused_while_a_scheduled_post_uses_it(app, client, make_agency) -> None:
+def test_delete_refused_while_a_scheduled_post_uses_it(
+    app, media_store, client, make_agency
+) -> None:
     from app import tenancy
     from app.extensions import db
     from app.models import Post, PostMedia
@@ -368,13 +458,13 @@ def test_delete_refused_while_a_scheduled_post_uses_it(app, client, make_agency)
         post_id = post.id
     refused = client.delete(f"/v1/brands/{brand}/media/{media_id}", headers=owner.headers)
     assert refused.status_code == 409 and post_id in refused.get_json()["detail"]
-    assert len(stored_files(app)) == 1
+    assert len(media_store.stored()) == 1
 
 
 # -- tenants, roles, offboarding ---------------------------------------------------------------
 
 
-def test_another_tenant_cannot_reach_media_or_files(app, client, make_agency) -> None:
+def test_another_tenant_cannot_reach_media_or_files(app, media_store, client, make_agency) -> None:
     alice, bob = make_agency("Alice"), make_agency("Bob")
     media_id = upload(client, alice, alice.brands[0], image_bytes(), "a.png").get_json()["id"]
     for path in (f"/v1/brands/{alice.brands[0]}/media/{media_id}",
@@ -386,7 +476,7 @@ def test_another_tenant_cannot_reach_media_or_files(app, client, make_agency) ->
     listed = client.get(f"/v1/brands/{bob.brands[0]}/media", headers=bob.headers).get_json()
     assert listed["items"] == []
     assert upload(client, bob, alice.brands[0], image_bytes(), "x.png").status_code == 404
-    assert len(stored_files(app)) == 1
+    assert len(media_store.stored()) == 1
 
 
 def test_roles(client, make_agency, invite_user) -> None:
@@ -405,17 +495,16 @@ def test_roles(client, make_agency, invite_user) -> None:
     assert upload(client, editor, other_brand, image_bytes(), "x.png").status_code == 404
 
 
-def test_offboarding_a_brand_removes_its_files_only(app, client, make_agency) -> None:
+def test_offboarding_a_brand_removes_its_files_only(app, media_store, client, make_agency) -> None:
     owner = make_agency(brands=2)
     gone, kept = owner.brands
     upload(client, owner, gone, image_bytes(), "a.png")
     upload(client, owner, gone, mp4_bytes(), "v.mp4")
     kept_id = upload(client, owner, kept, image_bytes(), "b.png").get_json()["id"]
-    assert len(stored_files(app)) == 3
+    assert len(media_store.stored()) == 3
     assert client.delete(f"/v1/brands/{gone}", headers=owner.headers).status_code == 204
-    [left] = stored_files(app)
+    [left] = media_store.stored()
     assert left.name.startswith(kept_id)
-    assert not (Path(app.config["MEDIA_ROOT"]) / owner.agency_id / gone).exists()
 
 
 # -- signed links ------------------------------------------------------------------------------

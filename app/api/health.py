@@ -4,6 +4,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from app.extensions import db, redis
+from app.storage import StorageUnavailable, get_storage
 
 blp = Blueprint("health", __name__)
 
@@ -16,7 +17,7 @@ def healthz():
 
 @blp.get("/readyz")
 def readyz():
-    """The database and Redis answer."""
+    """The database, Redis and the media storage answer."""
     checks: dict[str, str] = {}
     try:
         db.session.execute(text("SELECT 1"))
@@ -32,6 +33,11 @@ def readyz():
             checks["redis"] = "ok"
     except Exception:  # noqa: BLE001
         checks["redis"] = "unreachable"
+    try:
+        get_storage().check()
+        checks["media_storage"] = "ok"
+    except StorageUnavailable:
+        checks["media_storage"] = "unreachable"
     ready = all(v == "ok" for v in checks.values())
     response = jsonify(status="ready" if ready else "not ready", checks=checks)
     response.status_code = 200 if ready else 503

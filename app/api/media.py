@@ -174,9 +174,16 @@ def _send(media: Media, *, cache_control: str) -> Any:
         mimetype=media.content_type,
         download_name=media_service.download_name(media),
         etag=media.sha256,
-        conditional=True,
+        conditional=path is not None,
         max_age=0,
     )
+    if stream is not None:
+        # Werkzeug knows a stream's length only for BytesIO; ours is recorded at upload, and
+        # with it If-None-Match and byte ranges work as they do for a file on disk.
+        response.content_length = media.size_bytes
+        response = response.make_conditional(
+            request, accept_ranges=True, complete_length=media.size_bytes
+        )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = cache_control
     return response

@@ -2,7 +2,8 @@
 
 `upgrade()` runs as the owner of the tables (MIGRATION_DATABASE_URL); on PostgreSQL it then
 grants the run-time role (the user of DATABASE_URL) plain DML rights, so the app connects as a
-role that is neither owner nor superuser and Row-Level Security applies to it.
+role that is neither owner nor superuser and Row-Level Security applies to it, and the backup
+role (BACKUP_DATABASE_ROLE), when there is one, read-only rights for pg_dump.
 """
 
 from __future__ import annotations
@@ -42,12 +43,19 @@ def _with_connection(url: str, action) -> None:
     engine.dispose()
 
 
-def upgrade(migration_url: str, app_url: str | None = None, revision: str = "head") -> None:
+def upgrade(
+    migration_url: str,
+    app_url: str | None = None,
+    revision: str = "head",
+    backup_role: str | None = None,
+) -> None:
     if migration_url.startswith("sqlite:///"):
         Path(migration_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     _with_connection(migration_url, lambda cfg: command.upgrade(cfg, revision))
     if app_url and migration_url.startswith("postgresql"):
         grant_runtime_role(migration_url, app_url)
+    if backup_role and migration_url.startswith("postgresql"):
+        grant_backup_role(migration_url, backup_role)
 
 
 def downgrade(migration_url: str, revision: str = "base") -> None:
@@ -67,6 +75,39 @@ def grant_runtime_role(migration_url: str, app_url: str) -> None:
             text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
         )
         conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+    engine.dispose()
+
+
+class BackupRoleUnfit(RuntimeError):
+    """BACKUP_DATABASE_ROLE names a role that cannot take a complete dump."""
+
+
+def grant_backup_role(migration_url: str, role_name: str) -> None:
+    """Let `role_name` read every table and sequence, and nothing more, for pg_dump.
+
+    Forced Row-Level Security applies to the tables' owner too: pg_dump as the owner stops at
+    the first tenant table, and with --enable-row-security it writes them out empty (no tenant
+    is set). Only a role with BYPASSRLS reads every row, and only a superuser can give that
+    attribute, so the role is created once by hand (README, "Backups"); the grants follow each
+    migration here, so tables added later are in the next dump too.
+    """
+    engine = create_engine(migration_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        attributes = conn.execute(
+            text("SELECT rolbypassrls, rolsuper FROM pg_roles WHERE rolname = :name"),
+            {"name": role_name},
+        ).first()
+        if attributes is None or not (attributes.rolbypassrls or attributes.rolsuper):
+            problem = "does not exist" if attributes is None else "lacks BYPASSRLS"
+            raise BackupRoleUnfit(
+                f"BACKUP_DATABASE_ROLE {role_name!r} {problem}: its dumps would miss every "
+                f"tenant's rows. As a superuser: CREATE ROLE {role_name} LOGIN BYPASSRLS "
+                f"PASSWORD '…' (or ALTER ROLE {role_name} BYPASSRLS), then run this again."
+            )
+        role = conn.dialect.identifier_preparer.quote(role_name)
+        conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"))
+        conn.execute(text(f"GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
     engine.dispose()
 
 

@@ -36,7 +36,7 @@ from app.services.media_probe import (
     probe,
     sniff_type,
 )
-from app.storage import brand_prefix, get_storage, media_key
+from app.storage import StorageUnavailable, brand_prefix, get_storage, media_key
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def upload(
         db.session.commit()
     except BaseException:
         db.session.rollback()
-        storage.delete(key)  # no row, no file
+        _forget_file(key)  # no row, no file
         raise
     return media
 
@@ -246,7 +246,16 @@ def delete(media: Media) -> None:
     )  # fmt: skip
     db.session.commit()
     # After the commit: a failed transaction must not lose a file its row still points to.
-    get_storage().delete(media.storage_key)
+    _forget_file(media.storage_key)
+
+
+def _forget_file(key: str) -> None:
+    """Delete a file no row points to any more. With the store down, the deletion the caller
+    asked for has still happened: the stray file is logged for the operator, not an error."""
+    try:
+        get_storage().delete(key)
+    except StorageUnavailable:
+        log.error("media file %s could not be deleted; remove it from the store by hand", key)
 
 
 def open_file(media: Media) -> tuple[str | None, BinaryIO | None]:
@@ -270,7 +279,14 @@ def _missing(media: Media) -> NotFound:
 
 def remove_brand_files(agency_id: str, brand_id: str) -> int:
     """Delete every stored file of one brand (offboarding). Returns how many were removed."""
-    return get_storage().delete_prefix(brand_prefix(agency_id, brand_id))
+    prefix = brand_prefix(agency_id, brand_id)
+    try:
+        return get_storage().delete_prefix(prefix)
+    except StorageUnavailable:
+        # The brand's rows are gone already (see brands.offboard); its files are left to the
+        # operator, named in the log.
+        log.error("media files under %s/ could not be deleted; remove them by hand", prefix)
+        return 0
 
 
 def download_name(media: Media) -> str:

@@ -12,11 +12,25 @@ import re
 from abc import ABC, abstractmethod
 from typing import BinaryIO
 
+from app.errors import AppError
+
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 
 
 class InvalidKey(ValueError):
     """A storage key that does not follow the `agency/brand/name` rule (a programming error)."""
+
+
+class StorageUnavailable(AppError):
+    """The media store did not answer (an object store down, refused credentials): the
+    request may succeed later, and the operator needs to know."""
+
+    status, code, title = 503, "storage-unavailable", "Media storage is unavailable"
+
+    def __init__(self, reason: str) -> None:
+        # The reason names buckets and keys: for the logs, not for the client.
+        super().__init__("Media storage is unavailable; try again in a moment.")
+        self.reason = reason
 
 
 def check_key(key: str, *, prefix: bool = False) -> list[str]:
@@ -43,7 +57,8 @@ def brand_prefix(agency_id: str, brand_id: str) -> str:
 
 
 class Storage(ABC):
-    """Where media bytes live. Backends: local disk (default); object stores can follow."""
+    """Where media bytes live. Backends: local disk (the embedded default) and S3-compatible
+    object stores (app/storage/s3.py)."""
 
     @abstractmethod
     def save(self, key: str, source: BinaryIO) -> int:
@@ -63,6 +78,10 @@ class Storage(ABC):
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int:
         """Remove every file of one brand (`agency_id/brand_id`); returns how many."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise StorageUnavailable unless files can be stored now (readiness)."""
 
     def local_path(self, key: str) -> str | None:
         """A file-system path for the key when the backend has one (lets Flask send it

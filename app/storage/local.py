@@ -1,4 +1,6 @@
-"""Local-disk storage under MEDIA_ROOT (the default, and what tests use with a temp dir)."""
+"""Local-disk storage under MEDIA_ROOT (the embedded default, and what tests use with a temp
+dir). Every process that serves or publishes media must see the same folder: one machine, or a
+volume all of them mount; across machines, use the S3 backend."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from app.storage.base import Storage, check_key
+from app.storage.base import Storage, StorageUnavailable, check_key
 
 _CHUNK = 1024 * 1024
 
@@ -63,6 +65,14 @@ class LocalStorage(Storage):
         count = sum(1 for p in path.rglob("*") if p.is_file())
         shutil.rmtree(path)
         return count
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot create {self.root}: {exc.strerror}") from exc
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"{self.root} is not writable")
 
     def local_path(self, key: str) -> str | None:
         return str(self._path(key))
