@@ -24,7 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app.storage.base import Storage, StorageUnavailable, check_key
 
-# Parts of 8 MiB, four at a time: at most ~32 MiB of one upload in memory, whatever its size.
+# Parts of 8 MiB, four sent at a time and at most four waiting in memory: about 40 MiB of one
+# upload in memory (the parts, plus the one being read), whatever the file's size.
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 MULTIPART_CHUNKSIZE = 8 * 1024 * 1024
 _TRANSFER = TransferConfig(
@@ -32,6 +33,8 @@ _TRANSFER = TransferConfig(
     multipart_chunksize=MULTIPART_CHUNKSIZE,
     max_concurrency=4,
 )
+# s3transfer's own setting (default 10), which boto3's constructor does not take.
+_TRANSFER.max_in_memory_upload_chunks = 4
 _DELETE_BATCH = 1000  # the most one DeleteObjects call takes
 
 log = logging.getLogger(__name__)
