@@ -149,9 +149,10 @@ def _settings(**overrides: Any) -> dict[str, Any]:
     [
         ({"MEDIA_STORAGE": "nfs"}, "MEDIA_STORAGE='nfs'"),
         ({"MEDIA_STORAGE": "s3", "S3_BUCKET": ""}, "S3_BUCKET"),
+        ({"MEDIA_STORAGE": "s3", "S3_BUCKET": "b", "S3_ADDRESSING_STYLE": "dns"}, "ADDRESSING"),
         ({"ENV": "production", "SECRET_KEY": "k" * 48, "MEDIA_ROOT": ""}, "MEDIA_ROOT"),
     ],
-    ids=["unknown-backend", "s3-without-bucket", "production-local-without-root"],
+    ids=["unknown-backend", "s3-without-bucket", "s3-odd-addressing", "production-local-no-root"],
 )
 def test_unworkable_storage_settings_refuse_to_start(overrides: dict, needle: str) -> None:
     with pytest.raises(RuntimeError, match=needle.replace("[", r"\[")):

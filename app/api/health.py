@@ -4,7 +4,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from app.extensions import db, redis
-from app.storage import StorageUnavailable, get_storage
+from app.storage import get_storage
 
 blp = Blueprint("health", __name__)
 
@@ -36,7 +36,7 @@ def readyz():
     try:
         get_storage().check()
         checks["media_storage"] = "ok"
-    except StorageUnavailable:
+    except Exception:  # noqa: BLE001 - StorageUnavailable, or a backend that cannot be made
         checks["media_storage"] = "unreachable"
     ready = all(v == "ok" for v in checks.values())
     response = jsonify(status="ready" if ready else "not ready", checks=checks)

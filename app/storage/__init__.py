@@ -40,6 +40,9 @@ def check_config(config: Mapping[str, Any]) -> None:
         raise RuntimeError(f"MEDIA_STORAGE={kind!r} is not a storage backend (local or s3).")
     if kind == "s3" and not config.get("S3_BUCKET"):
         raise RuntimeError("MEDIA_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL outside AWS).")
+    style = config.get("S3_ADDRESSING_STYLE") or "auto"
+    if kind == "s3" and style not in ("auto", "path", "virtual"):
+        raise RuntimeError(f"S3_ADDRESSING_STYLE={style!r}: use auto, path or virtual.")
     if kind == "local" and config.get("ENV") == "production" and not config.get("MEDIA_ROOT"):
         raise RuntimeError(
             "RELAIS_ENV=production with MEDIA_STORAGE=local needs MEDIA_ROOT: a folder every "
