@@ -11,6 +11,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
@@ -52,6 +54,28 @@ def upgrade(migration_url: str, app_url: str | None = None, revision: str = "hea
 
 def downgrade(migration_url: str, revision: str = "base") -> None:
     _with_connection(migration_url, lambda cfg: command.downgrade(cfg, revision))
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database is at (None: no migration applied)."""
+    if url.startswith("sqlite"):
+        engine = make_engine(url)
+    else:
+        engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def describe(revision: str | None) -> str:
+    """`<id> (<its message>)`, or `base (no migration applied)`, for people."""
+    if revision is None:
+        return "base (no migration applied)"
+    script = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(revision)
+    doc = (script.doc or "").strip() if script is not None else ""
+    return f"{revision} ({doc})" if doc else revision
 
 
 def grant_runtime_role(migration_url: str, app_url: str) -> None:
