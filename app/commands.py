@@ -86,7 +86,8 @@ def db_downgrade(revision: str, yes: bool) -> None:
         raise click.ClickException(f"{_shown(url)} has no migration applied: nothing to undo")
     if not yes:
         click.confirm(
-            f"Downgrade {_shown(url)} from {migrations.describe(current)} to {revision}? "
+            f"Downgrade {_shown(url)} from {migrations.describe(current)} to "
+            f"{migrations.describe(migrations.downgrade_target(current, revision))}? "
             "Tables and columns added by the later migrations are dropped with their data",
             abort=True,
         )

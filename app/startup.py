@@ -133,14 +133,14 @@ def check_config(config: MutableMapping[str, Any]) -> None:
         )
 
 
-def refuse_unsafe_environment() -> None:
+def refuse_unsafe_environment(process: str = "rq cron") -> None:
     """For processes that build no app (`rq cron`): the checks on the environment's Config."""
     settings = config_as_dict(Config)
     if settings.get("ENV") == "development" and not settings.get("SECRET_KEY"):
         return  # the generated secret is random; the processes that sign read it themselves
     problems = config_problems(settings)
     if problems:
-        raise SystemExit(f"[relais] {UnsafeConfiguration(problems)}")
+        raise SystemExit(f"[relais] {process} {UnsafeConfiguration(problems)}")
 
 
 # -- the database role --------------------------------------------------------------------------

@@ -69,6 +69,22 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
+def downgrade_target(current: str, revision: str) -> str | None:
+    """The revision `relais db downgrade --revision` leads to from `current` (-N: N steps)."""
+    if revision == "base":
+        return None
+    if not (revision.startswith("-") and revision[1:].isdigit()):
+        return revision
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    target: str | None = current
+    for _ in range(int(revision[1:])):
+        if target is None:
+            break
+        down = script.get_revision(target).down_revision
+        target = down if isinstance(down, str) or down is None else down[0]
+    return target
+
+
 def describe(revision: str | None) -> str:
     """`<id> (<its message>)`, or `base (no migration applied)`, for people."""
     if revision is None:
