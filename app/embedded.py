@@ -57,8 +57,9 @@ def is_loopback(host: str) -> bool:
 
 def shared_secret(host: str) -> str:
     """The SECRET_KEY every child gets, or StartFailed when it must not serve on `host`."""
-    explicit = os.environ.get("SECRET_KEY")
-    secret = explicit or secret_key.load_or_create(VAR / "secret_key")
+    explicit = os.environ.get("SECRET_KEY", "")
+    # Blank counts as unset, as in create_app: the generated secret then.
+    secret = explicit if explicit.strip() else secret_key.load_or_create(VAR / "secret_key")
     problem = secret_key.weakness(secret)
     if problem and secret_key.is_public(secret):
         raise StartFailed(

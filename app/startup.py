@@ -42,8 +42,9 @@ class UnsafeConfiguration(RuntimeError):
 
 
 def resolve_secret_key(config: MutableMapping[str, Any]) -> None:
-    """In development, no SECRET_KEY means the one generated under ./var (made on first run)."""
-    if not config.get("SECRET_KEY") and config.get("ENV") == "development":
+    """In development, no SECRET_KEY (or blanks) means the one generated under ./var (made on
+    first run)."""
+    if not (config.get("SECRET_KEY") or "").strip() and config.get("ENV") == "development":
         config["SECRET_KEY"] = secret_key.load_or_create(Path(config["SECRET_KEY_FILE"]))
 
 
@@ -73,7 +74,7 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
             f"{secret_key.weakness(secret)}. Unset SECRET_KEY in development (a random one is "
             f"generated into {config.get('SECRET_KEY_FILE')}), or {secret_key.HOW_TO_SET}"
         )
-    elif not secret.strip() and env != "development":
+    elif not secret.strip() and env != "development":  # development generates one
         problems.append(f"SECRET_KEY is empty; {secret_key.HOW_TO_SET}")
     return problems
 
@@ -135,10 +136,7 @@ def check_config(config: MutableMapping[str, Any]) -> None:
 
 def refuse_unsafe_environment(process: str = "rq cron") -> None:
     """For processes that build no app (`rq cron`): the checks on the environment's Config."""
-    settings = config_as_dict(Config)
-    if settings.get("ENV") == "development" and not settings.get("SECRET_KEY"):
-        return  # the generated secret is random; the processes that sign read it themselves
-    problems = config_problems(settings)
+    problems = config_problems(config_as_dict(Config))
     if problems:
         raise SystemExit(f"[relais] {process} {UnsafeConfiguration(problems)}")
 

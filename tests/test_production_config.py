@@ -124,6 +124,11 @@ def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> Non
         public.decrypt(crypto.encrypt({"token": "t"}))
 
 
+def test_a_blank_secret_in_development_means_the_generated_one(tmp_path: Path) -> None:
+    app = create_app(_development(tmp_path, SECRET_KEY="   "))
+    assert app.config["SECRET_KEY"] == (tmp_path / "var" / "secret_key").read_text().strip()
+
+
 def test_an_explicit_secret_wins_over_the_generated_one(tmp_path: Path) -> None:
     app = create_app(_development(tmp_path, SECRET_KEY=GOOD_SECRET))
     assert app.config["SECRET_KEY"] == GOOD_SECRET
