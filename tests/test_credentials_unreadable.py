@@ -71,7 +71,12 @@ def test_refresh_with_the_wrong_key_leaves_accounts_alone_and_fails_loudly(
     assert after["health"] == "active"
     for column in ("health", "last_error", "credentials_encrypted", "token_expires_at"):
         assert after[column] == before[column], column
-    assert "social_account.needs_reconnect" not in _audit_actions(client, owner)
+    # Audited for the agency once (not every 15 minutes while the keys stay wrong).
+    with wrong.app_context(), pytest.raises(UnreadableCredentials):
+        accounts.refresh_expiring_tokens()
+    actions = _audit_actions(client, owner)
+    assert actions.count("social_account.credentials_unreadable") == 1
+    assert "social_account.needs_reconnect" not in actions
 
     # With the right key the same run goes through (Mastodon tokens cannot be refreshed).
     with app.app_context():

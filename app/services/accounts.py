@@ -23,7 +23,7 @@ from app import tenancy
 from app.auth.principal import Principal
 from app.errors import BadGateway, Conflict, ValidationFailed
 from app.extensions import db
-from app.models import AccountHealth, Brand, MastodonApp, OAuthState, SocialAccount
+from app.models import AccountHealth, AuditEvent, Brand, MastodonApp, OAuthState, SocialAccount
 from app.models.base import utcnow
 from app.networks import OAUTH_NETWORKS, connector_for
 from app.networks.base import (
@@ -506,12 +506,7 @@ def refresh_account(account: SocialAccount, *, now: datetime | None = None) -> s
         # encrypted with (a worker started without CREDENTIALS_ENCRYPTION_KEYS, or a key dropped
         # before `relais accounts rotate-keys`). Marking it dead would make every agency
         # reconnect everything for nothing.
-        log.error(
-            "social account %s (agency %s): no configured key decrypts its credentials; left "
-            "as it is. Check CREDENTIALS_ENCRYPTION_KEYS on this process.",
-            account.id,
-            account.agency_id,
-        )
+        _report_unreadable(account, now)
         return "unreadable"
     if not connector.can_refresh(secrets):
         if account.token_expires_at is not None and account.token_expires_at <= now:
@@ -535,6 +530,39 @@ def refresh_account(account: SocialAccount, *, now: datetime | None = None) -> s
     _store_tokens(account, tokens)
     account.last_refreshed_at = now
     return "refreshed"
+
+
+def _report_unreadable(account: SocialAccount, now: datetime) -> None:
+    """Loudly, without touching the account: an error log every run, and an audit event at
+    most once a day per account (the job runs every 15 minutes until someone fixes the keys)."""
+    log.error(
+        "social account %s (agency %s): no configured key decrypts its credentials; left as it "
+        "is. Check CREDENTIALS_ENCRYPTION_KEYS on this process.",
+        account.id,
+        account.agency_id,
+    )
+    recently = db.session.scalar(
+        tenancy.scoped_select(AuditEvent, AuditEvent.id)
+        .where(
+            AuditEvent.action == "social_account.credentials_unreadable",
+            AuditEvent.target_id == account.id,
+            AuditEvent.created_at > now - timedelta(days=1),
+        )
+        .limit(1)
+    )
+    if recently is None:
+        audit.record(
+            "social_account.credentials_unreadable",
+            agency_id=account.agency_id,
+            brand_id=account.brand_id,
+            target_type="social_account",
+            target_id=account.id,
+            data={
+                "reason": "the server could not decrypt the stored credentials (a server "
+                "configuration problem, not the account's); the account was left as it is"
+            },
+            actor_type="system",
+        )
 
 
 def _mark_dead(account: SocialAccount, reason: str) -> str:
