@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# `make run PORT=8001` when 8000 is taken; HOST=0.0.0.0 to be reached from other machines.
+# `make run PORT=8001` when 8000 is taken; HOST=0.0.0.0 to be reached from other machines
+# (refused while SECRET_KEY is weak or published; unset, a random one is kept in ./var).
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
@@ -32,10 +33,10 @@ test-postgres: setup
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} $(BIN)/pytest
 
-## Seed a demo agency with two brands and print a token
+## Seed a demo agency with two brands and print a token (and a curl for the running `make run`)
 demo: setup
 	$(BIN)/relais db upgrade
-	API_BASE_URL=$${API_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/relais demo
+	$(BIN)/relais demo
 
 ## Regenerate the committed OpenAPI spec
 openapi: setup

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from app.config import DEFAULT_SECRET_KEY, Config, config_as_dict
+from app.config import Config, config_as_dict
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -21,11 +21,13 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
         config = Config
     settings = config if isinstance(config, dict) else config_as_dict(config)
     app.config.update(settings)
-    _refuse_insecure_production(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from app.startup import check_config
+
+    check_config(app.config)  # the development secret, then every refusal (app/startup.py)
     from app.storage import check_config as check_storage_config
 
     check_storage_config(app.config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _warn_about_production_database(app)
 
     from app.extensions import api, db, redis
@@ -71,17 +73,6 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
 
     register_commands(app)
     return app
-
-
-def _refuse_insecure_production(app: Flask) -> None:
-    if app.config.get("ENV") != "production":
-        return
-    secret = app.config.get("SECRET_KEY") or ""
-    if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
-        raise RuntimeError(
-            "RELAIS_ENV=production needs SECRET_KEY set to a random value of 32+ characters "
-            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
-        )
 
 
 def _warn_about_production_database(app: Flask) -> None:

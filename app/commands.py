@@ -1,16 +1,56 @@
 """CLI commands: `relais db upgrade|downgrade`, `relais demo`, `relais run-embedded`,
-`relais accounts rotate-keys`."""
+`relais accounts rotate-keys`.
+
+Commands that can hurt say so before they act: `db downgrade` asks (or takes `--yes`), `demo`
+refuses a production database, and every failure ends in a sentence naming what to change,
+never a traceback.
+"""
 
 from __future__ import annotations
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError
+
+# PostgreSQL's SQLSTATE for "permission denied" and "must be owner of …".
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @click.group("db")
 def db_commands() -> None:
     """Database schema (Alembic)."""
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _migration_failure(exc: DBAPIError) -> click.ClickException:
+    """What a failed migration means, for the operator (no SQL, no traceback, no password)."""
+    cfg = current_app.config
+    url = cfg["MIGRATION_DATABASE_URL"]
+    reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()[0]
+    role = make_url(url).username or "the default user"
+    if cfg["MIGRATION_DATABASE_URL"] == cfg["DATABASE_URL"]:
+        as_whom = (
+            f"It ran as {role!r} from DATABASE_URL, because MIGRATION_DATABASE_URL is not set."
+        )
+    else:
+        as_whom = f"It ran as {role!r} from MIGRATION_DATABASE_URL ({_shown(url)})."
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code == _INSUFFICIENT_PRIVILEGE:
+        return click.ClickException(
+            f"the migration was refused: {reason}. Migrations run as the owner of the tables: "
+            "set MIGRATION_DATABASE_URL to the owner's URL (e.g. "
+            "postgresql://relais_owner:…@db/relais) and keep DATABASE_URL for the run-time role. "
+            + as_whom
+        )
+    return click.ClickException(
+        f"the migration failed: {reason}. {as_whom} MIGRATION_DATABASE_URL must reach the "
+        "database as the owner of its tables."
+    )
 
 
 @db_commands.command("upgrade")
@@ -31,32 +71,63 @@ def db_upgrade(revision: str) -> None:
         )
     except migrations.BackupRoleUnfit as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"database at {revision}")
+    except DBAPIError as exc:
+        raise _migration_failure(exc) from None
+    reached = migrations.current_revision(cfg["MIGRATION_DATABASE_URL"])
+    click.echo(f"database at {migrations.describe(reached)}")
 
 
 @db_commands.command("downgrade")
-@click.option("--revision", default="-1", show_default=True)
+@click.option("--revision", default="-1", show_default=True, help="target, or -N steps back")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @with_appcontext
-def db_downgrade(revision: str) -> None:
-    """Migrate the schema down."""
+def db_downgrade(revision: str, yes: bool) -> None:
+    """Migrate the schema down. What later migrations added is dropped, with its data."""
     from app import migrations
 
-    migrations.downgrade(current_app.config["MIGRATION_DATABASE_URL"], revision)
-    click.echo(f"database at {revision}")
+    url = current_app.config["MIGRATION_DATABASE_URL"]
+    try:
+        current = migrations.current_revision(url)
+    except DBAPIError as exc:
+        raise _migration_failure(exc) from None
+    if current is None:
+        raise click.ClickException(f"{_shown(url)} has no migration applied: nothing to undo")
+    if not yes:
+        click.confirm(
+            f"Downgrade {_shown(url)} from {migrations.describe(current)} to "
+            f"{migrations.describe(migrations.downgrade_target(current, revision))}? "
+            "Tables and columns added by the later migrations are dropped with their data",
+            abort=True,
+        )
+    try:
+        migrations.downgrade(url, revision)
+    except DBAPIError as exc:
+        raise _migration_failure(exc) from None
+    click.echo(f"database at {migrations.describe(migrations.current_revision(url))}")
 
 
 @click.command("demo")
 @with_appcontext
 def demo_command() -> None:
     """Seed a demo agency with two brands and print a token to call the API with."""
+    from app.embedded import running_instance
     from app.services import demo
 
+    if current_app.config.get("ENV") == "production":
+        raise click.ClickException(
+            f"relais demo creates a user with a published password ({demo.EMAIL} / "
+            f"{demo.PASSWORD}): it refuses to run with RELAIS_ENV=production"
+        )
     seeded = demo.seed()
-    base = current_app.config["API_BASE_URL"]
+    # The curl goes to the `make run` of this checkout, wherever it listens.
+    running = running_instance()
+    base = running["url"] if running else current_app.config["API_BASE_URL"]
     click.echo(f"Demo agency {seeded.agency_id} — sign in as {demo.EMAIL} / {demo.PASSWORD}")
     for brand_id, name in seeded.brands:
         click.echo(f"  brand {brand_id}  {name}")
     click.echo("")
+    if not running:
+        click.echo(f"(no `make run` is running from this checkout; the API is expected at {base})")
     click.echo(f"export TOKEN={seeded.access_token}")
     click.echo(f'curl -s {base}/v1/brands -H "Authorization: Bearer $TOKEN"')
 
@@ -89,11 +160,21 @@ def accounts_commands() -> None:
 def accounts_rotate_keys() -> None:
     """Re-encrypt every stored credential with the newest key of CREDENTIALS_ENCRYPTION_KEYS.
 
-    Put the new key first, deploy, run this, then drop the old key.
+    Put the new key first, deploy, run this, then drop the old key. Rows no configured key
+    decrypts are listed and left as they are; the command then exits with status 1.
     """
     from app.services import accounts
 
-    counts = accounts.rotate_encryption_keys()
-    for name, count in sorted(counts.items()):
+    rotation = accounts.rotate_encryption_keys()
+    for name, count in sorted(rotation.counts.items()):
         click.echo(f"{name}: {count}")
+    if rotation.unreadable:
+        for table, row_id in rotation.unreadable:
+            click.echo(f"unreadable: {table} {row_id}", err=True)
+        raise click.ClickException(
+            f"{len(rotation.unreadable)} row(s) could not be decrypted by any key of "
+            "CREDENTIALS_ENCRYPTION_KEYS and were left as they are (listed above); every other "
+            "row is now encrypted with the newest key. Add the key they were encrypted with "
+            "and run this again before dropping any key"
+        )
     click.echo("every stored credential is now encrypted with the newest key")

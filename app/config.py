@@ -9,6 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
+# The development default of earlier versions. It is published, so nothing may sign with it:
+# every process refuses it (app/startup.py); `make run` generates a secret of its own instead.
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
 # Local data (the SQLite database, media files) defaults to ./var of the directory the process
 # starts in, never to a folder beside the code: once installed, that is site-packages.
@@ -32,7 +34,12 @@ def normalize_database_url(url: str) -> str:
 
 class Config:
     ENV = os.environ.get("RELAIS_ENV", "development")
-    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+    # Unset in development: create_app reads (or makes, on first run) SECRET_KEY_FILE, so the
+    # API, the worker, `rq cron` and `relais demo` of one checkout share one random secret.
+    # Production refuses to start without a real one (app/security/secret_key.py says what
+    # counts as real).
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
+    SECRET_KEY_FILE = str(VAR_DIR / "secret_key")
 
     # The URL the app connects with at run time; on PostgreSQL this role must be neither the
     # tables' owner nor a superuser, so Row-Level Security applies to it.

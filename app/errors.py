@@ -106,6 +106,7 @@ def problem_response(
     title: str | None = None,
     errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ):
     phrase = http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_ else ""
     body: dict[str, Any] = {
@@ -118,6 +119,8 @@ def problem_response(
     }
     if errors:
         body["errors"] = errors
+    # RFC 9457 extension members: more about this kind of problem (e.g. /readyz's checks).
+    body.update(extensions or {})
     response = jsonify(body)
     response.status_code = status
     response.content_type = PROBLEM_CONTENT_TYPE

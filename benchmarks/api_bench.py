@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -125,6 +126,8 @@ def start_gunicorn(
         DATABASE_URL=app_url,
         REDIS_URL=redis_url,
         RELAIS_ENV="benchmark",
+        # Outside development nothing generates a secret: one per run, like a real deployment.
+        SECRET_KEY=secrets.token_urlsafe(48),
         ACCESS_TOKEN_TTL_SECONDS="7200",
         API_BASE_URL=f"http://127.0.0.1:{port}",
     )

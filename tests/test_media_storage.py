@@ -138,6 +138,15 @@ def test_the_store_failing_mid_read_is_not_a_short_file(s3_storage) -> None:
 # -- configuration: refused at start ---------------------------------------------------------
 
 
+# What production needs besides the media store (app/startup.py refuses it otherwise), so that
+# each case below is refused, or not, for its storage settings alone.
+PRODUCTION = {
+    "ENV": "production",
+    "SECRET_KEY": "x7Qm2Lp9Rz4Tv8Wb1Nc6Kd3Hf5Jg0Sa-storage-tests",
+    "API_BASE_URL": "https://api.example.com",
+}
+
+
 def _settings(**overrides: Any) -> dict[str, Any]:
     settings = config_as_dict(TestConfig)
     settings.update(overrides)
@@ -150,7 +159,7 @@ def _settings(**overrides: Any) -> dict[str, Any]:
         ({"MEDIA_STORAGE": "nfs"}, "MEDIA_STORAGE='nfs'"),
         ({"MEDIA_STORAGE": "s3", "S3_BUCKET": ""}, "S3_BUCKET"),
         ({"MEDIA_STORAGE": "s3", "S3_BUCKET": "b", "S3_ADDRESSING_STYLE": "dns"}, "ADDRESSING"),
-        ({"ENV": "production", "SECRET_KEY": "k" * 48, "MEDIA_ROOT": ""}, "MEDIA_ROOT"),
+        ({**PRODUCTION, "MEDIA_ROOT": ""}, "MEDIA_ROOT"),
     ],
     ids=["unknown-backend", "s3-without-bucket", "s3-odd-addressing", "production-local-no-root"],
 )
@@ -170,8 +179,7 @@ def test_unworkable_storage_settings_refuse_to_start(overrides: dict, needle: st
 def test_production_starts_with_a_named_media_store(overrides: dict) -> None:
     app = create_app(
         _settings(
-            ENV="production",
-            SECRET_KEY="k" * 48,
+            **PRODUCTION,
             DATABASE_URL="postgresql+psycopg://relais@db/relais",
             **overrides,
         )

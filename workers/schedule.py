@@ -4,7 +4,12 @@ from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
 from app.queue import DEFAULT
+from app.startup import refuse_unsafe_environment
 from workers.jobs import accounts, maintenance
+
+# The API's refusals, checked on the environment: a cron with the wrong configuration says so
+# at once. It builds no app and touches no database (it only enqueues), so that is all it needs.
+refuse_unsafe_environment()
 
 PERIODIC_JOBS = [
     # (job function, queue, seconds between runs)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from app.errors import problem_response
 from app.extensions import db, redis
 from app.storage import get_storage
 
@@ -17,12 +18,19 @@ def healthz():
 
 @blp.get("/readyz")
 def readyz():
-    """The database, Redis and the media storage answer."""
+    """The database, Redis and the media storage answer (and, in production, the database
+    role is a safe one)."""
     checks: dict[str, str] = {}
+    problems: list[str] = []
     try:
-        db.session.execute(text("SELECT 1"))
+        if _checks_role():
+            from app.startup import role_problems
+
+            problems = role_problems(db.session)
+        else:
+            db.session.execute(text("SELECT 1"))
         db.session.rollback()
-        checks["database"] = "ok"
+        checks["database"] = "unsafe role" if problems else "ok"
     except Exception:  # noqa: BLE001 - any failure means "not ready"
         checks["database"] = "unreachable"
     try:
@@ -38,7 +46,17 @@ def readyz():
         checks["media_storage"] = "ok"
     except Exception:  # noqa: BLE001 - StorageUnavailable, or a backend that cannot be made
         checks["media_storage"] = "unreachable"
-    ready = all(v == "ok" for v in checks.values())
-    response = jsonify(status="ready" if ready else "not ready", checks=checks)
-    response.status_code = 200 if ready else 503
-    return response
+    if all(v == "ok" for v in checks.values()):
+        return jsonify(status="ready", checks=checks)
+    failing = ", ".join(f"{name} {state}" for name, state in checks.items() if state != "ok")
+    return problem_response(
+        503,
+        " ".join([f"Not ready: {failing}."] + problems),
+        code="not-ready",
+        title="Not ready",
+        extensions={"checks": checks},
+    )
+
+
+def _checks_role() -> bool:
+    return current_app.config.get("ENV") == "production" and db.dialect == "postgresql"

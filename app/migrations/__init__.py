@@ -12,6 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
@@ -60,6 +62,44 @@ def upgrade(
 
 def downgrade(migration_url: str, revision: str = "base") -> None:
     _with_connection(migration_url, lambda cfg: command.downgrade(cfg, revision))
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database is at (None: no migration applied)."""
+    if url.startswith("sqlite"):
+        engine = make_engine(url)
+    else:
+        engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def downgrade_target(current: str, revision: str) -> str | None:
+    """The revision `relais db downgrade --revision` leads to from `current` (-N: N steps)."""
+    if revision == "base":
+        return None
+    if not (revision.startswith("-") and revision[1:].isdigit()):
+        return revision
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    target: str | None = current
+    for _ in range(int(revision[1:])):
+        if target is None:
+            break
+        down = script.get_revision(target).down_revision
+        target = down if isinstance(down, str) or down is None else down[0]
+    return target
+
+
+def describe(revision: str | None) -> str:
+    """`<id> (<its message>)`, or `base (no migration applied)`, for people."""
+    if revision is None:
+        return "base (no migration applied)"
+    script = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision(revision)
+    doc = (script.doc or "").strip() if script is not None else ""
+    return f"{revision} ({doc})" if doc else revision
 
 
 def grant_runtime_role(migration_url: str, app_url: str) -> None:

@@ -23,7 +23,7 @@ from app import tenancy
 from app.auth.principal import Principal
 from app.errors import BadGateway, Conflict, ValidationFailed
 from app.extensions import db
-from app.models import AccountHealth, Brand, MastodonApp, OAuthState, SocialAccount
+from app.models import AccountHealth, AuditEvent, Brand, MastodonApp, OAuthState, SocialAccount
 from app.models.base import utcnow
 from app.networks import OAUTH_NETWORKS, connector_for
 from app.networks.base import (
@@ -492,14 +492,22 @@ def refresh_account(account: SocialAccount, *, now: datetime | None = None) -> s
 
     A transient failure (timeout, 429, 5xx) keeps the account's health as it is and records the
     error: the next run tries again. Only a network saying the credentials are dead (401,
-    invalid_grant) marks it `needs_reconnect`.
+    invalid_grant) marks it `needs_reconnect`. Credentials this process cannot decrypt say
+    nothing about the account: the account is left untouched (`unreadable`, see below).
     """
     now = now or utcnow()
     connector = connector_for(account.network)
     try:
         secrets = credentials_of(account)
-    except (CredentialsRejected, crypto.CredentialsUnreadable) as exc:
+    except CredentialsRejected as exc:
         return _mark_dead(account, str(exc))
+    except crypto.CredentialsUnreadable:
+        # The operator's error, not the account's: this process lacks the key the row was
+        # encrypted with (a worker started without CREDENTIALS_ENCRYPTION_KEYS, or a key dropped
+        # before `relais accounts rotate-keys`). Marking it dead would make every agency
+        # reconnect everything for nothing.
+        _report_unreadable(account, now)
+        return "unreadable"
     if not connector.can_refresh(secrets):
         if account.token_expires_at is not None and account.token_expires_at <= now:
             return _mark_dead(account, "the token expired and this network cannot refresh it")
@@ -524,6 +532,39 @@ def refresh_account(account: SocialAccount, *, now: datetime | None = None) -> s
     return "refreshed"
 
 
+def _report_unreadable(account: SocialAccount, now: datetime) -> None:
+    """Loudly, without touching the account: an error log every run, and an audit event at
+    most once a day per account (the job runs every 15 minutes until someone fixes the keys)."""
+    log.error(
+        "social account %s (agency %s): no configured key decrypts its credentials; left as it "
+        "is. Check CREDENTIALS_ENCRYPTION_KEYS on this process.",
+        account.id,
+        account.agency_id,
+    )
+    recently = db.session.scalar(
+        tenancy.scoped_select(AuditEvent, AuditEvent.id)
+        .where(
+            AuditEvent.action == "social_account.credentials_unreadable",
+            AuditEvent.target_id == account.id,
+            AuditEvent.created_at > now - timedelta(days=1),
+        )
+        .limit(1)
+    )
+    if recently is None:
+        audit.record(
+            "social_account.credentials_unreadable",
+            agency_id=account.agency_id,
+            brand_id=account.brand_id,
+            target_type="social_account",
+            target_id=account.id,
+            data={
+                "reason": "the server could not decrypt the stored credentials (a server "
+                "configuration problem, not the account's); the account was left as it is"
+            },
+            actor_type="system",
+        )
+
+
 def _mark_dead(account: SocialAccount, reason: str) -> str:
     account.health = AccountHealth.NEEDS_RECONNECT.value
     account.last_error = reason[:_ERROR_TEXT_LIMIT]
@@ -539,8 +580,26 @@ def _mark_dead(account: SocialAccount, reason: str) -> str:
     return "needs_reconnect"
 
 
+class UnreadableCredentials(RuntimeError):
+    """A run met credentials no configured key decrypts: a configuration error, raised after the
+    run so the job fails loudly (the readable accounts' work is committed first)."""
+
+    def __init__(self, account_ids: list[str], outcomes: dict[str, int]) -> None:
+        self.account_ids = account_ids
+        self.outcomes = outcomes
+        shown = ", ".join(account_ids[:10]) + (" …" if len(account_ids) > 10 else "")
+        super().__init__(
+            f"{len(account_ids)} social account(s) have credentials that no key in "
+            f"CREDENTIALS_ENCRYPTION_KEYS decrypts ({shown}); they were left as they are. Give "
+            f"this process the keys the API uses. Outcomes: {outcomes}"
+        )
+
+
 def refresh_expiring_tokens(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
-    """Every account whose token expires within TOKEN_REFRESH_MARGIN_SECONDS, across agencies."""
+    """Every account whose token expires within TOKEN_REFRESH_MARGIN_SECONDS, across agencies.
+
+    Raises UnreadableCredentials at the end when any account's credentials could not be read.
+    """
     now = now or utcnow()
     horizon = now + timedelta(seconds=current_app.config["TOKEN_REFRESH_MARGIN_SECONDS"])
     with tenancy.system_scope():
@@ -559,6 +618,7 @@ def refresh_expiring_tokens(*, now: datetime | None = None, batch: int = 500) ->
         ).all()
         db.session.commit()
     outcomes: Counter[str] = Counter()
+    unreadable: list[str] = []
     for account_id, agency_id in due:
         tenancy.enter_agency(agency_id)
         try:
@@ -572,10 +632,15 @@ def refresh_expiring_tokens(*, now: datetime | None = None, batch: int = 500) ->
                 db.session.rollback()
                 outcomes["skipped"] += 1
                 continue
-            outcomes[refresh_account(account, now=now)] += 1
+            outcome = refresh_account(account, now=now)
+            outcomes[outcome] += 1
+            if outcome == "unreadable":
+                unreadable.append(account_id)
             db.session.commit()
         finally:
             tenancy.set_scope(tenancy.NO_SCOPE)
+    if unreadable:
+        raise UnreadableCredentials(unreadable, dict(outcomes))
     return dict(outcomes)
 
 
@@ -595,10 +660,23 @@ def purge_expired_states(*, now: datetime | None = None) -> int:
 # -- key rotation --------------------------------------------------------------------------------
 
 
-def rotate_encryption_keys(batch: int = 200) -> dict[str, int]:
-    """Re-encrypt every stored secret with the newest key (run after adding a key in front)."""
+@dataclass
+class Rotation:
+    """What `relais accounts rotate-keys` did: counts per table, and the rows it could not read."""
+
+    counts: dict[str, int]
+    unreadable: list[tuple[str, str]]  # (table, row id)
+
+
+def rotate_encryption_keys(batch: int = 200) -> Rotation:
+    """Re-encrypt every stored secret with the newest key (run after adding a key in front).
+
+    A row no configured key decrypts is reported and skipped, never fatal: the run re-encrypts
+    every row it can, so dropping one wrong key later costs only the rows it names.
+    """
     cipher = crypto.cipher()
     counts: Counter[str] = Counter()
+    unreadable: list[tuple[str, str]] = []
     targets = (
         (SocialAccount, SocialAccount.credentials_encrypted, "social_accounts"),
         (OAuthState, OAuthState.verifier_encrypted, "oauth_states"),
@@ -617,10 +695,15 @@ def rotate_encryption_keys(batch: int = 200) -> dict[str, int]:
                     if cipher.is_current(token):
                         counts[f"{name}_current"] += 1
                         continue
-                    setattr(row, column.key, cipher.rotate(token))
+                    try:
+                        setattr(row, column.key, cipher.rotate(token))
+                    except crypto.CredentialsUnreadable:
+                        log.error("%s %s: no configured key decrypts it; left as is", name, row.id)
+                        unreadable.append((name, str(row.id)))
+                        continue
                     counts[name] += 1
                 db.session.commit()
             if len(rows) < batch:
                 break
             last_id = rows[-1].id
-    return dict(counts)
+    return Rotation(dict(counts), unreadable)
