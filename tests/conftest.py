@@ -84,6 +84,7 @@ def app_config(
         MIGRATION_DATABASE_URL=database.owner_url,
         REDIS_URL=redis_url,
         MEDIA_ROOT=str(tmp_path_factory.mktemp("media")),
+        MAIL_DIR=str(tmp_path_factory.mktemp("mail")),
     )
     return settings
 
@@ -100,6 +101,15 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     database: DatabaseSetup = request.getfixturevalue("database")
     _wipe(database)
+
+
+@pytest.fixture(autouse=True)
+def _clean_mail_dir(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Each test reads only the mail it caused (tests/mail.py reads the whole folder).
+    yield
+    if "app_config" in request.fixturenames:
+        for path in Path(request.getfixturevalue("app_config")["MAIL_DIR"]).glob("*.eml"):
+            path.unlink()
 
 
 def _wipe(database: DatabaseSetup) -> None:

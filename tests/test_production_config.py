@@ -15,7 +15,13 @@ GOOD_SECRET = "k" * 48
 
 def _production(**overrides: Any) -> dict[str, Any]:
     settings = config_as_dict(TestConfig)
-    settings.update(ENV="production", TESTING=False, **overrides)
+    settings.update(
+        ENV="production",
+        TESTING=False,
+        SMTP_URL="smtp://mail.example.com",
+        MAIL_FROM="Relais <relais@example.com>",
+        **overrides,
+    )
     return settings
 
 

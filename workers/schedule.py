@@ -3,13 +3,14 @@
 from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
-from app.queue import DEFAULT
-from workers.jobs import accounts, maintenance
+from app.queue import DEFAULT, MAIL
+from workers.jobs import accounts, mail, maintenance
 
 PERIODIC_JOBS = [
     # (job function, queue, seconds between runs)
     (maintenance.purge_expired_records, DEFAULT, 3600),
     (accounts.refresh_expiring_tokens, DEFAULT, 900),
+    (mail.enqueue_stalled_mail, MAIL, 300),
 ]
 
 
