@@ -47,6 +47,8 @@ EXPECTED: dict[str, str] = {
     "POST /v1/auth/token":                              PUBLIC,
     "POST /v1/auth/refresh":                            PUBLIC,
     "POST /v1/auth/logout":                             PUBLIC,
+    "POST /v1/auth/password-reset":                     PUBLIC,
+    "POST /v1/auth/password-reset/confirm":             PUBLIC,
     "POST /v1/invitations/accept":                      PUBLIC,
     "GET /v1/me":                                       "ok  ok  ok  | ok  ok  ok  ok  | ok  ok",
     # -- the agency and its staff

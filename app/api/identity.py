@@ -8,14 +8,17 @@ from app.auth.principal import current_principal
 from app.extensions import db
 from app.models import Agency, User
 from app.schemas.identity import (
+    AcceptedSchema,
     MeSchema,
+    PasswordResetConfirmSchema,
+    PasswordResetRequestSchema,
     RefreshRequestSchema,
     SignupResultSchema,
     SignupSchema,
     TokenPairSchema,
     TokenRequestSchema,
 )
-from app.services import identity
+from app.services import identity, password_reset
 
 blp = Blueprint("identity", __name__, url_prefix="/v1", description="Sign-up, tokens and you")
 
@@ -86,6 +89,44 @@ class Logout(MethodView):
         they expire (at most 15 minutes). An unknown token changes nothing.
         """
         identity.logout(data["refresh_token"])
+
+
+@blp.route("/auth/password-reset")
+class PasswordReset(MethodView):
+    @public
+    @blp.doc(operationId="requestPasswordReset")
+    @blp.arguments(PasswordResetRequestSchema)
+    @blp.response(202, AcceptedSchema)
+    def post(self, data):
+        """Ask for a password-reset link by e-mail
+
+        Public. Always 202, whether or not an account has this address, so the answer tells
+        nobody which addresses are registered. When one has, a single-use link (valid for an
+        hour) is mailed to it; its `token` then goes to `POST /v1/auth/password-reset/confirm`.
+        """
+        password_reset.request_reset(data["email"])
+        return {
+            "detail": "If an account has this address, a link to reset its password is on "
+            "its way there."
+        }
+
+
+@blp.route("/auth/password-reset/confirm")
+class PasswordResetConfirm(MethodView):
+    @public
+    @blp.doc(operationId="confirmPasswordReset")
+    @blp.arguments(PasswordResetConfirmSchema)
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND", description="Not a reset link's token")
+    @blp.alt_response(409, response="CONFLICT", description="The link was used, or has expired")
+    def post(self, data):
+        """Choose a new password with a reset link
+
+        Public (the mailed token is the credential). Sets the password, spends the link, and
+        signs the person out everywhere: every session of theirs is revoked. An unknown token
+        is a 404; a used or expired one a 409 (ask for a new link).
+        """
+        password_reset.confirm(data["token"], data["password"])
 
 
 @blp.route("/me")

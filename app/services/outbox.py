@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -90,6 +90,11 @@ def link(path: str, **query: str) -> str:
     config = current_app.config
     base = (config["FRONTEND_BASE_URL"] or config["API_BASE_URL"]).rstrip("/")
     return f"{base}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def when(instant: datetime) -> str:
+    """An instant as mail shows it (UTC: the reader's time zone is not known)."""
+    return f"{instant.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def sender() -> str:

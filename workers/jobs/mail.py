@@ -19,3 +19,12 @@ def enqueue_stalled_mail() -> int:
     from app.services import outbox
 
     return outbox.enqueue_stalled()
+
+
+@job
+def start_password_reset(email: str) -> bool:
+    """Mail a reset link if an account has this address (the API answers the same either way,
+    and leaves the look-up to this job so that its timing tells nothing either)."""
+    from app.services import password_reset
+
+    return password_reset.start(email)
