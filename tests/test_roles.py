@@ -44,6 +44,7 @@ PUBLIC = "public"
 EXPECTED: dict[str, str] = {
     # -- identity (no credentials needed)
     "POST /v1/signup":                                  PUBLIC,
+    "POST /v1/signup/verify":                           PUBLIC,
     "POST /v1/auth/token":                              PUBLIC,
     "POST /v1/auth/refresh":                            PUBLIC,
     "POST /v1/auth/logout":                             PUBLIC,

@@ -15,10 +15,11 @@ from app.schemas.identity import (
     RefreshRequestSchema,
     SignupResultSchema,
     SignupSchema,
+    SignupVerifySchema,
     TokenPairSchema,
     TokenRequestSchema,
 )
-from app.services import identity, password_reset
+from app.services import identity, password_reset, signup
 
 blp = Blueprint("identity", __name__, url_prefix="/v1", description="Sign-up, tokens and you")
 
@@ -28,15 +29,39 @@ class Signup(MethodView):
     @public
     @idempotent
     @blp.arguments(SignupSchema)
-    @blp.response(201, SignupResultSchema)
-    @blp.alt_response(409, response="CONFLICT", description="The e-mail is already registered")
+    @blp.response(202, AcceptedSchema)
     def post(self, data):
-        """Create an agency and its owner
+        """Sign up: create an agency and its owner, once the address is confirmed
 
-        Public. Returns the new agency, its owner and a signed-in token pair. An e-mail already
-        registered is a 409.
+        Public. Creates nothing yet: mails a confirmation link to the address and answers 202,
+        the same whether or not the address already has an account (so the answer tells nobody
+        which addresses are registered). The link's `token`, with the password chosen here, goes
+        to `POST /v1/signup/verify`, which creates the agency and signs in. A registered address
+        is told instead that someone tried, and may still confirm with its own password to
+        create the new agency for that account.
         """
-        result = identity.signup(**data)
+        signup.request_signup(**data)
+        return {"detail": "A link to confirm the address is on its way there; follow it to finish."}
+
+
+@blp.route("/signup/verify")
+class SignupVerify(MethodView):
+    @public
+    @blp.doc(operationId="verifySignup")
+    @blp.arguments(SignupVerifySchema)
+    @blp.response(201, SignupResultSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED", description="Not the right password")
+    @blp.alt_response(404, response="NOT_FOUND", description="Not a confirmation link's token")
+    @blp.alt_response(409, response="CONFLICT", description="Already confirmed, or expired")
+    def post(self, data):
+        """Confirm a sign-up with the mailed link: create the agency and sign in
+
+        Public (the mailed token proves the address). Give the password chosen at sign-up (or,
+        when the address already had an account, that account's password). Returns the new
+        agency, its owner and a signed-in token pair. An unknown token is a 404; a used or
+        expired one a 409 (sign up again).
+        """
+        result = signup.complete(data["token"], data["password"])
         return {"agency": result.agency, "user": result.user, "tokens": result.tokens}
 
 

@@ -75,13 +75,6 @@ class InvitationSchema(ma.Schema):
     created_at = ma.fields.AwareDateTime(required=True)
 
 
-class InvitationCreatedSchema(InvitationSchema):
-    token = ma.fields.String(
-        required=True, metadata={"description": "Secret for the invitee; shown this once"}
-    )
-    accept_url = ma.fields.String(required=True)
-
-
 class AgencyInvitationCreateSchema(ma.Schema):
     email = Email(required=True)
     agency_role = ma.fields.String(

@@ -113,3 +113,8 @@ class TokenField(ma.fields.String):
 class PasswordResetConfirmSchema(ma.Schema):
     token = TokenField(required=True)
     password = Password(required=True)
+
+
+class SignupVerifySchema(ma.Schema):
+    token = TokenField(required=True)
+    password = Password(required=True, min_len=1)
