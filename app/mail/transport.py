@@ -91,6 +91,7 @@ class SmtpTransport:
                 if s.username:
                     smtp.login(s.username, s.password or "")
                 smtp.send_message(message)
+            where = f"smtp://{s.host}:{s.port}"
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             error = f"recipient refused: {exc.recipients}"
@@ -107,7 +108,8 @@ class SmtpTransport:
             raise TemporaryFailure(error) from exc
         except (smtplib.SMTPException, OSError) as exc:  # refused, timed out, TLS, lost
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
-        return f"smtp://{s.host}:{s.port}"
+        log.info("mail to %s: %s -> %s", message["To"], message["Subject"], where)
+        return where
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings

@@ -163,7 +163,7 @@ def deliver(outbound_id: str) -> str:
         context = crypto.decrypt(email.context_encrypted or b"")
         rendered = render(email.template, context)
         message = build_message(rendered, to=email.to_address, sender=sender(), message_id=email.id)
-        where = current_transport().send(message, name=email.id)
+        current_transport().send(message, name=email.id)  # logs one line: to, subject, where
     except PermanentFailure as exc:
         _finish(email, OutboundEmailStatus.FAILED, str(exc))
         log.error("mail %s to %s refused for good: %s", email.id, email.to_address, exc)
@@ -177,7 +177,6 @@ def deliver(outbound_id: str) -> str:
         _finish(email, OutboundEmailStatus.FAILED, f"{type(exc).__name__}: {exc}")
         raise
     _finish(email, OutboundEmailStatus.SENT, None)
-    log.info("mail %s (%s) to %s sent via %s", email.id, email.template, email.to_address, where)
     return "sent"
 
 
