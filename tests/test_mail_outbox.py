@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from app import create_app, queue
 from app.extensions import db
 from app.mail.transport import SmtpSettings
-from app.models import OutboundEmail
+from app.models import OutboundEmail, User
 from app.models.base import utcnow
 from app.services import outbox
 from tests.helpers import owner_connection
@@ -253,3 +253,30 @@ def test_production_refuses_to_start_without_a_mail_server(app_config, missing):
     }
     with pytest.raises(RuntimeError, match=missing):
         create_app(settings)
+
+
+def test_a_security_notice_is_one_call(app, make_agency):
+    owner = make_agency(brands=0)
+    with app.app_context():
+        user = db.session.get(User, owner.user_id)
+        outbox.send_security_notice(user, "sign_in_failures", failures=8, since="09:00 UTC")
+        db.session.commit()
+    message = read_mail(app, owner.email)[-1]
+    assert message["Subject"] == "Failed sign-ins to your Relais account"
+    assert "8 failed attempts" in text_of(message) and "/reset-password" in text_of(message)
+
+
+def test_rotate_keys_re_encrypts_messages_not_sent_yet(app_config):
+    from cryptography.fernet import Fernet
+
+    old_key = app_config["CREDENTIALS_ENCRYPTION_KEYS"][0]
+    new_key = Fernet.generate_key().decode()
+    outbound_id = _record(create_app(app_config), to="later@example.com")
+    rotating = create_app({**app_config, "CREDENTIALS_ENCRYPTION_KEYS": [new_key, old_key]})
+    result = rotating.test_cli_runner().invoke(args=["accounts", "rotate-keys"])
+    assert "outbound_emails: 1" in result.output, result.output
+    # Only the new key left: the message still goes.
+    rotated = create_app({**app_config, "CREDENTIALS_ENCRYPTION_KEYS": [new_key]})
+    with rotated.app_context():
+        assert outbox.deliver(outbound_id) == "sent"
+    assert len(read_mail(rotated, "later@example.com", run_jobs=False)) == 1
