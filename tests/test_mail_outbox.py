@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from app import create_app, queue
 from app.extensions import db
 from app.mail.transport import SmtpSettings
-from app.models import OutboundEmail, User
+from app.models import OutboundEmail, SignupRequest, User
 from app.models.base import utcnow
 from app.services import outbox
 from tests.helpers import owner_connection
@@ -280,3 +280,21 @@ def test_rotate_keys_re_encrypts_messages_not_sent_yet(app_config):
     with rotated.app_context():
         assert outbox.deliver(outbound_id) == "sent"
     assert len(read_mail(rotated, "later@example.com", run_jobs=False)) == 1
+
+
+def test_housekeeping_forgets_spent_links_and_old_mail(app, client, database):
+    from app.services import maintenance
+
+    client.post(
+        "/v1/signup",
+        json={"agency_name": "A", "name": "N", "email": "old@example.com", "password": "x" * 12},
+    )
+    read_mail(app, "old@example.com")  # sent
+    with app.app_context():
+        assert maintenance.purge_expired()["signup_requests"] == 0
+    with owner_connection(database) as connection:
+        connection.execute(update(SignupRequest).values(expires_at=utcnow() - timedelta(days=1)))
+        connection.execute(update(OutboundEmail).values(created_at=utcnow() - timedelta(days=31)))
+    with app.app_context():
+        purged = maintenance.purge_expired()
+    assert (purged["signup_requests"], purged["outbound_emails"]) == (1, 1)
