@@ -241,3 +241,26 @@ def test_guessing_an_existing_accounts_password_through_an_invitation_locks_it(
     assert locked.headers["Retry-After"]
     signin = client.post("/v1/auth/token", json={"email": victim.email, "password": PASSWORD})
     assert_problem(signin, 429)
+
+
+def test_preview_tells_the_invitee_what_the_link_is_for(client, make_agency):
+    owner = make_agency("Agence Lumière", brands=1)
+    elsewhere = make_agency(brands=0)
+    _invite(client, owner, brand_id=owner.brands[0], brand_role="client")
+    token = invitation_token(client, "new@example.com")
+    preview = client.post("/v1/invitations/preview", json={"token": token})
+    assert preview.status_code == 200, preview.get_json()
+    body = preview.get_json()
+    assert body["email"] == "new@example.com" and body["agency_name"] == "Agence Lumière"
+    assert body["brand_name"] == "Agence Lumière brand 0" and body["brand_role"] == "client"
+    assert body["account_exists"] is False
+    # Previewing changes nothing: the link still accepts.
+    assert _accept(client, token).status_code == 200
+    assert_problem(client.post("/v1/invitations/preview", json={"token": token}), 409)
+
+    _invite(client, owner, email=elsewhere.email, agency_role="member")
+    existing = client.post(
+        "/v1/invitations/preview", json={"token": invitation_token(client, elsewhere.email)}
+    )
+    assert existing.get_json()["account_exists"] is True
+    assert_problem(client.post("/v1/invitations/preview", json={"token": "inv_nope"}), 404)

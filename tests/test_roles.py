@@ -51,6 +51,7 @@ EXPECTED: dict[str, str] = {
     "POST /v1/auth/password-reset":                     PUBLIC,
     "POST /v1/auth/password-reset/confirm":             PUBLIC,
     "POST /v1/invitations/accept":                      PUBLIC,
+    "POST /v1/invitations/preview":                     PUBLIC,
     "GET /v1/me":                                       "ok  ok  ok  | ok  ok  ok  ok  | ok  ok",
     # -- the agency and its staff
     "GET /v1/agency":                                   "ok  ok  ok  | ok  ok  ok  403 | ok  403",

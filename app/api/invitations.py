@@ -13,6 +13,8 @@ from app.schemas.agency import (
     InvitationAcceptSchema,
     InvitationCreateSchema,
     InvitationPageSchema,
+    InvitationPreviewRequestSchema,
+    InvitationPreviewSchema,
     InvitationSchema,
 )
 from app.schemas.common import PageArgsSchema
@@ -157,3 +159,31 @@ class AcceptInvitation(MethodView):
             password=data["password"],
             ip=request.remote_addr,
         )
+
+
+@blp.route("/preview")
+class PreviewInvitation(MethodView):
+    @public
+    @blp.doc(operationId="previewInvitation")
+    @blp.arguments(InvitationPreviewRequestSchema)
+    @blp.response(200, InvitationPreviewSchema)
+    @blp.alt_response(404, response="NOT_FOUND", description="Unknown or revoked invitation")
+    @blp.alt_response(409, response="CONFLICT", description="Already accepted, or expired")
+    def post(self, data):
+        """What an invitation's link is for, before accepting it
+
+        Public (the token from the invitation's e-mail is the credential). For the front end's
+        acceptance page: who invites, to what, and whether the address has an account already
+        (then accept with its password) or not (choose a name and a password). Changes nothing.
+        """
+        view = invitations.describe(data["token"])
+        invitation = view.invitation
+        return {
+            "email": invitation.email,
+            "agency_name": view.agency_name,
+            "brand_name": view.brand_name,
+            "agency_role": invitation.agency_role,
+            "brand_role": invitation.brand_role,
+            "account_exists": view.account_exists,
+            "expires_at": invitation.expires_at,
+        }
