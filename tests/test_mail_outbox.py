@@ -19,7 +19,14 @@ from app.models import OutboundEmail, SignupRequest, User
 from app.models.base import utcnow
 from app.services import outbox
 from tests.helpers import owner_connection
-from tests.mail import SmtpServer, html_of, read_mail, run_mail_jobs, text_of
+from tests.mail import (
+    SmtpServer,
+    html_of,
+    read_mail,
+    run_mail_jobs,
+    self_signed_certificate,
+    text_of,
+)
 
 RESET_CONTEXT = {
     "name": "Ada",
@@ -298,3 +305,39 @@ def test_housekeeping_forgets_spent_links_and_old_mail(app, client, database):
     with app.app_context():
         purged = maintenance.purge_expired()
     assert (purged["signup_requests"], purged["outbound_emails"]) == (1, 1)
+
+
+def test_starttls_and_login_as_production_sends(app_config, tmp_path, monkeypatch):
+    """smtp:// with a user: STARTTLS first (the certificate is checked), then AUTH, then the
+    message. The server refuses AUTH without TLS, and trusts only our test certificate."""
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = self_signed_certificate(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"p@ss:word")
+
+    with SmtpServer(
+        tls_context=tls, require_starttls=True, authenticator=authenticator, auth_required=True
+    ) as server:
+        port = server.controller.port
+        url = f"smtp://relais%40agency.example:p%40ss%3Aword@127.0.0.1:{port}"
+        app = create_app({**app_config, "SMTP_URL": url, "MAIL_RETRY_INTERVALS": [60]})
+        # A certificate the system does not trust is a temporary failure, nothing is sent.
+        untrusted = _record(app, to="tls@example.com")
+        run_mail_jobs(app)
+        row = _row(app, untrusted)
+        assert row.status == "pending" and "CERTIFICATE_VERIFY_FAILED" in row.last_error
+        # Trusted (as an operator's CA bundle would be): delivered over TLS, after login.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = _record(app, to="tls@example.com")
+        run_mail_jobs(app)
+        assert _row(app, trusted).status == "sent"
+        assert logins == [(b"relais@agency.example", b"p@ss:word")]
+        assert [m["To"] for m in server.received] == ["tls@example.com"]
