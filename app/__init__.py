@@ -54,6 +54,10 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
     from app.security import crypto
 
     crypto.init_app(app)
+
+    from app import mail
+
+    mail.init_app(app)
     _install_request_id(app)
     _install_no_store(app)
     _install_cors(app)

@@ -110,6 +110,28 @@ class Config:
     FRONTEND_BASE_URL = os.environ.get("FRONTEND_BASE_URL", "")
     TRUST_PROXY_HEADERS = _bool("TRUST_PROXY_HEADERS", False)
 
+    # -- mail (app/mail, app/services/outbox.py) ---------------------------------------------
+    # `smtp://user:password@host:587` speaks STARTTLS (required; `?starttls=false` for a relay
+    # on the same machine that does not offer it); `smtps://user:password@host:465` is TLS from
+    # the first byte. Unset: each message is written as an .eml file under MAIL_DIR and
+    # announced in the worker's log, so `make run` needs no mail server. Production refuses to
+    # start without SMTP_URL and MAIL_FROM.
+    SMTP_URL = os.environ.get("SMTP_URL", "")
+    SMTP_TIMEOUT_SECONDS = float(os.environ.get("SMTP_TIMEOUT_SECONDS", "30"))
+    MAIL_FROM = os.environ.get("MAIL_FROM", "")
+    MAIL_DIR = os.environ.get("MAIL_DIR", str(VAR_DIR / "mail"))
+    # Seconds before each retry after a temporary failure (a 4xx, a lost connection); as many
+    # retries as values. The message is marked failed after the last one.
+    MAIL_RETRY_INTERVALS = [
+        int(s)
+        for s in os.environ.get("MAIL_RETRY_INTERVALS", "30,120,600,1800,7200").split(",")
+        if s.strip()
+    ]
+    SIGNUP_VERIFICATION_TTL_SECONDS = int(
+        os.environ.get("SIGNUP_VERIFICATION_TTL_SECONDS", str(24 * 3600))
+    )
+    PASSWORD_RESET_TTL_SECONDS = int(os.environ.get("PASSWORD_RESET_TTL_SECONDS", "3600"))
+
     # flask-smorest / OpenAPI
     API_TITLE = "Relais API"
     API_VERSION = "v1"
@@ -180,6 +202,9 @@ class TestConfig(Config):
     LOGIN_MAX_FAILURES_PER_IP = 1000
     # A per-process temp dir (made on first upload); the suite's fixtures point it at their own.
     MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"relais-test-media-{os.getpid()}")
+    # Mail is written to files, never sent (a test that wants SMTP starts its own server).
+    SMTP_URL = ""
+    MAIL_DIR = os.path.join(tempfile.gettempdir(), f"relais-test-mail-{os.getpid()}")
     # Fixed keys so encrypted test data is reproducible; never use these anywhere else.
     CREDENTIALS_ENCRYPTION_KEYS = [
         "dGVzdC1jcmVkZW50aWFscy1rZXktMC0wMTIzNDU2Nzg=",

@@ -324,6 +324,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
                 "--url",
                 env["REDIS_URL"],
                 "publishing",
+                "mail",
                 "default",
                 "billing",
                 "reports",

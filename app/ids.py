@@ -28,6 +28,9 @@ PREFIXES = {
     "media": "med",
     "delivery": "dlv",
     "posting_slot": "slt",
+    "outbound_email": "eml",
+    "signup_request": "sgn",
+    "password_reset": "pwr",
 }
 
 _ID_RE = re.compile(r"^[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}$")

@@ -58,6 +58,14 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
         if weak:
             problems.append(f"{weak}; {secret_key.HOW_TO_SET}")
         problems += _base_url_problems(config)
+        missing_mail = [name for name in ("SMTP_URL", "MAIL_FROM") if not config.get(name)]
+        if missing_mail:
+            problems.append(
+                f"{' and '.join(missing_mail)} not set: invitations, sign-up confirmations and "
+                "password resets go by e-mail. For example "
+                "SMTP_URL=smtp://user:password@mail.example.com:587 and "
+                "MAIL_FROM='Relais <relais@example.com>'"
+            )
         if not config.get("CREDENTIALS_ENCRYPTION_KEYS"):
             problems.append(
                 "CREDENTIALS_ENCRYPTION_KEYS is not set: without it this process would derive "

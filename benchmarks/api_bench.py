@@ -182,15 +182,25 @@ def _api(base: str, method: str, path: str, body: dict | None = None, token: str
         return json.loads(response.read() or b"null")
 
 
-def seed(base: str, brands: int) -> tuple[str, str]:
-    """Sign up an agency over the API, create `brands` brands; return (token, a brand id)."""
+def seed(base: str, app_url: str, brands: int) -> tuple[str, str]:
+    """Make an agency and its owner (straight in the database, as `relais demo` does: sign-up
+    over the API waits for a mailed confirmation), sign in and create `brands` brands over the
+    API; return (token, a brand id)."""
+    from app import create_app
+    from app.auth.passwords import hash_password
+    from app.config import Config, config_as_dict
+    from app.extensions import db
+    from app.models import User
+    from app.services import signup
+
     email, password = "bench@relais.test", "bench-password-123"
-    _api(
-        base,
-        "POST",
-        "/v1/signup",
-        {"agency_name": "Bench Agency", "name": "Bench", "email": email, "password": password},
-    )
+    app = create_app({**config_as_dict(Config), "DATABASE_URL": app_url})
+    with app.app_context():
+        owner = User(email=email, name="Bench", password_hash=hash_password(password))
+        db.session.add(owner)
+        db.session.flush()
+        signup.create_agency("Bench Agency", owner)
+        db.session.commit()
     token = _api(base, "POST", "/v1/auth/token", {"email": email, "password": password})[
         "access_token"
     ]
@@ -343,7 +353,7 @@ def main() -> int:
             children.append(redis_proc)
             log = Path(tmp) / "gunicorn.log"
             children.append(start_gunicorn(app_url, redis_url, port, opts.workers, log))
-            token, brand_id = seed(base, opts.brands)
+            token, brand_id = seed(base, app_url, opts.brands)
             auth = {"Authorization": f"Bearer {token}"}
             page = _api(base, "GET", "/v1/brands?limit=50", token=token)
             assert len(page["items"]) == 50 and page["next_cursor"], "the list must be a full page"

@@ -94,6 +94,7 @@ def app_config(
         MIGRATION_DATABASE_URL=database.owner_url,
         REDIS_URL=redis_url,
         MEDIA_ROOT=str(tmp_path_factory.mktemp("media")),
+        MAIL_DIR=str(tmp_path_factory.mktemp("mail")),
     )
     return settings
 
@@ -110,6 +111,15 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     database: DatabaseSetup = request.getfixturevalue("database")
     _wipe(database)
+
+
+@pytest.fixture(autouse=True)
+def _clean_mail_dir(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Each test reads only the mail it caused (tests/mail.py reads the whole folder).
+    yield
+    if "app_config" in request.fixturenames:
+        for path in Path(request.getfixturevalue("app_config")["MAIL_DIR"]).glob("*.eml"):
+            path.unlink()
 
 
 def _wipe(database: DatabaseSetup) -> None:
@@ -164,16 +174,34 @@ class Actor:
 PASSWORD = "correct horse battery staple"
 
 
+def sign_up(client, *, email: str, password: str = PASSWORD, name: str = "Agency") -> Any:
+    """Sign up as a person does: ask, read the confirmation mail, confirm. Returns the
+    confirmation's response (201: agency, user, tokens)."""
+    from tests.mail import last_mail, token_in
+
+    asked = client.post(
+        "/v1/signup",
+        json={"agency_name": name, "name": "Owner", "email": email, "password": password},
+    )
+    assert asked.status_code == 202, asked.get_json()
+    token = token_in(last_mail(client.application, email), "/verify-email")
+    return client.post("/v1/signup/verify", json={"token": token, "password": password})
+
+
+def invitation_token(client, email: str) -> str:
+    """The token of the latest invitation mailed to `email`."""
+    from tests.mail import last_mail, token_in
+
+    return token_in(last_mail(client.application, email), "/accept-invitation")
+
+
 @pytest.fixture
 def make_agency(client):
     """Sign up an agency (its owner is returned as an Actor) with `brands` brands."""
 
     def factory(name: str = "Agency", brands: int = 1, **brand_fields: Any) -> Actor:
         email = f"owner-{uuid.uuid4().hex[:10]}@example.com"
-        response = client.post(
-            "/v1/signup",
-            json={"agency_name": name, "name": "Owner", "email": email, "password": PASSWORD},
-        )
+        response = sign_up(client, email=email, name=name)
         assert response.status_code == 201, response.get_json()
         body = response.get_json()
         owner = Actor(
@@ -199,7 +227,8 @@ def make_agency(client):
 
 @pytest.fixture
 def invite_user(client):
-    """Invite someone to the owner's agency or brand and accept; returns them as an Actor."""
+    """Invite someone to the owner's agency or brand and accept (with the token from the
+    invitation's mail); returns them as an Actor."""
 
     def factory(
         owner: Actor,
@@ -218,7 +247,11 @@ def invite_user(client):
         assert created.status_code == 201, created.get_json()
         accepted = client.post(
             "/v1/invitations/accept",
-            json={"token": created.get_json()["token"], "name": "Invitee", "password": PASSWORD},
+            json={
+                "token": invitation_token(client, email),
+                "name": "Invitee",
+                "password": PASSWORD,
+            },
         )
         assert accepted.status_code == 200, accepted.get_json()
         tokens = accepted.get_json()

@@ -82,6 +82,8 @@ def test_production_refuses_to_start_without_encryption_keys(app_config):
         "ENV": "production",
         "SECRET_KEY": "a-long-enough-production-secret-key-0123456789",
         "API_BASE_URL": "https://api.relais.example",
+        "SMTP_URL": "smtp://mail.relais.example:587",
+        "MAIL_FROM": "Relais <relais@relais.example>",
         "CREDENTIALS_ENCRYPTION_KEYS": [],
     }
     with pytest.raises(RuntimeError, match="CREDENTIALS_ENCRYPTION_KEYS"):

@@ -1,4 +1,5 @@
-"""Identity: sign-up, tokens, refresh rotation, sign-out, /v1/me and brute-force protection."""
+"""Identity: tokens, refresh rotation, sign-out, /v1/me and brute-force protection (sign-up is
+tests/test_signup.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 from sqlalchemy import select, update
 
 from app.auth import tokens
-from app.models import LoginThrottle, RefreshToken, User
+from app.models import LoginThrottle, RefreshToken
 from app.models.base import utcnow
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, invitation_token
 from tests.helpers import assert_problem, bearer, owner_connection
 
 SIGNUP = {"agency_name": "Acme", "name": "Ada", "email": "ada@example.com", "password": PASSWORD}
@@ -20,50 +21,6 @@ SIGNUP = {"agency_name": "Acme", "name": "Ada", "email": "ada@example.com", "pas
 
 def _login(client, email, password=PASSWORD, **extra):
     return client.post("/v1/auth/token", json={"email": email, "password": password, **extra})
-
-
-# -- sign-up --------------------------------------------------------------------------------------
-
-
-def test_signup_creates_agency_owner_and_signs_in(client):
-    response = client.post("/v1/signup", json=SIGNUP)
-    assert response.status_code == 201, response.get_json()
-    body = response.get_json()
-    assert body["agency"]["id"].startswith("agy_")
-    assert body["user"]["id"].startswith("usr_")
-    assert body["user"]["email"] == "ada@example.com"
-    assert "password" not in body["user"] and "password_hash" not in body["user"]
-    me = client.get("/v1/me", headers=bearer(body["tokens"]["access_token"])).get_json()
-    assert me["access"]["agency_role"] == "owner"
-    assert me["agency"]["id"] == body["agency"]["id"]
-
-
-def test_signup_duplicate_email_is_409_whatever_the_case(client):
-    assert client.post("/v1/signup", json=SIGNUP).status_code == 201
-    again = client.post("/v1/signup", json={**SIGNUP, "email": "ADA@Example.com"})
-    body = assert_problem(again, 409)
-    assert "email" in body["errors"]
-
-
-@pytest.mark.parametrize("password", ["short", "", "x" * 9])
-def test_signup_weak_password_is_422_with_field_error(client, password):
-    body = assert_problem(client.post("/v1/signup", json={**SIGNUP, "password": password}), 422)
-    assert "password" in body["errors"]
-
-
-def test_signup_missing_fields_is_422(client):
-    body = assert_problem(client.post("/v1/signup", json={"email": "not-an-email"}), 422)
-    assert {"agency_name", "name", "email", "password"} <= set(body["errors"])
-
-
-def test_password_is_stored_as_argon2_hash_only(client, database):
-    client.post("/v1/signup", json=SIGNUP)
-    with owner_connection(database) as connection:
-        stored = connection.execute(
-            select(User.password_hash).where(User.email == "ada@example.com")
-        ).scalar_one()
-    assert stored.startswith("$argon2id$")
-    assert PASSWORD not in stored
 
 
 # -- tokens ---------------------------------------------------------------------------------------
@@ -253,7 +210,8 @@ def test_user_of_several_agencies_chooses_one_at_sign_in(client, make_agency):
         headers=second.headers,
     ).get_json()
     accepted = client.post(
-        "/v1/invitations/accept", json={"token": invited["token"], "password": PASSWORD}
+        "/v1/invitations/accept",
+        json={"token": invitation_token(client, invited["email"]), "password": PASSWORD},
     )
     assert accepted.status_code == 200, accepted.get_json()
     assert accepted.get_json()["agency_id"] == second.agency_id

@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 from app import create_app
 from app.config import normalize_database_url
 from app.models import Base
-from tests.conftest import PASSWORD, TEST_DB
+from tests.conftest import PASSWORD, TEST_DB, sign_up
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
 
@@ -96,10 +96,7 @@ def _relais_db_upgrade(app) -> None:
 
 def _seed_agency(client, name: str) -> dict[str, Any]:
     email = f"{name.lower()}@backup.example"
-    signup = client.post(
-        "/v1/signup",
-        json={"agency_name": name, "name": "Owner", "email": email, "password": PASSWORD},
-    )
+    signup = sign_up(client, email=email, password=PASSWORD, name=name)
     assert signup.status_code == 201, signup.get_json()
     headers = {"Authorization": f"Bearer {signup.get_json()['tokens']['access_token']}"}
     brands = []

@@ -40,6 +40,8 @@ def test_demo_refuses_a_production_database(app, app_config) -> None:
         TESTING=False,
         SECRET_KEY=GOOD_SECRET,
         API_BASE_URL="https://api.relais.example",
+        SMTP_URL="smtp://mail.relais.example:587",
+        MAIL_FROM="Relais <relais@relais.example>",
     ).invoke(args=["demo"])
     assert result.exit_code == 1
     assert "RELAIS_ENV=production" in result.output

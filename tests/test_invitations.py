@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from app.models import Invitation
 from app.models.base import utcnow
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, invitation_token
 from tests.helpers import assert_problem, bearer, owner_connection
 
 
@@ -18,6 +18,10 @@ def _invite(client, inviter, **payload):
     )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+def _token(client, invitation):
+    return invitation_token(client, invitation["email"])
 
 
 def _accept(client, token, password=PASSWORD, name="New Person"):
@@ -31,9 +35,10 @@ def test_agency_invitation_makes_a_staff_member(client, make_agency):
     owner = make_agency(brands=2)
     invitation = _invite(client, owner, agency_role="member")
     assert invitation["status"] == "pending"
-    assert invitation["token"] in invitation["accept_url"]
+    # The secret goes to the invited address only, never back to the inviter.
+    assert "token" not in invitation and "accept_url" not in invitation
 
-    accepted = _accept(client, invitation["token"])
+    accepted = _accept(client, _token(client, invitation))
     assert accepted.status_code == 200, accepted.get_json()
     me = client.get("/v1/me", headers=bearer(accepted.get_json()["access_token"])).get_json()
     assert me["user"]["email"] == "new@example.com"
@@ -50,7 +55,7 @@ def test_agency_invitation_makes_a_staff_member(client, make_agency):
 def test_brand_invitation_makes_a_client_of_that_brand_only(client, make_agency):
     owner = make_agency(brands=2)
     invitation = _invite(client, owner, brand_id=owner.brands[0], brand_role="client")
-    tokens = _accept(client, invitation["token"]).get_json()
+    tokens = _accept(client, _token(client, invitation)).get_json()
     headers = bearer(tokens["access_token"])
     listed = client.get("/v1/brands", headers=headers).get_json()
     assert [b["id"] for b in listed["items"]] == [owner.brands[0]]
@@ -63,11 +68,14 @@ def test_brand_invitation_makes_a_client_of_that_brand_only(client, make_agency)
 def test_new_account_needs_a_name_and_a_strong_password(client, make_agency):
     owner = make_agency(brands=0)
     invitation = _invite(client, owner, agency_role="member")
-    assert "name" in assert_problem(_accept(client, invitation["token"], name=None), 422)["errors"]
-    weak = _accept(client, invitation["token"], password="short")
+    assert (
+        "name"
+        in assert_problem(_accept(client, _token(client, invitation), name=None), 422)["errors"]
+    )
+    weak = _accept(client, _token(client, invitation), password="short")
     assert "password" in assert_problem(weak, 422)["errors"]
     # The invitation survived both failures.
-    assert _accept(client, invitation["token"]).status_code == 200
+    assert _accept(client, _token(client, invitation)).status_code == 200
 
 
 def test_expired_invitation_is_409(client, make_agency, database):
@@ -79,7 +87,7 @@ def test_expired_invitation_is_409(client, make_agency, database):
             .where(Invitation.id == invitation["id"])
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    assert_problem(_accept(client, invitation["token"]), 409)
+    assert_problem(_accept(client, _token(client, invitation)), 409)
     shown = client.get(f"/v1/invitations/{invitation['id']}", headers=owner.headers).get_json()
     assert shown["status"] == "expired"
 
@@ -91,7 +99,7 @@ def test_revoked_invitation_is_404(client, make_agency):
         client.delete(f"/v1/invitations/{invitation['id']}", headers=owner.headers).status_code
         == 204
     )
-    assert_problem(_accept(client, invitation["token"]), 404)
+    assert_problem(_accept(client, _token(client, invitation)), 404)
     shown = client.get(f"/v1/invitations/{invitation['id']}", headers=owner.headers).get_json()
     assert shown["status"] == "revoked"
 
@@ -103,8 +111,8 @@ def test_unknown_token_is_404(client):
 def test_accepting_twice_is_409(client, make_agency):
     owner = make_agency(brands=0)
     invitation = _invite(client, owner, agency_role="member")
-    assert _accept(client, invitation["token"]).status_code == 200
-    assert_problem(_accept(client, invitation["token"]), 409)
+    assert _accept(client, _token(client, invitation)).status_code == 200
+    assert_problem(_accept(client, _token(client, invitation)), 409)
     # An accepted invitation cannot be revoked any more.
     assert_problem(client.delete(f"/v1/invitations/{invitation['id']}", headers=owner.headers), 409)
 
@@ -117,9 +125,9 @@ def test_existing_user_accepts_with_their_own_password(client, make_agency):
         json={"email": elsewhere.email, "brand_id": owner.brands[0], "brand_role": "approver"},
         headers=owner.headers,
     ).get_json()
-    wrong = _accept(client, invitation["token"], password="not the password", name=None)
+    wrong = _accept(client, _token(client, invitation), password="not the password", name=None)
     assert_problem(wrong, 401)
-    accepted = _accept(client, invitation["token"], password=elsewhere.password, name=None)
+    accepted = _accept(client, _token(client, invitation), password=elsewhere.password, name=None)
     assert accepted.status_code == 200, accepted.get_json()
     tokens = accepted.get_json()
     assert tokens["agency_id"] == owner.agency_id
@@ -225,9 +233,34 @@ def test_guessing_an_existing_accounts_password_through_an_invitation_locks_it(
         headers=inviter.headers,
     ).get_json()
     for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]):
-        assert_problem(_accept(client, invitation["token"], password="guess-guess", name=None), 401)
-    locked = _accept(client, invitation["token"], password=victim.password, name=None)
+        assert_problem(
+            _accept(client, _token(client, invitation), password="guess-guess", name=None), 401
+        )
+    locked = _accept(client, _token(client, invitation), password=victim.password, name=None)
     assert_problem(locked, 429)
     assert locked.headers["Retry-After"]
     signin = client.post("/v1/auth/token", json={"email": victim.email, "password": PASSWORD})
     assert_problem(signin, 429)
+
+
+def test_preview_tells_the_invitee_what_the_link_is_for(client, make_agency):
+    owner = make_agency("Agence Lumière", brands=1)
+    elsewhere = make_agency(brands=0)
+    _invite(client, owner, brand_id=owner.brands[0], brand_role="client")
+    token = invitation_token(client, "new@example.com")
+    preview = client.post("/v1/invitations/preview", json={"token": token})
+    assert preview.status_code == 200, preview.get_json()
+    body = preview.get_json()
+    assert body["email"] == "new@example.com" and body["agency_name"] == "Agence Lumière"
+    assert body["brand_name"] == "Agence Lumière brand 0" and body["brand_role"] == "client"
+    assert body["account_exists"] is False
+    # Previewing changes nothing: the link still accepts.
+    assert _accept(client, token).status_code == 200
+    assert_problem(client.post("/v1/invitations/preview", json={"token": token}), 409)
+
+    _invite(client, owner, email=elsewhere.email, agency_role="member")
+    existing = client.post(
+        "/v1/invitations/preview", json={"token": invitation_token(client, elsewhere.email)}
+    )
+    assert existing.get_json()["account_exists"] is True
+    assert_problem(client.post("/v1/invitations/preview", json={"token": "inv_nope"}), 404)

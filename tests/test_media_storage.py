@@ -144,6 +144,8 @@ PRODUCTION = {
     "ENV": "production",
     "SECRET_KEY": "x7Qm2Lp9Rz4Tv8Wb1Nc6Kd3Hf5Jg0Sa-storage-tests",
     "API_BASE_URL": "https://api.example.com",
+    "SMTP_URL": "smtp://mail.example.com:587",
+    "MAIL_FROM": "Relais <relais@example.com>",
 }
 
 

@@ -29,6 +29,8 @@ def _production(**overrides: Any) -> dict[str, Any]:
         SECRET_KEY=GOOD_SECRET,
         API_BASE_URL="https://api.relais.example",
         DATABASE_URL="postgresql+psycopg://relais@db/relais",
+        SMTP_URL="smtp://mail.example.com",
+        MAIL_FROM="Relais <relais@example.com>",
     )
     settings.update(overrides)
     return settings

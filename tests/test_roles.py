@@ -44,10 +44,14 @@ PUBLIC = "public"
 EXPECTED: dict[str, str] = {
     # -- identity (no credentials needed)
     "POST /v1/signup":                                  PUBLIC,
+    "POST /v1/signup/verify":                           PUBLIC,
     "POST /v1/auth/token":                              PUBLIC,
     "POST /v1/auth/refresh":                            PUBLIC,
     "POST /v1/auth/logout":                             PUBLIC,
+    "POST /v1/auth/password-reset":                     PUBLIC,
+    "POST /v1/auth/password-reset/confirm":             PUBLIC,
     "POST /v1/invitations/accept":                      PUBLIC,
+    "POST /v1/invitations/preview":                     PUBLIC,
     "GET /v1/me":                                       "ok  ok  ok  | ok  ok  ok  ok  | ok  ok",
     # -- the agency and its staff
     "GET /v1/agency":                                   "ok  ok  ok  | ok  ok  ok  403 | ok  403",

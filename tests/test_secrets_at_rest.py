@@ -1,13 +1,15 @@
-"""Secrets handed out once (API keys, refresh and invitation tokens) are stored hashed only:
-not in their own tables, and not in the copy of a response kept for Idempotency-Key replays."""
+"""Secrets handed out once (API keys, refresh tokens, the tokens of links sent by mail) are
+stored hashed only: not in their own tables, not in the copy of a response kept for
+Idempotency-Key replays, and not in the outbox."""
 
 from __future__ import annotations
 
 from sqlalchemy import String, Text, select
 
 from app.models import Base
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, invitation_token
 from tests.helpers import owner_connection
+from tests.mail import last_mail, token_in
 
 
 def _stored_text(database) -> str:
@@ -22,10 +24,15 @@ def _stored_text(database) -> str:
 
 
 def test_secrets_in_idempotent_responses_are_not_stored_in_clear(client, database):
-    signup = client.post(
+    asked = client.post(
         "/v1/signup",
         json={"agency_name": "A", "name": "N", "email": "n@example.com", "password": PASSWORD},
         headers={"Idempotency-Key": "signup-1"},
+    )
+    assert asked.status_code == 202
+    signup_token = token_in(last_mail(client.application, "n@example.com"), "/verify-email")
+    signup = client.post(
+        "/v1/signup/verify", json={"token": signup_token, "password": PASSWORD}
     ).get_json()
     owner = {"Authorization": f"Bearer {signup['tokens']['access_token']}"}
     key = client.post(
@@ -42,7 +49,9 @@ def test_secrets_in_idempotent_responses_are_not_stored_in_clear(client, databas
         signup["tokens"]["refresh_token"],
         signup["tokens"]["access_token"],
         key["key"],
-        invitation["token"],
+        # Secrets that went by mail: kept hashed, and out of the outbox once sent.
+        signup_token,
+        invitation_token(client, invitation["email"]),
         PASSWORD,
     ):
         assert secret not in stored

@@ -1,5 +1,7 @@
 """The README's walk-through, end to end: sign up → token → brand → invite a client."""
 
+from tests.conftest import invitation_token
+
 
 def test_signup_token_brand_invite_client(client, make_agency):
     owner = make_agency("Smoke", brands=0)
@@ -29,7 +31,11 @@ def test_signup_token_brand_invite_client(client, make_agency):
     assert invite.status_code == 201, invite.get_json()
     accepted = client.post(
         "/v1/invitations/accept",
-        json={"token": invite.get_json()["token"], "name": "Client", "password": "client-pass-123"},
+        json={
+            "token": invitation_token(client, "client@example.com"),
+            "name": "Client",
+            "password": "client-pass-123",
+        },
     )
     assert accepted.status_code == 200, accepted.get_json()
     client_headers = {"Authorization": f"Bearer {accepted.get_json()['access_token']}"}

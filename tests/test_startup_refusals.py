@@ -57,6 +57,8 @@ def _production_env(database_url: str, **extra: str) -> dict[str, str]:
         CREDENTIALS_ENCRYPTION_KEYS=KEY,
         DATABASE_URL=database_url,
         MEDIA_ROOT=str(Path(tempfile.gettempdir()) / "relais-startup-tests-media"),
+        SMTP_URL="smtp://mail.relais.example:587",
+        MAIL_FROM="Relais <relais@relais.example>",
         **extra,
     )
 
@@ -130,6 +132,8 @@ def _production_settings(app_config: dict[str, Any], database_url: str) -> dict[
         "TESTING": False,
         "SECRET_KEY": GOOD_SECRET,
         "API_BASE_URL": "https://api.relais.example",
+        "SMTP_URL": "smtp://mail.relais.example:587",
+        "MAIL_FROM": "Relais <relais@relais.example>",
         "DATABASE_URL": database_url,
     }
 

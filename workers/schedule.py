@@ -3,9 +3,9 @@
 from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
-from app.queue import DEFAULT
+from app.queue import DEFAULT, MAIL
 from app.startup import refuse_unsafe_environment
-from workers.jobs import accounts, maintenance
+from workers.jobs import accounts, mail, maintenance
 
 # The API's refusals, checked on the environment: a cron with the wrong configuration says so
 # at once. It builds no app and touches no database (it only enqueues), so that is all it needs.
@@ -15,6 +15,7 @@ PERIODIC_JOBS = [
     # (job function, queue, seconds between runs)
     (maintenance.purge_expired_records, DEFAULT, 3600),
     (accounts.refresh_expiring_tokens, DEFAULT, 900),
+    (mail.enqueue_stalled_mail, MAIL, 300),
 ]
 
 

@@ -29,6 +29,9 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     api.register_converter(IdConverter, id_parameter_schema)
     app.register_blueprint(health.blp)
+    from app import pages
+
+    app.register_blueprint(pages.blp)
     for module in (identity, agency, api_keys, invitations, brands, brand_members, audit):
         api.register_blueprint(module.blp)
     api.register_blueprint(posts.blp)

@@ -8,14 +8,18 @@ from app.auth.principal import current_principal
 from app.extensions import db
 from app.models import Agency, User
 from app.schemas.identity import (
+    AcceptedSchema,
     MeSchema,
+    PasswordResetConfirmSchema,
+    PasswordResetRequestSchema,
     RefreshRequestSchema,
     SignupResultSchema,
     SignupSchema,
+    SignupVerifySchema,
     TokenPairSchema,
     TokenRequestSchema,
 )
-from app.services import identity
+from app.services import identity, password_reset, signup
 
 blp = Blueprint("identity", __name__, url_prefix="/v1", description="Sign-up, tokens and you")
 
@@ -25,15 +29,39 @@ class Signup(MethodView):
     @public
     @idempotent
     @blp.arguments(SignupSchema)
-    @blp.response(201, SignupResultSchema)
-    @blp.alt_response(409, response="CONFLICT", description="The e-mail is already registered")
+    @blp.response(202, AcceptedSchema)
     def post(self, data):
-        """Create an agency and its owner
+        """Sign up: create an agency and its owner, once the address is confirmed
 
-        Public. Returns the new agency, its owner and a signed-in token pair. An e-mail already
-        registered is a 409.
+        Public. Creates nothing yet: mails a confirmation link to the address and answers 202,
+        the same whether or not the address already has an account (so the answer tells nobody
+        which addresses are registered). The link's `token`, with the password chosen here, goes
+        to `POST /v1/signup/verify`, which creates the agency and signs in. A registered address
+        is told instead that someone tried, and may still confirm with its own password to
+        create the new agency for that account.
         """
-        result = identity.signup(**data)
+        signup.request_signup(**data)
+        return {"detail": "A link to confirm the address is on its way there; follow it to finish."}
+
+
+@blp.route("/signup/verify")
+class SignupVerify(MethodView):
+    @public
+    @blp.doc(operationId="verifySignup")
+    @blp.arguments(SignupVerifySchema)
+    @blp.response(201, SignupResultSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED", description="Not the right password")
+    @blp.alt_response(404, response="NOT_FOUND", description="Not a confirmation link's token")
+    @blp.alt_response(409, response="CONFLICT", description="Already confirmed, or expired")
+    def post(self, data):
+        """Confirm a sign-up with the mailed link: create the agency and sign in
+
+        Public (the mailed token proves the address). Give the password chosen at sign-up (or,
+        when the address already had an account, that account's password). Returns the new
+        agency, its owner and a signed-in token pair. An unknown token is a 404; a used or
+        expired one a 409 (sign up again).
+        """
+        result = signup.complete(data["token"], data["password"])
         return {"agency": result.agency, "user": result.user, "tokens": result.tokens}
 
 
@@ -86,6 +114,44 @@ class Logout(MethodView):
         they expire (at most 15 minutes). An unknown token changes nothing.
         """
         identity.logout(data["refresh_token"])
+
+
+@blp.route("/auth/password-reset")
+class PasswordReset(MethodView):
+    @public
+    @blp.doc(operationId="requestPasswordReset")
+    @blp.arguments(PasswordResetRequestSchema)
+    @blp.response(202, AcceptedSchema)
+    def post(self, data):
+        """Ask for a password-reset link by e-mail
+
+        Public. Always 202, whether or not an account has this address, so the answer tells
+        nobody which addresses are registered. When one has, a single-use link (valid for an
+        hour) is mailed to it; its `token` then goes to `POST /v1/auth/password-reset/confirm`.
+        """
+        password_reset.request_reset(data["email"])
+        return {
+            "detail": "If an account has this address, a link to reset its password is on "
+            "its way there."
+        }
+
+
+@blp.route("/auth/password-reset/confirm")
+class PasswordResetConfirm(MethodView):
+    @public
+    @blp.doc(operationId="confirmPasswordReset")
+    @blp.arguments(PasswordResetConfirmSchema)
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND", description="Not a reset link's token")
+    @blp.alt_response(409, response="CONFLICT", description="The link was used, or has expired")
+    def post(self, data):
+        """Choose a new password with a reset link
+
+        Public (the mailed token is the credential). Sets the password, spends the link, and
+        signs the person out everywhere: every session of theirs is revoked. An unknown token
+        is a 404; a used or expired one a 409 (ask for a new link).
+        """
+        password_reset.confirm(data["token"], data["password"])
 
 
 @blp.route("/me")

@@ -11,9 +11,10 @@ from app.models import Invitation
 from app.models.base import utcnow
 from app.schemas.agency import (
     InvitationAcceptSchema,
-    InvitationCreatedSchema,
     InvitationCreateSchema,
     InvitationPageSchema,
+    InvitationPreviewRequestSchema,
+    InvitationPreviewSchema,
     InvitationSchema,
 )
 from app.schemas.common import PageArgsSchema
@@ -74,13 +75,14 @@ class Invitations(MethodView):
 
     @idempotent
     @blp.arguments(InvitationCreateSchema)
-    @blp.response(201, InvitationCreatedSchema)
+    @blp.response(201, InvitationSchema)
     def post(self, data):
         """Invite someone
 
         To the agency: give `agency_role` (agency owners and admins). To one brand, a client say:
-        give `brand_id` and `brand_role` (also the brand's managers). The response carries the token
-        once; send the invitee the `accept_url`.
+        give `brand_id` and `brand_role` (also the brand's managers). The invitation's link is
+        mailed to the address, and only there: whoever accepts must control the address. To
+        send a new link, revoke the invitation and invite again.
         """
         principal = current_principal()
         brand = None
@@ -89,7 +91,7 @@ class Invitations(MethodView):
             permissions.require(principal, "brand.invite", brand.id)
         else:
             permissions.require(principal, "agency.invite")
-        created = invitations.create_invitation(
+        invitation = invitations.create_invitation(
             principal.agency_id,
             email=data["email"],
             agency_role=None if brand else data.get("agency_role"),
@@ -98,11 +100,7 @@ class Invitations(MethodView):
             invited_by=principal.user_id,
             inviter_role=principal.agency_role,
         )
-        return {
-            **_with_status(created.invitation),
-            "token": created.token,
-            "accept_url": created.accept_url,
-        }
+        return _with_status(invitation)
 
 
 @blp.route("/<id(inv):invitation_id>")
@@ -150,8 +148,9 @@ class AcceptInvitation(MethodView):
     def post(self, data):
         """Accept an invitation
 
-        Public (the invitation token is the credential). A new invitee sets a name and a password;
-        someone who already has an account gives its password. Returns a signed-in token pair for
+        Public (the token from the invitation's e-mail is the credential, and proves the
+        address). A new invitee sets a name and a password; someone who already has an account
+        gives its password. Returns a signed-in token pair for
         the inviting agency; an unknown or revoked token is a 404, a used or expired one a 409.
         """
         return invitations.accept_invitation(
@@ -160,3 +159,31 @@ class AcceptInvitation(MethodView):
             password=data["password"],
             ip=request.remote_addr,
         )
+
+
+@blp.route("/preview")
+class PreviewInvitation(MethodView):
+    @public
+    @blp.doc(operationId="previewInvitation")
+    @blp.arguments(InvitationPreviewRequestSchema)
+    @blp.response(200, InvitationPreviewSchema)
+    @blp.alt_response(404, response="NOT_FOUND", description="Unknown or revoked invitation")
+    @blp.alt_response(409, response="CONFLICT", description="Already accepted, or expired")
+    def post(self, data):
+        """What an invitation's link is for, before accepting it
+
+        Public (the token from the invitation's e-mail is the credential). For the front end's
+        acceptance page: who invites, to what, and whether the address has an account already
+        (then accept with its password) or not (choose a name and a password). Changes nothing.
+        """
+        view = invitations.describe(data["token"])
+        invitation = view.invitation
+        return {
+            "email": invitation.email,
+            "agency_name": view.agency_name,
+            "brand_name": view.brand_name,
+            "agency_role": invitation.agency_role,
+            "brand_role": invitation.brand_role,
+            "account_exists": view.account_exists,
+            "expires_at": invitation.expires_at,
+        }

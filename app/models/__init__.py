@@ -8,6 +8,7 @@ from app.models.base import Base
 from app.models.brand import ApprovalMode, Brand, BrandMembership, BrandRole, BrandStatus
 from app.models.idempotency import IdempotencyRecord
 from app.models.invitation import Invitation
+from app.models.mail import OutboundEmail, OutboundEmailStatus, PasswordReset, SignupRequest
 from app.models.media import Media
 from app.models.post import (
     ApprovalStage,
@@ -58,6 +59,10 @@ __all__ = [
     "PostVariant",
     "Network",
     "OAuthState",
+    "OutboundEmail",
+    "OutboundEmailStatus",
+    "PasswordReset",
+    "SignupRequest",
     "RefreshToken",
     "SocialAccount",
     "User",

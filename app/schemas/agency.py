@@ -75,13 +75,6 @@ class InvitationSchema(ma.Schema):
     created_at = ma.fields.AwareDateTime(required=True)
 
 
-class InvitationCreatedSchema(InvitationSchema):
-    token = ma.fields.String(
-        required=True, metadata={"description": "Secret for the invitee; shown this once"}
-    )
-    accept_url = ma.fields.String(required=True)
-
-
 class AgencyInvitationCreateSchema(ma.Schema):
     email = Email(required=True)
     agency_role = ma.fields.String(
@@ -113,6 +106,31 @@ class InvitationAcceptSchema(ma.Schema):
     )
     name = Text(min_len=1, max_len=200, metadata={"description": "Required for a new account"})
     password = Password(required=True)
+
+
+class InvitationPreviewRequestSchema(ma.Schema):
+    token = ma.fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The `token` of the link in the invitation's e-mail"},
+    )
+
+
+class InvitationPreviewSchema(ma.Schema):
+    email = ma.fields.String(required=True, metadata={"description": "The invited address"})
+    agency_name = ma.fields.String(required=True)
+    brand_name = ma.fields.String(allow_none=True, required=True)
+    agency_role = ma.fields.String(allow_none=True, required=True)
+    brand_role = ma.fields.String(allow_none=True, required=True)
+    account_exists = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "description": "The address has an account: accept with its password (no name). "
+            "Otherwise, choose a name and a password."
+        },
+    )
+    expires_at = ma.fields.AwareDateTime(required=True)
 
 
 InvitationPageSchema = page_schema(InvitationSchema, "InvitationPageSchema")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from app.schemas.common import Email, Id, Password, Text
@@ -86,3 +88,33 @@ class MeSchema(ma.Schema):
         required=True,
         metadata={"description": "Ids of every agency you can sign in to"},
     )
+
+
+class AcceptedSchema(ma.Schema):
+    detail = ma.fields.String(required=True, metadata={"description": "What happens next"})
+
+
+class PasswordResetRequestSchema(ma.Schema):
+    email = Email(required=True)
+
+
+class TokenField(ma.fields.String):
+    """The secret of a link mailed by Relais (`?token=` in the link)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            load_only=True,
+            validate=ma.validate.Length(min=1, max=200),
+            metadata={"description": "The `token` of the link in the e-mail"},
+            **kwargs,
+        )
+
+
+class PasswordResetConfirmSchema(ma.Schema):
+    token = TokenField(required=True)
+    password = Password(required=True)
+
+
+class SignupVerifySchema(ma.Schema):
+    token = TokenField(required=True)
+    password = Password(required=True, min_len=1)

@@ -23,7 +23,15 @@ from app import tenancy
 from app.auth.principal import Principal
 from app.errors import BadGateway, Conflict, ValidationFailed
 from app.extensions import db
-from app.models import AccountHealth, AuditEvent, Brand, MastodonApp, OAuthState, SocialAccount
+from app.models import (
+    AccountHealth,
+    AuditEvent,
+    Brand,
+    MastodonApp,
+    OAuthState,
+    OutboundEmail,
+    SocialAccount,
+)
 from app.models.base import utcnow
 from app.networks import OAUTH_NETWORKS, connector_for
 from app.networks.base import (
@@ -681,6 +689,8 @@ def rotate_encryption_keys(batch: int = 200) -> Rotation:
         (SocialAccount, SocialAccount.credentials_encrypted, "social_accounts"),
         (OAuthState, OAuthState.verifier_encrypted, "oauth_states"),
         (MastodonApp, MastodonApp.client_secret_encrypted, "mastodon_apps"),
+        # Messages not sent yet (the context of a sent one is erased).
+        (OutboundEmail, OutboundEmail.context_encrypted, "outbound_emails"),
     )
     for model, column, name in targets:
         last_id: Any = None

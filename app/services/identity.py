@@ -1,4 +1,4 @@
-"""Sign-up, sign-in, refresh-token rotation and sign-out."""
+"""Sign-in, refresh-token rotation and sign-out (sign-up is app/services/signup.py)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from app import tenancy
-from app.auth.passwords import burn_verification_time, hash_password, verify_password
+from app.auth.passwords import burn_verification_time, verify_password
 from app.auth.secrets import digest, new_secret
 from app.auth.tokens import issue_access_token
-from app.errors import Conflict, Unauthorized, ValidationFailed
+from app.errors import Unauthorized, ValidationFailed
 from app.extensions import db
 from app.ids import new_id
-from app.models import Agency, AgencyMembership, AgencyRole, BrandMembership, RefreshToken, User
+from app.models import AgencyMembership, BrandMembership, RefreshToken, User
 from app.models.base import utcnow
-from app.services import audit, throttle
+from app.services import throttle
 
 
 @dataclass
@@ -28,48 +27,6 @@ class TokenPair:
     refresh_token: str
     agency_id: str
     token_type: str = "Bearer"
-
-
-@dataclass
-class SignupResult:
-    agency: Agency
-    user: User
-    tokens: TokenPair
-
-
-def signup(*, agency_name: str, name: str, email: str, password: str) -> SignupResult:
-    """Create an agency and its owner, and sign the owner in."""
-    with tenancy.system_scope():
-        if db.session.scalar(select(User.id).where(User.email == email)):
-            raise Conflict(
-                "An account with this e-mail already exists; sign in instead.",
-                errors={"email": ["Already registered."]},
-            )
-    agency = Agency(id=new_id("agy"), name=agency_name)
-    tenancy.enter_agency(agency.id)
-    user = User(name=name, email=email, password_hash=hash_password(password))
-    db.session.add_all([agency, user])
-    db.session.flush()
-    db.session.add(AgencyMembership(agency_id=agency.id, user_id=user.id, role=AgencyRole.OWNER))
-    audit.record(
-        "agency.created",
-        agency_id=agency.id,
-        target_type="agency",
-        target_id=agency.id,
-        actor_type="user",
-        actor_id=user.id,
-    )
-    try:
-        db.session.flush()
-    except IntegrityError:  # the same e-mail signed up concurrently
-        db.session.rollback()
-        raise Conflict(
-            "An account with this e-mail already exists; sign in instead.",
-            errors={"email": ["Already registered."]},
-        ) from None
-    tokens = start_session_for(user, agency.id)
-    db.session.commit()
-    return SignupResult(agency=agency, user=user, tokens=tokens)
 
 
 def agencies_of(user_id: str) -> list[str]:

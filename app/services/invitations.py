@@ -13,16 +13,17 @@ from app.auth.passwords import hash_password, verify_password
 from app.auth.secrets import digest, new_secret
 from app.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
-from app.models import AgencyMembership, AgencyRole, Brand, BrandMembership, Invitation, User
+from app.models import (
+    Agency,
+    AgencyMembership,
+    AgencyRole,
+    Brand,
+    BrandMembership,
+    Invitation,
+    User,
+)
 from app.models.base import utcnow
-from app.services import audit, identity, throttle
-
-
-@dataclass
-class CreatedInvitation:
-    invitation: Invitation
-    token: str
-    accept_url: str
+from app.services import audit, identity, outbox, throttle
 
 
 def create_invitation(
@@ -34,7 +35,9 @@ def create_invitation(
     brand_role: str | None,
     invited_by: str | None,
     inviter_role: AgencyRole | None,
-) -> CreatedInvitation:
+) -> Invitation:
+    """Record the invitation and mail its link to the address, and only there: whoever
+    accepts must control the address (the inviter never sees the secret)."""
     if (agency_role is None) == (brand is None):
         raise ValidationFailed(
             "Invite either to the agency (agency_role) or to one brand (brand_id and brand_role).",
@@ -69,11 +72,30 @@ def create_invitation(
         target_id=invitation.id,
         data={"email": email, "agency_role": agency_role, "brand_role": invitation.brand_role},
     )
+    _mail_invitation(invitation, token, brand)
     db.session.commit()
-    base = (current_app.config["FRONTEND_BASE_URL"] or current_app.config["API_BASE_URL"]).rstrip(
-        "/"
+    return invitation
+
+
+def _mail_invitation(invitation: Invitation, token: str, brand: Brand | None) -> None:
+    agency = db.session.get(Agency, invitation.agency_id)
+    inviter = (
+        db.session.get(User, invitation.invited_by_user_id)
+        if invitation.invited_by_user_id
+        else None
     )
-    return CreatedInvitation(invitation, token, f"{base}/accept-invitation?token={token}")
+    outbox.send(
+        "invitation",
+        to=invitation.email,
+        context={
+            "agency_name": agency.name if agency else "",
+            "brand_name": brand.name if brand else None,
+            "role": invitation.brand_role or invitation.agency_role,
+            "inviter_name": inviter.name if inviter else None,
+            "accept_url": outbox.link("/accept-invitation", token=token),
+            "expires_at": outbox.when(invitation.expires_at),
+        },
+    )
 
 
 def revoke_invitation(invitation: Invitation) -> None:
@@ -91,10 +113,19 @@ def revoke_invitation(invitation: Invitation) -> None:
         db.session.commit()
 
 
-def accept_invitation(
-    token: str, *, name: str | None, password: str, ip: str | None = None
-) -> identity.TokenPair:
-    """The invitee sets a password (new account) or proves theirs (existing account)."""
+@dataclass
+class InvitationView:
+    """What the acceptance page shows: who invites, to what, and which form to fill."""
+
+    invitation: Invitation
+    agency_name: str
+    brand_name: str | None
+    account_exists: bool
+
+
+def check(token: str) -> Invitation:
+    """The invitation of this token, if it can still be accepted; else the problem to show.
+    Enters the invitation's agency."""
     with tenancy.system_scope():
         invitation = db.session.scalar(
             select(Invitation).where(Invitation.token_hash == digest(token))
@@ -106,6 +137,30 @@ def accept_invitation(
     if invitation.expires_at <= utcnow():
         raise Conflict("This invitation has expired; ask for a new one.")
     tenancy.enter_agency(invitation.agency_id)
+    return invitation
+
+
+def describe(token: str) -> InvitationView:
+    """For the acceptance page. Whoever holds the token controls the invited address, so
+    telling them whether it has an account already reveals nothing to a stranger."""
+    invitation = check(token)
+    agency = db.session.get(Agency, invitation.agency_id)
+    brand = db.session.get(Brand, invitation.brand_id) if invitation.brand_id else None
+    exists = db.session.scalar(select(User.id).where(User.email == invitation.email))
+    return InvitationView(
+        invitation=invitation,
+        agency_name=agency.name if agency else "",
+        brand_name=brand.name if brand else None,
+        account_exists=exists is not None,
+    )
+
+
+def accept_invitation(
+    token: str, *, name: str | None, password: str, ip: str | None = None
+) -> identity.TokenPair:
+    """The invitee sets a password (new account) or proves theirs (existing account). The
+    token reached them by mail only, so they control the invited address."""
+    invitation = check(token)
     user = db.session.scalar(select(User).where(User.email == invitation.email))
     if user is None:
         if not name:

@@ -6,9 +6,9 @@ from sqlalchemy import delete
 
 from app import tenancy
 from app.extensions import db
-from app.models import RefreshToken
+from app.models import PasswordReset, RefreshToken, SignupRequest
 from app.models.base import utcnow
-from app.services import idempotency, throttle
+from app.services import idempotency, outbox, throttle
 
 
 def purge_expired() -> dict[str, int]:
@@ -21,4 +21,10 @@ def purge_expired() -> dict[str, int]:
 
     purged["oauth_states"] = accounts.purge_expired_states()
     purged["login_throttles"] = throttle.purge_stale()
+    now = utcnow()
+    for name, model in (("signup_requests", SignupRequest), ("password_resets", PasswordReset)):
+        result = db.session.execute(delete(model).where(model.expires_at <= now))
+        purged[name] = result.rowcount or 0
+    db.session.commit()
+    purged["outbound_emails"] = outbox.purge_old()
     return purged
