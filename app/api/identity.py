@@ -22,6 +22,7 @@ blp = Blueprint("identity", __name__, url_prefix="/v1", description="Sign-up, to
 
 @blp.route("/signup")
 class Signup(MethodView):
+    @blp.doc(operationId="signup")
     @public
     @idempotent
     @blp.arguments(SignupSchema)
@@ -39,6 +40,7 @@ class Signup(MethodView):
 
 @blp.route("/auth/token")
 class Token(MethodView):
+    @blp.doc(operationId="login")
     @public
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenPairSchema)
@@ -61,6 +63,7 @@ class Token(MethodView):
 
 @blp.route("/auth/refresh")
 class Refresh(MethodView):
+    @blp.doc(operationId="refreshToken")
     @public
     @blp.arguments(RefreshRequestSchema)
     @blp.response(200, TokenPairSchema)
@@ -76,6 +79,7 @@ class Refresh(MethodView):
 
 @blp.route("/auth/logout")
 class Logout(MethodView):
+    @blp.doc(operationId="logout")
     @public
     @blp.arguments(RefreshRequestSchema)
     @blp.response(204)
@@ -90,6 +94,7 @@ class Logout(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
+    @blp.doc(operationId="getMe")
     @blp.response(200, MeSchema)
     def get(self):
         """Who you are, in which agency, with which roles

@@ -51,6 +51,7 @@ def _with_status(invitation: Invitation) -> dict:
 
 @blp.route("")
 class Invitations(MethodView):
+    @blp.doc(operationId="listInvitations")
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, InvitationPageSchema)
     def get(self, args):
@@ -72,6 +73,7 @@ class Invitations(MethodView):
         page["items"] = [_with_status(i) for i in page["items"]]
         return page
 
+    @blp.doc(operationId="createInvitation")
     @idempotent
     @blp.arguments(InvitationCreateSchema)
     @blp.response(201, InvitationCreatedSchema)
@@ -107,6 +109,7 @@ class Invitations(MethodView):
 
 @blp.route("/<id(inv):invitation_id>")
 class InvitationById(MethodView):
+    @blp.doc(operationId="getInvitation")
     @blp.response(200, InvitationSchema)
     def get(self, invitation_id):
         """One invitation
@@ -118,6 +121,7 @@ class InvitationById(MethodView):
         _require_manage(invitation)
         return _with_status(invitation)
 
+    @blp.doc(operationId="revokeInvitation")
     @blp.response(204)
     def delete(self, invitation_id):
         """Revoke a pending invitation
@@ -140,6 +144,7 @@ def _require_manage(invitation: Invitation) -> None:
 
 @blp.route("/accept")
 class AcceptInvitation(MethodView):
+    @blp.doc(operationId="acceptInvitation")
     @public
     @blp.arguments(InvitationAcceptSchema)
     @blp.response(200, TokenPairSchema)
