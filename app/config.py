@@ -91,10 +91,7 @@ class Config:
     OPENAPI_VERSION = "3.1.0"
     OPENAPI_URL_PREFIX = "/"
     OPENAPI_JSON_PATH = "openapi.json"
-    OPENAPI_SWAGGER_UI_PATH = "/docs"
-    OPENAPI_SWAGGER_UI_URL = os.environ.get(
-        "SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
-    )
+    # /docs is ours (app/api/docs.py): Swagger UI from an installed package, not a CDN.
     JSON_SORT_KEYS = False
 
     # -- social accounts ---------------------------------------------------------------------
