@@ -88,6 +88,7 @@ class Config:
     # flask-smorest / OpenAPI
     API_TITLE = "Relais API"
     API_VERSION = "v1"
+    # 3.1: its "this schema, or null" is read right by every generator (see app/openapi.py).
     OPENAPI_VERSION = "3.1.0"
     OPENAPI_URL_PREFIX = "/"
     OPENAPI_JSON_PATH = "openapi.json"

@@ -221,3 +221,15 @@ def test_servers_and_license():
     assert spec["servers"] == [{"url": "/", "description": "The server that serves this spec"}]
     assert spec["info"]["license"]["name"] == "AGPL-3.0-or-later"  # the SPDX identifier
     assert spec["info"]["license"]["url"] == "https://spdx.org/licenses/AGPL-3.0-or-later.html"
+
+
+def test_blp_doc_documents_without_wrapping_the_view():
+    """`@blp.doc(operationId=...)` sits on every view: it must cost requests nothing."""
+    from app.api.http import Blueprint
+
+    def view():
+        return "ok"
+
+    documented = Blueprint.doc(operationId="listThings")(Blueprint.doc(summary="Things")(view))
+    assert documented is view
+    assert view._apidoc["manual_doc"] == {"operationId": "listThings", "summary": "Things"}
