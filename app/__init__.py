@@ -34,17 +34,9 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
 
     db.init_app(app)
     redis.init_app(app)
-    api.init_app(
-        app,
-        spec_kwargs={
-            "info": {
-                "description": (
-                    "Relais: multi-brand social publishing for agencies. Every error is "
-                    "`application/problem+json` (RFC 9457)."
-                )
-            }
-        },
-    )
+    from app.openapi import spec_options
+
+    api.init_app(app, spec_kwargs=spec_options())
     _declare_security_schemes(api)
 
     from app.errors import register_error_handlers

@@ -166,6 +166,11 @@ class ProblemApi(Api):
         prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
+    def _register_pagination_header(self) -> None:
+        # Pages are keyset pages with a `Link` header (app.api.http.paginate), never
+        # flask-smorest's X-Pagination, whose header and schema would sit unused in the spec.
+        return None
+
     def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
         status = error.code or 500
         data = getattr(error, "data", None) or {}

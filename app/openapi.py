@@ -4,17 +4,91 @@ Routes are authenticated unless marked `@public` (see `app.api.http`), and the s
 operation by operation, from the same marker, so the two cannot drift apart. Likewise the
 errors every body-taking operation may answer, the `Link` header of every page, and the `oneOf`
 of bodies that come in several forms are derived here from the code, never written by hand.
+
+The spec is a contract for generated clients (openapi-python-client, openapi-typescript with
+their default options), so two of apispec's habits are changed here, in `SpecConverter`.
+It is OpenAPI 3.1 (app/config.py) because 3.0 has no way to say "this object, or null" that
+both openapi-python-client and redocly's recommended rules read as such.
 """
 
 from __future__ import annotations
 
+import json
+from copy import deepcopy
 from typing import Any
 
+import marshmallow as ma
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from flask import Flask
 from flask_smorest.spec.plugins import FlaskPlugin
 
 from app.api.http import LINK_HEADER_DOC, is_public
 from app.schemas.common import OneOfSchema
+
+# The one project-wide description of the API, its license and where it is served.
+INFO = {
+    "description": (
+        "Relais: multi-brand social publishing for agencies. Every error is "
+        "`application/problem+json` (RFC 9457)."
+    ),
+    "license": {
+        "name": "AGPL-3.0-or-later",
+        "url": "https://spdx.org/licenses/AGPL-3.0-or-later.html",
+    },
+}
+# Relative: the API is wherever this spec was fetched from. The committed spec must not carry
+# one deployment's address (API_BASE_URL), and every path already starts with /v1.
+SERVERS = [{"url": "/", "description": "The server that serves this spec"}]
+
+
+class SpecConverter(OpenAPIConverter):
+    """apispec's converter, with two habits changed for generated clients.
+
+    - A field's `load_default`: apispec writes it as `default`, and openapi-typescript (default
+      options) then makes the field required in request bodies, as if the server always sent
+      it. Here the default is told in the field's description; only query parameters, which
+      stay optional whatever their default, keep `default`.
+    - A nullable enum: apispec writes `type: [string, "null"]` with `null` among the values,
+      which openapi-python-client turns into a union of three enums. Here it is `anyOf` the
+      enum and `null`, as apispec already writes a nullable nested object.
+    """
+
+    def field2default(self, field: ma.fields.Field, **kwargs: Any) -> dict:
+        return {}
+
+    def field2property(self, field: ma.fields.Field) -> dict:
+        prop = super().field2property(field)
+        default = super().field2default(field)
+        if "default" in default:
+            told = f"Defaults to `{json.dumps(default['default'], ensure_ascii=False)}`."
+            description = prop.get("description", "").rstrip(". ")
+            prop["description"] = f"{description}. {told}" if description else told
+        return prop
+
+    def field2nullable(self, field: ma.fields.Field, ret: dict) -> dict:
+        if field.allow_none and "enum" in ret:
+            values = [value for value in ret.pop("enum") if value is not None]
+            return {"anyOf": [{"type": ret.pop("type"), "enum": values}, {"type": "null"}]}
+        return super().field2nullable(field, ret)
+
+    def _field2parameter(self, field: ma.fields.Field, *, name: str, location: str) -> dict:
+        parameter = super()._field2parameter(field, name=name, location=location)
+        parameter["schema"].update(super().field2default(field))
+        return parameter
+
+
+class SpecPlugin(MarshmallowPlugin):
+    Converter = SpecConverter
+
+
+def spec_options() -> dict[str, Any]:
+    """What `Api.init_app(spec_kwargs=...)` needs; a new plugin per app (it holds the spec)."""
+    return {
+        "info": deepcopy(INFO),
+        "servers": deepcopy(SERVERS),
+        "marshmallow_plugin": SpecPlugin(),
+    }
+
 
 SECURED = [{"bearerAuth": []}, {"apiKeyAuth": []}]
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete")

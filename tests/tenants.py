@@ -134,10 +134,14 @@ def example_value(name: str, schema: dict[str, Any], ids: IdSource) -> Any:
     schema = _resolve(schema)
     if name in FIELD_HINTS:
         return FIELD_HINTS[name]()
+    if "anyOf" in schema:  # OpenAPI 3.1's "this, or null": take "this"
+        schema = next(_resolve(s) for s in schema["anyOf"] if s.get("type") != "null")
     if "enum" in schema:
         # The last value: for roles, the least powerful one (member, client).
         return schema["enum"][-1]
     kind = schema.get("type")
+    if isinstance(kind, list):  # OpenAPI 3.1's nullable field: ["array", "null"]
+        kind = next((k for k in kind if k != "null"), None)
     if kind == "object" or "properties" in schema:
         return example_body(schema, ids)
     if kind == "array":

@@ -1,6 +1,6 @@
 """Bluesky against a REAL local PDS (@atproto/pds) started by the suite on 127.0.0.1: connect with
 an app password (the session is kept, never the password), refresh, bad password, disconnect and
-reconnect. Skipped only when Node/npm are not installed."""
+reconnect. Skipped, saying why, when Node/npm are missing or the PDS cannot be installed."""
 
 from __future__ import annotations
 
@@ -12,18 +12,14 @@ import pytest
 from app.models.base import utcnow
 from app.security.crypto import CredentialsCipher
 from tests.accounts_helpers import raw_account_row, set_account_columns
-from tests.peers.bluesky_pds import BlueskyPds, unavailable_reason
+from tests.peers.bluesky_pds import BlueskyPds
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
 def bluesky_pds() -> Iterator[BlueskyPds]:
-    reason = unavailable_reason()
-    if reason:
-        print(f"\nskipping the Bluesky PDS tests: {reason}")
-        pytest.skip(reason)
-    pds = BlueskyPds().start()
+    pds = BlueskyPds.start_or_skip()
     yield pds
     pds.stop()
 

@@ -18,6 +18,7 @@ def register_blueprints(app: Flask) -> None:
         audit,
         brand_members,
         brands,
+        docs,
         health,
         identity,
         invitations,
@@ -29,6 +30,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     api.register_converter(IdConverter, id_parameter_schema)
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
     from app import pages
 
     app.register_blueprint(pages.blp)

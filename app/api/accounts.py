@@ -78,6 +78,7 @@ def _reach_first(permission: str) -> Callable[[Callable], Callable]:
 
 @blp.route("")
 class Accounts(MethodView):
+    @blp.doc(operationId="listAccounts")
     @blp.arguments(AccountQueryArgsSchema, location="query")
     @blp.response(200, AccountPageSchema)
     def get(self, args, brand_id):
@@ -101,6 +102,7 @@ class Accounts(MethodView):
         response="UNPROCESSABLE_ENTITY",
         description="Invalid input, or the network refused the credentials",
     )
+    @blp.doc(operationId="connectAccount")
     @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
     def post(self, data, brand_id):
         """Connect an account with credentials (Bluesky, Mastodon)
@@ -119,6 +121,7 @@ class Accounts(MethodView):
 
 @blp.route("/connect")
 class AccountConnect(MethodView):
+    @blp.doc(operationId="startAccountConnection")
     @_reach_first("accounts.manage")
     @blp.arguments(ConnectSchema)
     @blp.response(200, AuthorizationSchema)
@@ -152,6 +155,7 @@ class AccountCallback(MethodView):
         response="UNPROCESSABLE_ENTITY",
         description="Unknown or expired state, or the network refused the code",
     )
+    @blp.doc(operationId="finishAccountConnection")
     @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
     def post(self, data, brand_id):
         """Finish an OAuth connection: exchange the code
@@ -173,6 +177,7 @@ class AccountCallback(MethodView):
 
 @blp.route("/<id(acc):account_id>")
 class AccountById(MethodView):
+    @blp.doc(operationId="getAccount")
     @blp.response(200, AccountSchema, headers=ETAG_HEADER_DOC)
     def get(self, brand_id, account_id):
         """One social account
@@ -183,6 +188,7 @@ class AccountById(MethodView):
         send_etag(account)
         return account
 
+    @blp.doc(operationId="updateAccount")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @_reach_first("accounts.manage")
     @blp.arguments(AccountUpdateSchema)
@@ -200,6 +206,7 @@ class AccountById(MethodView):
         send_etag(account)
         return account
 
+    @blp.doc(operationId="disconnectAccount")
     @blp.response(204)
     def delete(self, brand_id, account_id):
         """Disconnect an account
@@ -225,6 +232,7 @@ class AccountReconnect(MethodView):
         response="UNPROCESSABLE_ENTITY",
         description="Missing credentials, or the network refused them",
     )
+    @blp.doc(operationId="reconnectAccount")
     @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
     def post(self, data, brand_id, account_id):
         """Reconnect an account, keeping its history

@@ -36,6 +36,7 @@ def _member_view(membership: AgencyMembership, users: dict) -> dict:
 
 @blp.route("")
 class AgencyResource(MethodView):
+    @blp.doc(operationId="getAgency")
     @blp.response(200, AgencySchema)
     def get(self):
         """Your agency
@@ -46,6 +47,7 @@ class AgencyResource(MethodView):
         permissions.require(principal, "agency.read")
         return _agency(principal)
 
+    @blp.doc(operationId="updateAgency")
     @blp.arguments(AgencyUpdateSchema)
     @blp.response(200, AgencySchema)
     def patch(self, changes):
@@ -77,6 +79,7 @@ def _agency(principal) -> Agency:
 
 @blp.route("/members")
 class AgencyMembers(MethodView):
+    @blp.doc(operationId="listAgencyMembers")
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, AgencyMemberPageSchema)
     def get(self, args):
@@ -94,6 +97,7 @@ class AgencyMembers(MethodView):
 
 @blp.route("/members/<id(amb):membership_id>")
 class AgencyMemberById(MethodView):
+    @blp.doc(operationId="getAgencyMember")
     @blp.response(200, AgencyMemberSchema)
     def get(self, membership_id):
         """One staff member
@@ -105,6 +109,7 @@ class AgencyMemberById(MethodView):
         permissions.require(current_principal(), "agency.members.read")
         return _member_view(membership, members.users_by_id({membership.user_id}))
 
+    @blp.doc(operationId="updateAgencyMember")
     @blp.arguments(AgencyMemberUpdateSchema)
     @blp.response(200, AgencyMemberSchema)
     @blp.alt_response(409, response="CONFLICT", description="The last owner cannot step down")
@@ -121,6 +126,7 @@ class AgencyMemberById(MethodView):
         members.change_agency_role(membership, data["role"], actor_role=principal.agency_role)
         return _member_view(membership, members.users_by_id({membership.user_id}))
 
+    @blp.doc(operationId="removeAgencyMember")
     @blp.response(204)
     @blp.alt_response(409, response="CONFLICT", description="The last owner cannot be removed")
     def delete(self, membership_id):

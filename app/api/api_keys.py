@@ -21,6 +21,7 @@ blp = Blueprint("api_keys", __name__, url_prefix="/v1/api-keys", description="Ag
 
 @blp.route("")
 class ApiKeys(MethodView):
+    @blp.doc(operationId="listApiKeys")
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, ApiKeyPageSchema)
     def get(self, args):
@@ -32,6 +33,7 @@ class ApiKeys(MethodView):
         permissions.require(current_principal(), "api_keys.manage")
         return paginate(tenancy.scoped_select(ApiKey), ApiKey.id, args)
 
+    @blp.doc(operationId="createApiKey")
     @idempotent
     @blp.arguments(ApiKeyCreateSchema)
     @blp.response(201, ApiKeyCreatedSchema)
@@ -57,6 +59,7 @@ class ApiKeys(MethodView):
 
 @blp.route("/<id(key):key_id>")
 class ApiKeyById(MethodView):
+    @blp.doc(operationId="getApiKey")
     @blp.response(200, ApiKeySchema)
     def get(self, key_id):
         """One API key
@@ -69,6 +72,7 @@ class ApiKeyById(MethodView):
         permissions.require(current_principal(), "api_keys.manage")
         return key
 
+    @blp.doc(operationId="revokeApiKey")
     @blp.response(204)
     def delete(self, key_id):
         """Revoke an API key

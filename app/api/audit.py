@@ -14,6 +14,7 @@ blp = Blueprint("audit", __name__, url_prefix="/v1/audit-events", description="T
 
 @blp.route("")
 class AuditEvents(MethodView):
+    @blp.doc(operationId="listAuditEvents")
     @blp.arguments(AuditQueryArgsSchema, location="query")
     @blp.response(200, AuditEventPageSchema)
     def get(self, args):

@@ -47,6 +47,7 @@ def _load(brand_id: str, membership_id: str) -> BrandMembership:
 
 @blp.route("")
 class BrandMembers(MethodView):
+    @blp.doc(operationId="listBrandMembers")
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, BrandMemberPageSchema)
     def get(self, args, brand_id):
@@ -63,6 +64,7 @@ class BrandMembers(MethodView):
         page["items"] = [_view_with(m, users[m.user_id]) for m in page["items"]]
         return page
 
+    @blp.doc(operationId="addBrandMember")
     @idempotent
     @blp.arguments(BrandMemberCreateSchema)
     @blp.response(201, BrandMemberSchema)
@@ -81,6 +83,7 @@ class BrandMembers(MethodView):
 
 @blp.route("/<id(bmb):membership_id>")
 class BrandMemberById(MethodView):
+    @blp.doc(operationId="getBrandMember")
     @blp.response(200, BrandMemberSchema)
     def get(self, brand_id, membership_id):
         """One member of a brand
@@ -92,6 +95,7 @@ class BrandMemberById(MethodView):
         permissions.require(current_principal(), "brand.members.read", brand_id)
         return _view(membership)
 
+    @blp.doc(operationId="updateBrandMember")
     @blp.arguments(BrandMemberUpdateSchema)
     @blp.response(200, BrandMemberSchema)
     def patch(self, data, brand_id, membership_id):
@@ -104,6 +108,7 @@ class BrandMemberById(MethodView):
         permissions.require(current_principal(), "brand.members.manage", brand_id)
         return _view(members.change_brand_role(membership, data["role"]))
 
+    @blp.doc(operationId="removeBrandMember")
     @blp.response(204)
     def delete(self, brand_id, membership_id):
         """Take someone off this brand

@@ -31,6 +31,7 @@ blp = Blueprint("brands", __name__, url_prefix="/v1/brands", description="Brands
 
 @blp.route("")
 class Brands(MethodView):
+    @blp.doc(operationId="listBrands")
     @blp.arguments(BrandQueryArgsSchema, location="query")
     @blp.response(200, BrandPageSchema, headers=LINK_HEADER_DOC)
     def get(self, args):
@@ -44,6 +45,7 @@ class Brands(MethodView):
             stmt = stmt.where(Brand.status == args["status"])
         return paginate(stmt, Brand.id, args)
 
+    @blp.doc(operationId="createBrand")
     @idempotent
     @blp.arguments(BrandCreateSchema)
     @blp.response(201, BrandSchema, headers=ETAG_HEADER_DOC)
@@ -63,6 +65,7 @@ class Brands(MethodView):
 
 @blp.route("/<id(brd):brand_id>")
 class BrandById(MethodView):
+    @blp.doc(operationId="getBrand")
     @blp.response(200, BrandSchema, headers=ETAG_HEADER_DOC)
     def get(self, brand_id):
         """One brand
@@ -74,6 +77,7 @@ class BrandById(MethodView):
         send_etag(brand)
         return brand
 
+    @blp.doc(operationId="updateBrand")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.arguments(BrandUpdateSchema)
     @blp.response(200, BrandSchema, headers=ETAG_HEADER_DOC)
@@ -93,6 +97,7 @@ class BrandById(MethodView):
         send_etag(brand)
         return brand
 
+    @blp.doc(operationId="deleteBrand")
     @blp.response(204)
     def delete(self, brand_id):
         """Offboard a brand: delete it and every row it owns
@@ -107,6 +112,7 @@ class BrandById(MethodView):
 
 @blp.route("/<id(brd):brand_id>/archive")
 class BrandArchive(MethodView):
+    @blp.doc(operationId="archiveBrand")
     @blp.response(200, BrandSchema, headers=ETAG_HEADER_DOC)
     def post(self, brand_id):
         """Archive a brand
@@ -123,6 +129,7 @@ class BrandArchive(MethodView):
 
 @blp.route("/<id(brd):brand_id>/unarchive")
 class BrandUnarchive(MethodView):
+    @blp.doc(operationId="unarchiveBrand")
     @blp.response(200, BrandSchema, headers=ETAG_HEADER_DOC)
     def post(self, brand_id):
         """Bring an archived brand back
@@ -138,6 +145,7 @@ class BrandUnarchive(MethodView):
 
 @blp.route("/<id(brd):brand_id>/export")
 class BrandExport(MethodView):
+    @blp.doc(operationId="exportBrand")
     @blp.response(200, BrandExportSchema)
     def get(self, brand_id):
         """Export everything the brand owns

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -39,9 +40,22 @@ class JsonBodyParser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """The Blueprint every API module uses (see `JsonBodyParser`)."""
+    """The Blueprint every API module uses (see `JsonBodyParser`, and `doc` below)."""
 
     ARGUMENTS_PARSER = JsonBodyParser()
+
+    @staticmethod
+    def doc(**kwargs: Any) -> Callable[[Callable], Callable]:
+        """flask-smorest's `@blp.doc` (`operationId`, extra parameters...), without wrapping the
+        view: its wrapper costs every request ~6 µs (`ensure_sync`) for documentation only."""
+
+        def decorator(func: Callable) -> Callable:
+            apidoc = deepcopy(getattr(func, "_apidoc", {}))
+            apidoc["manual_doc"] = deepupdate(apidoc.get("manual_doc", {}), deepcopy(kwargs))
+            func._apidoc = apidoc  # type: ignore[attr-defined]
+            return func
+
+        return decorator
 
 
 class IdConverter(BaseConverter):

@@ -26,6 +26,7 @@ blp = Blueprint("identity", __name__, url_prefix="/v1", description="Sign-up, to
 
 @blp.route("/signup")
 class Signup(MethodView):
+    @blp.doc(operationId="signup")
     @public
     @idempotent
     @blp.arguments(SignupSchema)
@@ -67,6 +68,7 @@ class SignupVerify(MethodView):
 
 @blp.route("/auth/token")
 class Token(MethodView):
+    @blp.doc(operationId="login")
     @public
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenPairSchema)
@@ -89,6 +91,7 @@ class Token(MethodView):
 
 @blp.route("/auth/refresh")
 class Refresh(MethodView):
+    @blp.doc(operationId="refreshToken")
     @public
     @blp.arguments(RefreshRequestSchema)
     @blp.response(200, TokenPairSchema)
@@ -104,6 +107,7 @@ class Refresh(MethodView):
 
 @blp.route("/auth/logout")
 class Logout(MethodView):
+    @blp.doc(operationId="logout")
     @public
     @blp.arguments(RefreshRequestSchema)
     @blp.response(204)
@@ -156,6 +160,7 @@ class PasswordResetConfirm(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
+    @blp.doc(operationId="getMe")
     @blp.response(200, MeSchema)
     def get(self):
         """Who you are, in which agency, with which roles

@@ -52,6 +52,7 @@ def _with_status(invitation: Invitation) -> dict:
 
 @blp.route("")
 class Invitations(MethodView):
+    @blp.doc(operationId="listInvitations")
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, InvitationPageSchema)
     def get(self, args):
@@ -73,6 +74,7 @@ class Invitations(MethodView):
         page["items"] = [_with_status(i) for i in page["items"]]
         return page
 
+    @blp.doc(operationId="createInvitation")
     @idempotent
     @blp.arguments(InvitationCreateSchema)
     @blp.response(201, InvitationSchema)
@@ -105,6 +107,7 @@ class Invitations(MethodView):
 
 @blp.route("/<id(inv):invitation_id>")
 class InvitationById(MethodView):
+    @blp.doc(operationId="getInvitation")
     @blp.response(200, InvitationSchema)
     def get(self, invitation_id):
         """One invitation
@@ -116,6 +119,7 @@ class InvitationById(MethodView):
         _require_manage(invitation)
         return _with_status(invitation)
 
+    @blp.doc(operationId="revokeInvitation")
     @blp.response(204)
     def delete(self, invitation_id):
         """Revoke a pending invitation
@@ -138,6 +142,7 @@ def _require_manage(invitation: Invitation) -> None:
 
 @blp.route("/accept")
 class AcceptInvitation(MethodView):
+    @blp.doc(operationId="acceptInvitation")
     @public
     @blp.arguments(InvitationAcceptSchema)
     @blp.response(200, TokenPairSchema)

@@ -77,6 +77,7 @@ def _load(brand_id: str, media_id: str, permission: str) -> Media:
 
 @blp.route("")
 class MediaList(MethodView):
+    @blp.doc(operationId="listMedia")
     @blp.arguments(MediaQueryArgsSchema, location="query")
     @blp.response(200, MediaPageSchema, headers=LINK_HEADER_DOC)
     def get(self, args, brand_id):
@@ -89,6 +90,7 @@ class MediaList(MethodView):
         permissions.require(current_principal(), "media.read", brand.id)
         return paginate(media_service.list_stmt(brand.id, args.get("kind")), Media.id, args)
 
+    @blp.doc(operationId="uploadMedia")
     @_before_reading_the_upload
     @idempotent
     @blp.arguments(MediaUploadSchema, location="files")
@@ -120,6 +122,7 @@ class MediaList(MethodView):
 
 @blp.route("/<id(med):media_id>")
 class MediaById(MethodView):
+    @blp.doc(operationId="getMedia")
     @blp.response(200, MediaSchema, headers=ETAG_HEADER_DOC)
     def get(self, brand_id, media_id):
         """One media item
@@ -130,6 +133,7 @@ class MediaById(MethodView):
         send_etag(media)
         return media
 
+    @blp.doc(operationId="updateMedia")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.arguments(MediaUpdateSchema)
     @blp.response(200, MediaSchema, headers=ETAG_HEADER_DOC)
@@ -145,6 +149,7 @@ class MediaById(MethodView):
         send_etag(media)
         return media
 
+    @blp.doc(operationId="deleteMedia")
     @blp.response(204)
     @blp.alt_response(409, response="CONFLICT", description="A post in review or scheduled uses it")
     def delete(self, brand_id, media_id):
@@ -191,6 +196,7 @@ def _send(media: Media, *, cache_control: str) -> Any:
 
 @blp.route("/<id(med):media_id>/content")
 class MediaContent(MethodView):
+    @blp.doc(operationId="downloadMedia")
     @blp.response(200)
     @blp.doc(responses={"200": _CONTENT_RESPONSE})
     @blp.alt_response(304, response="NOT_MODIFIED", description="If-None-Match matched")
@@ -212,6 +218,7 @@ files_blp = Blueprint(
 
 @files_blp.route("/<token>")
 class MediaFileByLink(MethodView):
+    @files_blp.doc(operationId="downloadMediaByLink")
     @public
     @files_blp.response(200)
     @files_blp.doc(responses={"200": _CONTENT_RESPONSE})

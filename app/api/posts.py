@@ -66,6 +66,7 @@ def _load(brand_id: str, post_id: str, permission: str) -> Post:
 
 @blp.route("")
 class Posts(MethodView):
+    @blp.doc(operationId="listPosts")
     @blp.arguments(PostQueryArgsSchema, location="query")
     @blp.response(200, PostPageSchema, headers=LINK_HEADER_DOC)
     def get(self, args, brand_id):
@@ -78,6 +79,7 @@ class Posts(MethodView):
         permissions.require(current_principal(), "posts.read", brand.id)
         return paginate(posts.list_statement(brand.id, args), Post.id, args)
 
+    @blp.doc(operationId="createPost")
     @idempotent
     @blp.arguments(PostCreateSchema)
     @blp.response(201, PostSchema, headers=ETAG_HEADER_DOC)
@@ -98,6 +100,7 @@ class Posts(MethodView):
 
 @blp.route("/<id(pst):post_id>")
 class PostById(MethodView):
+    @blp.doc(operationId="getPost")
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     def get(self, brand_id, post_id):
         """One post
@@ -108,6 +111,7 @@ class PostById(MethodView):
         send_etag(post)
         return post
 
+    @blp.doc(operationId="updatePost")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.arguments(PostUpdateSchema)
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
@@ -126,6 +130,7 @@ class PostById(MethodView):
         send_etag(post)
         return post
 
+    @blp.doc(operationId="deletePost")
     @blp.response(204)
     @blp.alt_response(409, response="CONFLICT", description="Not a draft: cancel it instead")
     def delete(self, brand_id, post_id):
@@ -140,6 +145,7 @@ class PostById(MethodView):
 
 @blp.route("/<id(pst):post_id>/cancel")
 class PostCancel(MethodView):
+    @blp.doc(operationId="cancelPost")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
@@ -155,6 +161,7 @@ class PostCancel(MethodView):
 
 @blp.route("/<id(pst):post_id>/submit")
 class PostSubmit(MethodView):
+    @blp.doc(operationId="submitPost")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
@@ -170,6 +177,7 @@ class PostSubmit(MethodView):
 
 @blp.route("/<id(pst):post_id>/approve")
 class PostApprove(MethodView):
+    @blp.doc(operationId="approvePost")
     @blp.arguments(ReviewSchema)
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
@@ -192,6 +200,7 @@ class PostApprove(MethodView):
 
 @blp.route("/<id(pst):post_id>/reject")
 class PostReject(MethodView):
+    @blp.doc(operationId="rejectPost")
     @blp.arguments(RejectSchema)
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
@@ -213,6 +222,7 @@ class PostReject(MethodView):
 
 @blp.route("/<id(pst):post_id>/activity")
 class PostActivity(MethodView):
+    @blp.doc(operationId="listPostActivity")
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, AuditEventPageSchema, headers=LINK_HEADER_DOC)
     def get(self, args, brand_id, post_id):
@@ -227,6 +237,7 @@ class PostActivity(MethodView):
 
 @blp.route("/<id(pst):post_id>/deliveries")
 class PostDeliveries(MethodView):
+    @blp.doc(operationId="listPostDeliveries")
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, DeliveryPageSchema, headers=LINK_HEADER_DOC)
     def get(self, args, brand_id, post_id):
@@ -242,6 +253,7 @@ class PostDeliveries(MethodView):
 
 @blp.route("/<id(pst):post_id>/variants")
 class PostVariants(MethodView):
+    @blp.doc(operationId="listPostVariants")
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, PostVariantPageSchema, headers=LINK_HEADER_DOC)
     def get(self, args, brand_id, post_id):
@@ -257,6 +269,7 @@ class PostVariants(MethodView):
 
 @blp.route("/<id(pst):post_id>/variants/<id(acc):account_id>")
 class PostVariantByAccount(MethodView):
+    @blp.doc(operationId="setPostVariant")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.arguments(PostVariantUpdateSchema)
     @blp.response(200, PostVariantSchema)
@@ -274,6 +287,7 @@ class PostVariantByAccount(MethodView):
         check_if_match(post)
         return posts.set_variant(post, account_id, data)
 
+    @blp.doc(operationId="removePostVariant")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
     @blp.response(204)
     @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")

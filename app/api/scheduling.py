@@ -53,6 +53,7 @@ def _slots_body(brand: Brand) -> dict:
 
 @blp.route("/posting-slots")
 class PostingSlots(MethodView):
+    @blp.doc(operationId="getPostingSlots")
     @blp.response(200, PostingSlotsSchema)
     @_with_dst_rule
     def get(self, brand_id):
@@ -64,6 +65,7 @@ class PostingSlots(MethodView):
         permissions.require(current_principal(), "brand.read", brand.id)
         return _slots_body(brand)
 
+    @blp.doc(operationId="replacePostingSlots")
     @blp.arguments(PostingSlotsUpdateSchema)
     @blp.response(200, PostingSlotsSchema)
     @_with_dst_rule
@@ -81,6 +83,7 @@ class PostingSlots(MethodView):
 
 @blp.route("/calendar")
 class Calendar(MethodView):
+    @blp.doc(operationId="getCalendar")
     @blp.arguments(CalendarArgsSchema, location="query")
     @blp.response(200, CalendarSchema)
     @_with_dst_rule
@@ -117,6 +120,7 @@ _CONTENT = {
 
 @blp.route("/posts/<id(pst):post_id>/schedule")
 class PostSchedule(MethodView):
+    @blp.doc(operationId="schedulePost")
     @blp.arguments(ScheduleAtSchema)
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(409, **_CONFLICT)
@@ -134,6 +138,7 @@ class PostSchedule(MethodView):
 
 @blp.route("/posts/<id(pst):post_id>/queue")
 class PostQueue(MethodView):
+    @blp.doc(operationId="queuePost")
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(409, **_CONFLICT)
     @blp.alt_response(422, **_CONTENT)
@@ -149,6 +154,7 @@ class PostQueue(MethodView):
 
 @blp.route("/posts/<id(pst):post_id>/publish-now")
 class PostPublishNow(MethodView):
+    @blp.doc(operationId="publishPostNow")
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(409, **_CONFLICT)
     @blp.alt_response(422, **_CONTENT)
@@ -163,6 +169,7 @@ class PostPublishNow(MethodView):
 
 @blp.route("/posts/<id(pst):post_id>/reschedule")
 class PostReschedule(MethodView):
+    @blp.doc(operationId="reschedulePost")
     @blp.arguments(ScheduleAtSchema)
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(409, **_CONFLICT)
@@ -179,6 +186,7 @@ class PostReschedule(MethodView):
 
 @blp.route("/posts/<id(pst):post_id>/unschedule")
 class PostUnschedule(MethodView):
+    @blp.doc(operationId="unschedulePost")
     @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(409, **_CONFLICT)
     def post(self, brand_id, post_id):
@@ -246,6 +254,7 @@ class PostImport(MethodView):
         response="UNPROCESSABLE_ENTITY",
         description="Some rows are not valid (nothing was created); `errors` lists each",
     )
+    @blp.doc(operationId="importPosts")
     def post(self, brand_id):
         """Import posts from a CSV file
 

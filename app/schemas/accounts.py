@@ -110,7 +110,7 @@ class ConnectSchema(ma.Schema):
 
 
 class AuthorizationSchema(ma.Schema):
-    network = ma.fields.String(required=True)
+    network = ma.fields.String(required=True, validate=validate.OneOf(OAUTH_NETWORKS))
     authorization_url = ma.fields.String(
         required=True, metadata={"description": "Send the person's browser here"}
     )

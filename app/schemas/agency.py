@@ -20,7 +20,7 @@ class AgencyMemberSchema(ma.Schema):
     user_id = ma.fields.String(required=True)
     email = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=validate.OneOf([r.value for r in AgencyRole]))
     created_at = ma.fields.AwareDateTime(required=True)
 
 
@@ -62,15 +62,20 @@ class ApiKeyCreateSchema(ma.Schema):
 ApiKeyPageSchema = page_schema(ApiKeySchema, "ApiKeyPageSchema")
 
 
+INVITATION_STATUSES = ("pending", "accepted", "revoked", "expired")
+
+
 class InvitationSchema(ma.Schema):
     id = ma.fields.String(required=True)
     email = ma.fields.String(required=True)
-    agency_role = ma.fields.String(allow_none=True, required=True)
-    brand_id = ma.fields.String(allow_none=True, required=True)
-    brand_role = ma.fields.String(allow_none=True, required=True)
-    status = ma.fields.String(
-        required=True, metadata={"description": "pending, accepted, revoked or expired"}
+    agency_role = ma.fields.String(
+        allow_none=True, required=True, validate=validate.OneOf([r.value for r in AgencyRole])
     )
+    brand_id = ma.fields.String(allow_none=True, required=True)
+    brand_role = ma.fields.String(
+        allow_none=True, required=True, validate=validate.OneOf([r.value for r in BrandRole])
+    )
+    status = ma.fields.String(required=True, validate=validate.OneOf(INVITATION_STATUSES))
     expires_at = ma.fields.AwareDateTime(required=True)
     created_at = ma.fields.AwareDateTime(required=True)
 

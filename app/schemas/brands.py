@@ -91,7 +91,7 @@ class BrandMemberSchema(ma.Schema):
     id = ma.fields.String(required=True)
     brand_id = ma.fields.String(required=True)
     user_id = ma.fields.String(required=True)
-    role = ma.fields.String(required=True)
+    role = ma.fields.String(required=True, validate=validate.OneOf([r.value for r in BrandRole]))
     email = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
     created_at = ma.fields.AwareDateTime(required=True)

@@ -3,8 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from marshmallow import validate
 
+from app.models import AgencyRole, BrandRole
 from app.schemas.common import Email, Id, Password, Text
+
+# What `Principal.kind` can be (app/auth/principal.py): a person or an agency API key.
+PRINCIPAL_KINDS = ("user", "api_key")
 
 
 class SignupSchema(ma.Schema):
@@ -68,18 +73,32 @@ class SignupResultSchema(ma.Schema):
 
 class MembershipSummarySchema(ma.Schema):
     agency_id = ma.fields.String(required=True)
-    agency_role = ma.fields.String(required=True, allow_none=True)
+    agency_role = ma.fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.OneOf([r.value for r in AgencyRole]),
+        metadata={"description": "Agency role; null when access comes from brand roles only"},
+    )
     brand_roles = ma.fields.Dict(
         keys=ma.fields.String(),
-        values=ma.fields.String(),
+        values=ma.fields.String(validate=validate.OneOf([r.value for r in BrandRole])),
         required=True,
         metadata={"description": "Brand id → brand role (empty for owners and admins)"},
     )
 
 
 class MeSchema(ma.Schema):
-    kind = ma.fields.String(required=True, metadata={"description": "`user` or `api_key`"})
-    user = ma.fields.Nested(UserSchema, allow_none=True, required=True)
+    kind = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(PRINCIPAL_KINDS),
+        metadata={"description": "`user`: a person with a token; `api_key`: an agency API key"},
+    )
+    user = ma.fields.Nested(
+        UserSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "The person signed in; null for an API key"},
+    )
     api_key_id = ma.fields.String(allow_none=True, required=True)
     agency = ma.fields.Nested(AgencySchema, required=True)
     access = ma.fields.Nested(MembershipSummarySchema, required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.models import PostStatus
 from app.schemas.common import Timestamp
 from app.schemas.posts import PostSchema
 from app.services.slots import WEEKDAYS
@@ -81,7 +82,7 @@ class CalendarArgsSchema(ma.Schema):
 
 class CalendarPostSchema(ma.Schema):
     id = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf([s.value for s in PostStatus]))
     text = ma.fields.String(required=True)
     labels = ma.fields.List(ma.fields.String(), required=True)
     account_ids = ma.fields.List(ma.fields.String(), required=True)

@@ -3,16 +3,16 @@
 
 The npm packages (@atproto/pds 0.4.x, which runs on Node 20, and @did-plc/server for the PLC
 directory that account creation needs) are installed into RELAIS_PEERS_CACHE (default
-~/.cache/relais-peers) on first use, ~1.5 min, and reused by later runs.
+~/.cache/relais-peers) on first use, ~1.5 min, and reused by later runs (see `tests.peers.npm`).
+Without Node, or when the install fails (offline, firewalled), `BlueskyPds.start_or_skip`
+skips the tests that need it and says why.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -22,51 +22,20 @@ from pathlib import Path
 
 import httpx
 
+from tests.peers import npm
+
 PDS_VERSION = "0.4.217"
 PLC_VERSION = "0.0.1"
+PACKAGES = [f"@atproto/pds@{PDS_VERSION}", f"@did-plc/server@{PLC_VERSION}"]
 SCRIPT = Path(__file__).with_suffix(".js")
 READY_TIMEOUT_SECONDS = 90
 INSTALL_TIMEOUT_SECONDS = 900
 
 
-def cache_dir() -> Path:
-    base = Path(os.environ.get("RELAIS_PEERS_CACHE") or Path.home() / ".cache" / "relais-peers")
-    return base / f"bluesky-pds-{PDS_VERSION}"
-
-
-def unavailable_reason() -> str | None:
-    """Why the PDS cannot run here (None when it can): only a missing Node/npm counts."""
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed, so the real Bluesky PDS cannot be started"
-    return None
-
-
 def install() -> Path:
-    """Install the packages into the cache once (a file lock guards parallel runs)."""
-    target = cache_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    marker = target / "node_modules" / "@atproto" / "pds" / "package.json"
-    with open(target / ".install.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():
-            return target
-        (target / "package.json").write_text('{"name": "relais-bluesky-peer", "private": true}\n')
-        subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                f"@atproto/pds@{PDS_VERSION}",
-                f"@did-plc/server@{PLC_VERSION}",
-            ],
-            cwd=target,
-            check=True,
-            timeout=INSTALL_TIMEOUT_SECONDS,
-        )
-    return target
+    """The cache folder with the PDS installed (raises npm.NpmUnavailable when it cannot be)."""
+    npm.check_node((18, 0))
+    return npm.install(f"bluesky-pds-{PDS_VERSION}", PACKAGES, timeout=INSTALL_TIMEOUT_SECONDS)
 
 
 def free_port() -> int:
@@ -93,8 +62,20 @@ class BlueskyPds:
         self._log = Path(self._tmp.name) / "pds.log"
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> BlueskyPds:
-        modules = install() / "node_modules"
+    @classmethod
+    def start_or_skip(cls) -> BlueskyPds:
+        """A started PDS, or a skip of the calling test that says why there can be none here.
+        Only an install that cannot happen skips: a PDS that installs but fails is an error."""
+        pds = cls()
+        try:
+            modules = install() / "node_modules"
+        except npm.NpmUnavailable as exc:
+            pds.stop()
+            npm.skip(f"the real Bluesky PDS cannot run here: {exc}")
+        return pds.start(modules)
+
+    def start(self, modules: Path | None = None) -> BlueskyPds:
+        modules = modules or install() / "node_modules"
         data = Path(self._tmp.name)
         env = {
             **os.environ,
