@@ -43,13 +43,14 @@ class Token(MethodView):
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, response="UNAUTHORIZED", description="Wrong e-mail or password")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many failed attempts")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Wait before trying again")
     def post(self, data):
         """Sign in with e-mail and password
 
         Public. Returns a short-lived access token and a single-use refresh token; a wrong e-mail or
-        password is a 401. Repeated failures lock the account, and the client address, for a while
-        (429 with Retry-After).
+        password is a 401. After a few failures on one account, the address they come from waits
+        longer and longer between tries, and an address failing on many accounts waits too (429
+        with Retry-After); the account itself is never locked for its owner elsewhere.
         """
         return identity.login(
             email=data["email"],

@@ -93,15 +93,17 @@ def agencies_of(user_id: str) -> list[str]:
 
 
 def login(*, email: str, password: str, agency_id: str | None, ip: str | None) -> TokenPair:
-    throttle.check_allowed(email, ip)
+    throttle.begin_attempt(email, ip)
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
         burn_verification_time(password)
-        throttle.record_failure(email, ip)
+        throttle.record_failure(email, None)
         raise Unauthorized("The e-mail or the password is wrong.")
     if not verify_password(user.password_hash, password):
-        throttle.record_failure(email, ip)
+        throttle.record_failure(email, user)
         raise Unauthorized("The e-mail or the password is wrong.")
+    # The password is right: whatever follows (a wrong agency_id, say) is no guess.
+    throttle.record_success(email, ip)
     agencies = agencies_of(user.id)
     if not agencies:
         raise Unauthorized("This account belongs to no agency any more.")
@@ -112,7 +114,6 @@ def login(*, email: str, password: str, agency_id: str | None, ip: str | None) -
             "You are not a member of this agency.",
             errors={"agency_id": ["Not one of your agencies."]},
         )
-    throttle.record_success(email)
     user.last_login_at = utcnow()
     tokens = start_session_for(user, agency_id)
     db.session.commit()
