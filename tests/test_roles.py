@@ -50,6 +50,7 @@ EXPECTED: dict[str, str] = {
     "POST /v1/auth/logout":                             PUBLIC,
     "POST /v1/invitations/accept":                      PUBLIC,
     "GET /v1/me":                                       "ok  ok  ok  | ok  ok  ok  ok  | ok  ok",
+    "POST /v1/me/password":                             "ok  ok  ok  | ok  ok  ok  ok  | 403 403",
     # -- the agency and its staff
     "GET /v1/agency":                                   "ok  ok  ok  | ok  ok  ok  403 | ok  403",
     "PATCH /v1/agency":                                 "ok  403 403 | 403 403 403 403 | 403 403",

@@ -67,9 +67,15 @@ PEOPLE_ONLY = {
 }
 
 
+# On one's own account: any person, whatever their role; never a key (it has no account).
+PERSONAL_PERMISSIONS = {"me.password"}
+
+
 def can(principal: Principal, permission: str, brand_id: str | None = None) -> bool:
     if permission in PEOPLE_ONLY and principal.kind != "user":
         return False
+    if permission in PERSONAL_PERMISSIONS:
+        return principal.kind == "user"
     if permission in AGENCY_PERMISSIONS:
         return principal.agency_role in AGENCY_PERMISSIONS[permission]
     if permission not in BRAND_PERMISSIONS:

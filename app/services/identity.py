@@ -120,6 +120,33 @@ def login(*, email: str, password: str, agency_id: str | None, ip: str | None) -
     return tokens
 
 
+def change_password(
+    user_id: str, agency_id: str, *, current_password: str, new_password: str, ip: str | None
+) -> TokenPair:
+    """Set a new password, proven by the current one (throttled like sign-in). Every session of
+    the person, in every agency, ends; the caller gets a fresh one in the agency they act in."""
+    user = db.session.get(User, user_id)
+    throttle.begin_attempt(user.email, ip)
+    if not verify_password(user.password_hash, current_password):
+        throttle.record_failure(user.email, user)
+        # Not a 401: the caller is signed in, and a client would take 401 as "sign in again".
+        raise ValidationFailed(
+            "Your current password is wrong.", errors={"current_password": ["Wrong password."]}
+        )
+    throttle.record_success(user.email, ip)
+    user.password_hash = hash_password(new_password)
+    revoke_sessions(user.id)
+    audit.record(
+        "user.password_changed",
+        agency_id=agency_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    tokens = start_session_for(user, agency_id)
+    db.session.commit()
+    return tokens
+
+
 def start_session_for(user: User, agency_id: str) -> TokenPair:
     return _issue_pair(user.id, agency_id, family_id=new_id("ses"))
 
@@ -189,6 +216,24 @@ def logout(refresh_token: str) -> None:
         if token is not None:
             _revoke_family(token.family_id)
         db.session.commit()
+
+
+def revoke_sessions(user_id: str, *, agency_id: str | None = None) -> None:
+    """End every session of a person, in one agency or (None) in all of them: their refresh
+    tokens die, and their access tokens stop working at the next request, in every process
+    (app/auth/principal.py checks the session). For a password change or reset, and for
+    someone who loses their place in an agency. The caller commits."""
+    stmt = (
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if agency_id is not None:
+        db.session.execute(stmt.where(RefreshToken.agency_id == agency_id))
+        return
+    with tenancy.system_scope():
+        db.session.execute(stmt)
 
 
 def _revoke_family(family_id: str) -> None:
