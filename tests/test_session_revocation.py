@@ -279,3 +279,30 @@ def test_the_session_check_costs_no_extra_round_trip(app, client, make_agency):
         event.remove(engine, "before_cursor_execute", count)
     # One for who the caller is (role and session together), one for the brand.
     assert len(statements) == 2, statements
+
+
+def test_a_client_removed_from_one_of_their_brands_keeps_the_session(
+    client, make_agency, invite_user
+):
+    owner = make_agency(brands=2)
+    person = invite_user(owner, brand_id=owner.brands[0], brand_role="client")
+    second = client.post(
+        "/v1/invitations",
+        json={"email": person.email, "brand_id": owner.brands[1], "brand_role": "client"},
+        headers=owner.headers,
+    ).get_json()
+    assert (
+        client.post(
+            "/v1/invitations/accept", json={"token": second["token"], "password": PASSWORD}
+        ).status_code
+        == 200
+    )
+    # Removed from brand 0 by its manager, who cannot see brand 1: brand 1 still counts.
+    manager = invite_user(owner, brand_id=owner.brands[0], brand_role="manager")
+    members = client.get(f"/v1/brands/{owner.brands[0]}/members", headers=manager.headers)
+    membership = next(m for m in members.get_json()["items"] if m["user_id"] == person.user_id)
+    removed = client.delete(
+        f"/v1/brands/{owner.brands[0]}/members/{membership['id']}", headers=manager.headers
+    )
+    assert removed.status_code == 204
+    assert _works(client, person.token)

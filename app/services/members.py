@@ -122,7 +122,7 @@ def change_brand_role(membership: BrandMembership, role: str) -> BrandMembership
 def remove_brand_member(membership: BrandMembership) -> None:
     db.session.delete(membership)
     db.session.flush()
-    if not _reaches_agency(membership.user_id):
+    if not _has_a_place_in(membership.agency_id, membership.user_id):
         # Their last place in the agency (a client's only brand, say): their sessions end.
         identity.revoke_sessions(membership.user_id, agency_id=membership.agency_id)
     audit.record(
@@ -136,10 +136,13 @@ def remove_brand_member(membership: BrandMembership) -> None:
     db.session.commit()
 
 
-def _reaches_agency(user_id: str) -> bool:
+def _has_a_place_in(agency_id: str, user_id: str) -> bool:
+    """Whether the person keeps any role in the agency, on any brand. Not `scoped_select`: the
+    caller (a brand manager, say) may not reach the person's other brands, yet they count; the
+    answer is a yes or no, never rows, and RLS still holds the query to the agency."""
     for model in (AgencyMembership, BrandMembership):
         found = db.session.scalar(
-            tenancy.scoped_select(model, model.id).where(model.user_id == user_id).limit(1)
+            select(model.id).where(model.agency_id == agency_id, model.user_id == user_id).limit(1)
         )
         if found is not None:
             return True
