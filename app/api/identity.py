@@ -119,6 +119,7 @@ class Me(MethodView):
 
 @blp.route("/me/password")
 class MyPassword(MethodView):
+    @blp.doc(operationId="changePassword")
     @blp.arguments(PasswordChangeSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Wait before trying again")
