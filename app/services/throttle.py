@@ -198,8 +198,10 @@ def _insert_first(key: str, now: datetime) -> bool:
         insert(LoginThrottle)
         .values(key=key, failures=1, window_started_at=now, locked_until=None)
         .on_conflict_do_nothing(index_elements=[LoginThrottle.key])
+        # RETURNING, not rowcount: the driver's rowcount of an upsert is not to be trusted.
+        .returning(LoginThrottle.key)
     )
-    return db.session.execute(stmt).rowcount == 1
+    return db.session.execute(stmt).scalar() is not None
 
 
 def _hold(key: str, until: datetime) -> None:
