@@ -63,10 +63,17 @@ class Config:
     INVITATION_TTL_SECONDS = int(os.environ.get("INVITATION_TTL_SECONDS", str(7 * 86400)))
     IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
-    # Brute-force protection on POST /v1/auth/token.
-    LOGIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"))
+    # Password guessing (app/services/throttle.py): each source address waits, longer and
+    # longer, after a few failures on one account; an address has a ceiling across accounts;
+    # nothing locks the account itself. A burst of failures on an account is reported.
+    LOGIN_FAILURES_BEFORE_DELAY = int(os.environ.get("LOGIN_FAILURES_BEFORE_DELAY", "3"))
+    LOGIN_DELAY_SECONDS = int(os.environ.get("LOGIN_DELAY_SECONDS", "2"))
+    LOGIN_MAX_DELAY_SECONDS = int(os.environ.get("LOGIN_MAX_DELAY_SECONDS", "900"))
+    LOGIN_FAILURE_MEMORY_SECONDS = int(os.environ.get("LOGIN_FAILURE_MEMORY_SECONDS", "86400"))
     LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("LOGIN_MAX_FAILURES_PER_IP", "50"))
-    LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900"))
+    LOGIN_IP_WINDOW_SECONDS = int(os.environ.get("LOGIN_IP_WINDOW_SECONDS", "900"))
+    LOGIN_BURST_FAILURES = int(os.environ.get("LOGIN_BURST_FAILURES", "10"))
+    LOGIN_BURST_WINDOW_SECONDS = int(os.environ.get("LOGIN_BURST_WINDOW_SECONDS", "3600"))
 
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
     PASSWORD_HASH_TIME_COST = int(os.environ.get("PASSWORD_HASH_TIME_COST", "3"))

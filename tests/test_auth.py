@@ -238,73 +238,7 @@ def test_sign_in_to_an_agency_you_are_not_in_is_422(client, make_agency):
     assert "agency_id" in body["errors"]
 
 
-# -- brute-force protection -----------------------------------------------------------------------
-
-
-def test_account_locks_after_max_failures_even_for_the_right_password(client, app, make_agency):
-    owner = make_agency(brands=0)
-    limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
-    for _ in range(limit):
-        assert_problem(_login(client, owner.email, "wrong password!"), 401)
-    locked = _login(client, owner.email)
-    assert_problem(locked, 429)
-    assert int(locked.headers["Retry-After"]) > 0
-    # Other accounts are not affected.
-    other = make_agency(brands=0)
-    assert _login(client, other.email).status_code == 200
-
-
-def test_lock_ends_when_its_time_is_over(client, app, make_agency, database):
-    owner = make_agency(brands=0)
-    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]):
-        _login(client, owner.email, "wrong password!")
-    assert _login(client, owner.email).status_code == 429
-    past = utcnow() - timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"] + 1)
-    with owner_connection(database) as connection:
-        connection.execute(update(LoginThrottle).values(locked_until=past, window_started_at=past))
-    assert _login(client, owner.email).status_code == 200
-
-
-def test_success_resets_the_account_counter(client, app, make_agency):
-    owner = make_agency(brands=0)
-    limit = app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
-    for _ in range(limit - 1):
-        _login(client, owner.email, "wrong password!")
-    assert _login(client, owner.email).status_code == 200
-    for _ in range(limit - 1):
-        _login(client, owner.email, "wrong password!")
-    assert _login(client, owner.email).status_code == 200
-
-
-def test_unknown_accounts_are_throttled_too(client, app):
-    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]):
-        _login(client, "ghost@example.com", "wrong password!")
-    assert_problem(_login(client, "ghost@example.com"), 429)
-
-
-def test_client_address_locks_after_max_failures(client, app, make_agency, monkeypatch):
-    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES_PER_IP", 3)
-    owner = make_agency(brands=0)
-    attacker = {"REMOTE_ADDR": "203.0.113.7"}
-    for i in range(3):
-        response = client.post(
-            "/v1/auth/token",
-            json={"email": f"victim{i}@example.com", "password": "wrong password!"},
-            environ_base=attacker,
-        )
-        assert response.status_code == 401
-    blocked = client.post(
-        "/v1/auth/token", json={"email": owner.email, "password": PASSWORD}, environ_base=attacker
-    )
-    assert_problem(blocked, 429)
-    assert "Retry-After" in blocked.headers
-    # Someone else, from another address, signs in to the same account.
-    fine = client.post(
-        "/v1/auth/token",
-        json={"email": owner.email, "password": PASSWORD},
-        environ_base={"REMOTE_ADDR": "198.51.100.1"},
-    )
-    assert fine.status_code == 200
+# -- brute-force protection (more in tests/test_login_throttle.py) ------------------------------
 
 
 @pytest.mark.parametrize("path", ["/v1/signup", "/v1/auth/token", "/v1/invitations/accept"])
@@ -338,30 +272,3 @@ def test_client_address_comes_from_the_proxy_only_when_trusted(app_config, datab
             keys = set(connection.scalars(select(LoginThrottle.key)))
             connection.execute(LoginThrottle.__table__.delete())
         assert f"ip:{expected}" in keys, (trusted, keys)
-
-
-def test_housekeeping_forgets_stale_login_counters_but_keeps_locks(app, database):
-    from app.services import maintenance
-
-    now = utcnow()
-    window = timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"])
-    rows = {
-        "acct:stale@example.com": dict(window_started_at=now - 2 * window, locked_until=None),
-        "acct:lock-over@example.com": dict(
-            window_started_at=now - 2 * window, locked_until=now - window
-        ),
-        "acct:locked@example.com": dict(
-            window_started_at=now - 2 * window, locked_until=now + window
-        ),
-        "acct:recent@example.com": dict(window_started_at=now, locked_until=None),
-    }
-    with owner_connection(database) as connection:
-        for key, values in rows.items():
-            connection.execute(
-                LoginThrottle.__table__.insert().values(key=key, failures=1, **values)
-            )
-    with app.app_context():
-        assert maintenance.purge_expired()["login_throttles"] == 2
-    with owner_connection(database) as connection:
-        left = set(connection.scalars(select(LoginThrottle.key)))
-    assert left == {"acct:locked@example.com", "acct:recent@example.com"}

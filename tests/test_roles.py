@@ -4,7 +4,8 @@ The design (DESIGN.md, app/auth/permissions.py): agency owners and admins reach 
 members reach only the brands they are given; brand managers run their brand, editors write
 posts, approvers review them; a brand's client reads the brand and approves its posts, nothing
 else; an unrestricted API key acts as an admin and a brand-limited key as a manager of its
-brands, but keys never manage keys or people. A role with no role on a brand gets 404 there.
+brands, but keys never manage keys or people, nor read people data (member lists, the audit
+trail, invitations, a brand's export). A role with no role on a brand gets 404 there.
 
 Each cell is called on a fresh object of world brand 0 (the brand the brand roles are on).
 A new operation in the spec with no row here fails `test_every_operation_has_a_row`.
@@ -53,18 +54,19 @@ EXPECTED: dict[str, str] = {
     "POST /v1/invitations/accept":                      PUBLIC,
     "POST /v1/invitations/preview":                     PUBLIC,
     "GET /v1/me":                                       "ok  ok  ok  | ok  ok  ok  ok  | ok  ok",
+    "POST /v1/me/password":                             "ok  ok  ok  | ok  ok  ok  ok  | 403 403",
     # -- the agency and its staff
     "GET /v1/agency":                                   "ok  ok  ok  | ok  ok  ok  403 | ok  403",
     "PATCH /v1/agency":                                 "ok  403 403 | 403 403 403 403 | 403 403",
-    "GET /v1/agency/members":                           "ok  ok  403 | 403 403 403 403 | ok  403",
-    "GET /v1/agency/members/{membership_id}":           "ok  ok  403 | 403 403 403 403 | ok  403",
+    "GET /v1/agency/members":                           "ok  ok  403 | 403 403 403 403 | 403 403",
+    "GET /v1/agency/members/{membership_id}":           "ok  ok  403 | 403 403 403 403 | 403 403",
     "PATCH /v1/agency/members/{membership_id}":         "ok  ok  403 | 403 403 403 403 | 403 403",
     "DELETE /v1/agency/members/{membership_id}":        "ok  ok  403 | 403 403 403 403 | 403 403",
     "GET /v1/api-keys":                                 "ok  ok  403 | 403 403 403 403 | 403 403",
     "POST /v1/api-keys":                                "ok  ok  403 | 403 403 403 403 | 403 403",
     "GET /v1/api-keys/{key_id}":                        "ok  ok  403 | 403 403 403 403 | 403 403",
     "DELETE /v1/api-keys/{key_id}":                     "ok  ok  403 | 403 403 403 403 | 403 403",
-    "GET /v1/audit-events":                             "ok  ok  403 | 403 403 403 403 | ok  403",
+    "GET /v1/audit-events":                             "ok  ok  403 | 403 403 403 403 | 403 403",
     # -- invitations (the fresh invitation is to brand 0)
     "GET /v1/invitations":                              "ok  ok  403 | ok  403 403 403 | 403 403",
     "POST /v1/invitations":                             "ok  ok  404 | ok  403 403 403 | 403 403",
@@ -78,10 +80,10 @@ EXPECTED: dict[str, str] = {
     "DELETE /v1/brands/{brand_id}":                     "ok  ok  404 | 403 403 403 403 | ok  403",
     "POST /v1/brands/{brand_id}/archive":               "ok  ok  404 | 403 403 403 403 | ok  403",
     "POST /v1/brands/{brand_id}/unarchive":             "ok  ok  404 | 403 403 403 403 | ok  403",
-    "GET /v1/brands/{brand_id}/export":                 "ok  ok  404 | ok  403 403 403 | ok  ok",
-    "GET /v1/brands/{brand_id}/members":                "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "GET /v1/brands/{brand_id}/export":                 "ok  ok  404 | ok  403 403 403 | 403 403",
+    "GET /v1/brands/{brand_id}/members":                "ok  ok  404 | ok  403 403 403 | 403 403",
     "POST /v1/brands/{brand_id}/members":               "ok  ok  404 | ok  403 403 403 | 403 403",
-    "GET /v1/brands/{brand_id}/members/{membership_id}": "ok  ok  404 | ok  403 403 403 | ok  ok",
+    "GET /v1/brands/{brand_id}/members/{membership_id}": "ok  ok  404 | ok  403 403 403 | 403 403",
     "PATCH /v1/brands/{brand_id}/members/{membership_id}": "ok ok 404 | ok  403 403 403 | 403 403",
     "DELETE /v1/brands/{brand_id}/members/{membership_id}": "ok ok 404 | ok 403 403 403 | 403 403",
     # -- scheduling
@@ -357,3 +359,38 @@ def test_a_role_on_one_brand_sees_nothing_of_the_others(client, app, arena, data
                 seen.append(f"  {op.key} as {role}: {', '.join(shown[:3])}")
     assert reads >= 6 * 10
     assert not seen, "brand-limited roles saw another brand's rows:\n" + "\n".join(seen)
+
+
+def test_api_keys_read_no_people_data(client, arena):
+    """People data is for people: no read an API key may make shows anyone's e-mail, nor the
+    network address a person acted from (the audit trail keeps both)."""
+    world = arena.world
+    owner = world.actors["owner"]
+    # An audit event of brand 0 from a recognisable address.
+    renamed = client.patch(
+        f"/v1/brands/{world.brands[0]}",
+        json={"name": "Renamed"},
+        headers=owner.headers,
+        environ_base={"REMOTE_ADDR": "192.0.2.77"},
+    )
+    assert renamed.status_code == 200
+    people = {a.email for a in world.actors.values() if a.email}
+    assert len(people) == 7
+    secrets = people | {"192.0.2.77", "@example.com"}
+    seen = []
+    reads = 0
+    for op in spec_operations():
+        if op.method != "GET":
+            continue
+        for role in ("key", "key_brand"):
+            call = prepare_call(op, world, world.brands[0])
+            response = call.send(client, world.headers(role))
+            if response.status_code != 200:
+                continue
+            reads += 1
+            text_ = response.get_data(as_text=True)
+            shown = sorted(s for s in secrets if s in text_)
+            if shown:
+                seen.append(f"  {op.key} as {role}: {', '.join(shown)}")
+    assert reads >= 2 * 15
+    assert not seen, "API keys read people data:\n" + "\n".join(seen)

@@ -85,8 +85,9 @@ class AgencyMembers(MethodView):
     def get(self, args):
         """List the agency's staff
 
-        Owners and admins page through everyone with an agency role, with their e-mail and name,
-        ordered by when they joined.
+        Owners and admins, signed in as a person (API keys get a 403: people data is for people),
+        page through everyone with an agency role, with their e-mail and name, ordered by when they
+        joined.
         """
         permissions.require(current_principal(), "agency.members.read")
         page = paginate(tenancy.scoped_select(AgencyMembership), AgencyMembership.id, args)
@@ -102,8 +103,8 @@ class AgencyMemberById(MethodView):
     def get(self, membership_id):
         """One staff member
 
-        Owners and admins read one agency membership. A membership of another agency, or one that
-        was removed, is a 404.
+        Owners and admins, signed in as a person (API keys get a 403), read one agency membership.
+        A membership of another agency, or one that was removed, is a 404.
         """
         membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         permissions.require(current_principal(), "agency.members.read")

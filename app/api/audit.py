@@ -20,8 +20,9 @@ class AuditEvents(MethodView):
     def get(self, args):
         """The agency's audit trail
 
-        Owners and admins page through who did what, oldest first, optionally for one brand or one
-        action. API keys and members get a 403.
+        Owners and admins, signed in as a person, page through who did what, oldest first,
+        optionally for one brand or one action. API keys and members get a 403: the trail holds
+        people data (e-mails, the address of each request).
         """
         permissions.require(current_principal(), "audit.read")
         stmt = tenancy.scoped_select(AuditEvent)

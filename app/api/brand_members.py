@@ -53,8 +53,9 @@ class BrandMembers(MethodView):
     def get(self, args, brand_id):
         """List a brand's members
 
-        Agency owners and admins, and the brand's managers, page through the people with a role on
-        the brand. A brand you cannot reach is a 404.
+        Agency owners and admins, and the brand's managers, signed in as a person (API keys get a
+        403: people data is for people), page through the people with a role on the brand, with
+        their e-mail and name. A brand you cannot reach is a 404.
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.members.read", brand.id)
@@ -88,8 +89,8 @@ class BrandMemberById(MethodView):
     def get(self, brand_id, membership_id):
         """One member of a brand
 
-        Agency owners and admins, and the brand's managers. A membership of another brand, or one
-        that was removed, is a 404.
+        Agency owners and admins, and the brand's managers, signed in as a person (API keys get a
+        403). A membership of another brand, or one that was removed, is a 404.
         """
         membership = _load(brand_id, membership_id)
         permissions.require(current_principal(), "brand.members.read", brand_id)

@@ -150,8 +150,9 @@ class BrandExport(MethodView):
     def get(self, brand_id):
         """Export everything the brand owns
 
-        Agency owners and admins, and the brand's managers, get every row the brand owns as JSON,
-        table by table; credentials and other secrets are left out.
+        Agency owners and admins, and the brand's managers, signed in as a person, get every row
+        the brand owns as JSON, table by table; credentials and other secrets are left out. API
+        keys get a 403: the export holds people data (invitations, the brand's audit trail).
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.export", brand.id)

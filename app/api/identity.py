@@ -4,12 +4,14 @@ from flask import request
 from flask.views import MethodView
 
 from app.api.http import Blueprint, idempotent, public
+from app.auth import permissions
 from app.auth.principal import current_principal
 from app.extensions import db
 from app.models import Agency, User
 from app.schemas.identity import (
     AcceptedSchema,
     MeSchema,
+    PasswordChangeSchema,
     PasswordResetConfirmSchema,
     PasswordResetRequestSchema,
     RefreshRequestSchema,
@@ -73,13 +75,14 @@ class Token(MethodView):
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, response="UNAUTHORIZED", description="Wrong e-mail or password")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many failed attempts")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Wait before trying again")
     def post(self, data):
         """Sign in with e-mail and password
 
         Public. Returns a short-lived access token and a single-use refresh token; a wrong e-mail or
-        password is a 401. Repeated failures lock the account, and the client address, for a while
-        (429 with Retry-After).
+        password is a 401. After a few failures on one account, the address they come from waits
+        longer and longer between tries, and an address failing on many accounts waits too (429
+        with Retry-After); the account itself is never locked for its owner elsewhere.
         """
         return identity.login(
             email=data["email"],
@@ -114,8 +117,8 @@ class Logout(MethodView):
     def post(self, data):
         """Sign out: revoke the session of this refresh token
 
-        Public (the refresh token is the credential). Access tokens already issued stay valid until
-        they expire (at most 15 minutes). An unknown token changes nothing.
+        Public (the refresh token is the credential). The session's access tokens stop working at
+        once (401). An unknown token changes nothing.
         """
         identity.logout(data["refresh_token"])
 
@@ -183,3 +186,27 @@ class Me(MethodView):
             },
             "agencies": identity.agencies_of(user.id) if user else [principal.agency_id],
         }
+
+
+@blp.route("/me/password")
+class MyPassword(MethodView):
+    @blp.doc(operationId="changePassword")
+    @blp.arguments(PasswordChangeSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Wait before trying again")
+    def post(self, data):
+        """Change your password
+
+        Anyone signed in as a person (API keys have no password: 403). Give the current password
+        (a wrong one is a 422, throttled like sign-in) and the new one. Every session of yours,
+        in every agency, ends at once; the answer is a fresh token pair for this agency.
+        """
+        principal = current_principal()
+        permissions.require(principal, "me.password")
+        return identity.change_password(
+            principal.user_id,
+            principal.agency_id,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+            ip=request.remote_addr,
+        )

@@ -2,7 +2,7 @@
 
 Agency owners and admins hold every permission on every brand of their agency. Other people act
 on a brand through their role on that brand. API keys act as an admin, or as a manager of the
-brands they are limited to; they never manage keys or people.
+brands they are limited to; they never manage keys or people, and never read people data.
 """
 
 from __future__ import annotations
@@ -47,20 +47,35 @@ AGENCY_PERMISSIONS: dict[str, set[AgencyRole]] = {
     "audit.read": {AgencyRole.OWNER, AgencyRole.ADMIN},
 }
 
-# Only people may do these, never a key (a leaked key must not mint keys or invite people).
+# Only people may do these, never a key: a leaked key must not mint keys or invite people, nor
+# read who the people are. Every route that answers with people's e-mails, names or network
+# addresses needs one of these: the staff and brand member lists (e-mail, name), the audit trail
+# (e-mails in its data, the address of each request), the invitations (e-mails) and a brand's
+# export (its invitations and audit trail). A key still reads the ids of the people who wrote or
+# reviewed a post, which say nothing about them.
 PEOPLE_ONLY = {
     "api_keys.manage",
     "agency.members.manage",
+    "agency.members.read",
     "agency.invite",
     "agency.update",
+    "audit.read",
+    "brand.export",
     "brand.invite",
     "brand.members.manage",
+    "brand.members.read",
 }
+
+
+# On one's own account: any person, whatever their role; never a key (it has no account).
+PERSONAL_PERMISSIONS = {"me.password"}
 
 
 def can(principal: Principal, permission: str, brand_id: str | None = None) -> bool:
     if permission in PEOPLE_ONLY and principal.kind != "user":
         return False
+    if permission in PERSONAL_PERMISSIONS:
+        return principal.kind == "user"
     if permission in AGENCY_PERMISSIONS:
         return principal.agency_role in AGENCY_PERMISSIONS[permission]
     if permission not in BRAND_PERMISSIONS:

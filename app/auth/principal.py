@@ -6,14 +6,21 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import g, request
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
 
 from app import tenancy
 from app.auth.secrets import digest
 from app.auth.tokens import decode_access_token
 from app.errors import Unauthorized
 from app.extensions import db
-from app.models import AgencyMembership, AgencyRole, ApiKey, BrandMembership, BrandRole
+from app.models import (
+    AgencyMembership,
+    AgencyRole,
+    ApiKey,
+    BrandMembership,
+    BrandRole,
+    RefreshToken,
+)
 from app.models.base import utcnow
 
 API_KEY_PREFIX = "rk"
@@ -21,9 +28,28 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 # Looked up on every authenticated request: built once, so a request skips building the
 # statement and its cache key (a tenth of the Python time of a read by id).
-_AGENCY_ROLE = select(AgencyMembership.role).where(
-    AgencyMembership.agency_id == bindparam("agency_id"),
-    AgencyMembership.user_id == bindparam("user_id"),
+#
+# One round trip answers both questions a bearer token raises: the caller's agency role, and
+# whether the token's session still stands. A session is a refresh-token family; signing out,
+# a reused refresh token, a password change and removal from the agency revoke every link of
+# it, so "no link left unrevoked" means the session is over, whichever process revoked it. No
+# cache to invalidate: the database answers, in the query the request made anyway.
+_ACCESS = select(
+    select(AgencyMembership.role)
+    .where(
+        AgencyMembership.agency_id == bindparam("agency_id"),
+        AgencyMembership.user_id == bindparam("user_id"),
+    )
+    .scalar_subquery()
+    .label("agency_role"),
+    exists()
+    .where(
+        RefreshToken.family_id == bindparam("session_id"),
+        RefreshToken.agency_id == bindparam("agency_id"),
+        RefreshToken.user_id == bindparam("user_id"),
+        RefreshToken.revoked_at.is_(None),
+    )
+    .label("session_live"),
 )
 
 
@@ -86,11 +112,20 @@ def _principal_from_access_token(token: str) -> Principal:
         raise Unauthorized("The access token is invalid or expired; refresh it or sign in again.")
     tenancy.enter_agency(claims.agency_id)
     # Core, not the ORM: this runs on every request and needs no identity map.
-    agency_role = (
+    agency_role, session_live = (
         db.session.connection()
-        .execute(_AGENCY_ROLE, {"agency_id": claims.agency_id, "user_id": claims.user_id})
-        .scalar()
+        .execute(
+            _ACCESS,
+            {
+                "agency_id": claims.agency_id,
+                "user_id": claims.user_id,
+                "session_id": claims.session_id,
+            },
+        )
+        .one()
     )
+    if not session_live:
+        raise Unauthorized("This session was signed out or revoked; sign in again.")
     brand_roles: dict[str, BrandRole] = {}
     if agency_role not in (AgencyRole.OWNER, AgencyRole.ADMIN):
         rows = db.session.execute(

@@ -31,7 +31,11 @@ class RefreshToken(AgencyScoped, Timestamps, Base):
 
 
 class LoginThrottle(Base):
-    """Failed-login counters, per account (`acct:<email>`) and per client IP (`ip:<addr>`)."""
+    """Failed-password counters (app/services/throttle.py): per account and source address
+    (`src:<addr>|<email>`), per address (`ip:<addr>`) and per account (`acct:<email>`).
+
+    `locked_until` is when the next try is allowed for the counters that make a source wait.
+    """
 
     __tablename__ = "login_throttles"
 

@@ -34,6 +34,11 @@ class RefreshRequestSchema(ma.Schema):
     )
 
 
+class PasswordChangeSchema(ma.Schema):
+    current_password = Password(required=True, min_len=1)
+    new_password = Password(required=True)
+
+
 class TokenPairSchema(ma.Schema):
     access_token = ma.fields.String(required=True)
     token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from app import tenancy
-from app.auth.passwords import burn_verification_time, verify_password
+from app.auth.passwords import burn_verification_time, hash_password, verify_password
 from app.auth.secrets import digest, new_secret
 from app.auth.tokens import issue_access_token
 from app.errors import Unauthorized, ValidationFailed
@@ -17,7 +17,7 @@ from app.extensions import db
 from app.ids import new_id
 from app.models import AgencyMembership, BrandMembership, RefreshToken, User
 from app.models.base import utcnow
-from app.services import throttle
+from app.services import audit, outbox, throttle
 
 
 @dataclass
@@ -50,15 +50,17 @@ def agencies_of(user_id: str) -> list[str]:
 
 
 def login(*, email: str, password: str, agency_id: str | None, ip: str | None) -> TokenPair:
-    throttle.check_allowed(email, ip)
+    throttle.begin_attempt(email, ip)
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
         burn_verification_time(password)
-        throttle.record_failure(email, ip)
+        throttle.record_failure(email, None)
         raise Unauthorized("The e-mail or the password is wrong.")
     if not verify_password(user.password_hash, password):
-        throttle.record_failure(email, ip)
+        throttle.record_failure(email, user)
         raise Unauthorized("The e-mail or the password is wrong.")
+    # The password is right: whatever follows (a wrong agency_id, say) is no guess.
+    throttle.record_success(email, ip)
     agencies = agencies_of(user.id)
     if not agencies:
         raise Unauthorized("This account belongs to no agency any more.")
@@ -69,8 +71,35 @@ def login(*, email: str, password: str, agency_id: str | None, ip: str | None) -
             "You are not a member of this agency.",
             errors={"agency_id": ["Not one of your agencies."]},
         )
-    throttle.record_success(email)
     user.last_login_at = utcnow()
+    tokens = start_session_for(user, agency_id)
+    db.session.commit()
+    return tokens
+
+
+def change_password(
+    user_id: str, agency_id: str, *, current_password: str, new_password: str, ip: str | None
+) -> TokenPair:
+    """Set a new password, proven by the current one (throttled like sign-in). Every session of
+    the person, in every agency, ends; the caller gets a fresh one in the agency they act in."""
+    user = db.session.get(User, user_id)
+    throttle.begin_attempt(user.email, ip)
+    if not verify_password(user.password_hash, current_password):
+        throttle.record_failure(user.email, user)
+        # Not a 401: the caller is signed in, and a client would take 401 as "sign in again".
+        raise ValidationFailed(
+            "Your current password is wrong.", errors={"current_password": ["Wrong password."]}
+        )
+    throttle.record_success(user.email, ip)
+    user.password_hash = hash_password(new_password)
+    revoke_sessions(user.id)
+    outbox.send_security_notice(user, "password_changed", changed_at=outbox.when(utcnow()))
+    audit.record(
+        "user.password_changed",
+        agency_id=agency_id,
+        target_type="user",
+        target_id=user.id,
+    )
     tokens = start_session_for(user, agency_id)
     db.session.commit()
     return tokens
@@ -145,6 +174,24 @@ def logout(refresh_token: str) -> None:
         if token is not None:
             _revoke_family(token.family_id)
         db.session.commit()
+
+
+def revoke_sessions(user_id: str, *, agency_id: str | None = None) -> None:
+    """End every session of a person, in one agency or (None) in all of them: their refresh
+    tokens die, and their access tokens stop working at the next request, in every process
+    (app/auth/principal.py checks the session). For a password change or reset, and for
+    someone who loses their place in an agency. The caller commits."""
+    stmt = (
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if agency_id is not None:
+        db.session.execute(stmt.where(RefreshToken.agency_id == agency_id))
+        return
+    with tenancy.system_scope():
+        db.session.execute(stmt)
 
 
 def _revoke_family(family_id: str) -> None:

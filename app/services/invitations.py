@@ -171,15 +171,15 @@ def accept_invitation(
         db.session.add(user)
         db.session.flush()
     else:
-        # A password check like sign-in, so it shares sign-in's lockout: whoever invites an
+        # A password check like sign-in, so it shares sign-in's counters: whoever invites an
         # e-mail holds the token and could otherwise guess that account's password freely.
-        throttle.check_allowed(user.email, ip)
+        throttle.begin_attempt(user.email, ip)
         if not verify_password(user.password_hash, password):
-            throttle.record_failure(user.email, ip)
+            throttle.record_failure(user.email, user)
             raise Unauthorized(
                 "An account with this e-mail exists; give its password to accept the invitation."
             )
-        throttle.record_success(user.email)
+        throttle.record_success(user.email, ip)
     if invitation.agency_role:
         membership = db.session.scalar(
             tenancy.scoped_select(AgencyMembership).where(AgencyMembership.user_id == user.id)

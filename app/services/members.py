@@ -8,7 +8,7 @@ from app import tenancy
 from app.errors import Conflict, Forbidden, NotFound
 from app.extensions import db
 from app.models import AgencyMembership, AgencyRole, Brand, BrandMembership, User
-from app.services import audit
+from app.services import audit, identity
 
 
 def _owner_count() -> int:
@@ -54,6 +54,9 @@ def remove_agency_member(membership: AgencyMembership, *, actor_role: AgencyRole
     ):
         db.session.delete(brand_membership)
     db.session.delete(membership)
+    # Their sessions in this agency end now, not when their access token expires, and stay
+    # ended if they are ever invited back.
+    identity.revoke_sessions(membership.user_id, agency_id=membership.agency_id)
     audit.record(
         "agency.member_removed",
         agency_id=membership.agency_id,
@@ -118,6 +121,10 @@ def change_brand_role(membership: BrandMembership, role: str) -> BrandMembership
 
 def remove_brand_member(membership: BrandMembership) -> None:
     db.session.delete(membership)
+    db.session.flush()
+    if not _has_a_place_in(membership.agency_id, membership.user_id):
+        # Their last place in the agency (a client's only brand, say): their sessions end.
+        identity.revoke_sessions(membership.user_id, agency_id=membership.agency_id)
     audit.record(
         "brand.member_removed",
         agency_id=membership.agency_id,
@@ -127,6 +134,19 @@ def remove_brand_member(membership: BrandMembership) -> None:
         data={"user_id": membership.user_id},
     )
     db.session.commit()
+
+
+def _has_a_place_in(agency_id: str, user_id: str) -> bool:
+    """Whether the person keeps any role in the agency, on any brand. Not `scoped_select`: the
+    caller (a brand manager, say) may not reach the person's other brands, yet they count; the
+    answer is a yes or no, never rows, and RLS still holds the query to the agency."""
+    for model in (AgencyMembership, BrandMembership):
+        found = db.session.scalar(
+            select(model.id).where(model.agency_id == agency_id, model.user_id == user_id).limit(1)
+        )
+        if found is not None:
+            return True
+    return False
 
 
 def users_by_id(user_ids: set[str]) -> dict[str, User]:

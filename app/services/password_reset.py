@@ -22,9 +22,9 @@ from app.auth.passwords import hash_password
 from app.auth.secrets import digest, new_secret
 from app.errors import Conflict, NotFound
 from app.extensions import db
-from app.models import PasswordReset, RefreshToken, User
+from app.models import PasswordReset, User
 from app.models.base import utcnow
-from app.services import outbox
+from app.services import identity, outbox
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +113,7 @@ def confirm(token: str, password: str) -> None:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    with tenancy.system_scope():  # the user's sessions, in every agency
-        db.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    identity.revoke_sessions(user.id)  # in every agency
+    with tenancy.system_scope():
         outbox.send_security_notice(user, "password_changed", changed_at=outbox.when(now))
         db.session.commit()
