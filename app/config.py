@@ -59,6 +59,11 @@ class Config:
     PASSWORD_HASH_TIME_COST = int(os.environ.get("PASSWORD_HASH_TIME_COST", "3"))
     PASSWORD_HASH_MEMORY_COST = int(os.environ.get("PASSWORD_HASH_MEMORY_COST", "65536"))
 
+    # The largest request body, in bytes (a 413 beyond it, judged from Content-Length before
+    # the body is read). Routes that take files declare their own limit instead: media upload
+    # (MEDIA_MAX_BYTES) and CSV import (its 1 MiB of CSV), see app.api.http.body_limit.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+
     # Media uploads: local-disk storage under MEDIA_ROOT (keys are agency/brand/file), and
     # limits. The per-type maxima are the largest any supported network takes (LinkedIn images
     # 20 MB, our 1 GB cap on Facebook videos); each network's own lower limits are checked when a

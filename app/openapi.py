@@ -8,6 +8,7 @@ of bodies that come in several forms are derived here from the code, never writt
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask
@@ -17,6 +18,8 @@ from app.api.http import LINK_HEADER_DOC, is_public
 from app.schemas.common import OneOfSchema
 
 SECURED = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+# The name the error responses are registered under (Python 3.13 renamed 413's).
+_TOO_LARGE = HTTPStatus.REQUEST_ENTITY_TOO_LARGE.name
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -38,6 +41,7 @@ def document_security(app: Flask, api: Any) -> None:
             if "requestBody" in operation:
                 ref = api.spec.components.get_ref
                 responses.setdefault("400", ref("response", "BAD_REQUEST"))
+                responses.setdefault("413", ref("response", _TOO_LARGE))
                 responses.setdefault("415", ref("response", "UNSUPPORTED_MEDIA_TYPE"))
                 responses.setdefault("422", ref("response", "UNPROCESSABLE_ENTITY"))
             if "{" in path:

@@ -20,6 +20,7 @@ def register_blueprints(app: Flask) -> None:
         brands,
         health,
         identity,
+        index,
         invitations,
         media,
         posts,
@@ -29,6 +30,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     api.register_converter(IdConverter, id_parameter_schema)
     app.register_blueprint(health.blp)
+    api.register_blueprint(index.blp)
     for module in (identity, agency, api_keys, invitations, brands, brand_members, audit):
         api.register_blueprint(module.blp)
     api.register_blueprint(posts.blp)
