@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from app import create_app
-from app.config import PROJECT_ROOT
 from app.json_provider import MAX_JSON_DEPTH, json_depth
 from tests.test_media import image_bytes
 
@@ -339,24 +336,3 @@ def test_api_index_is_in_the_spec(app):
     operation = spec["paths"]["/v1"]["get"]
     assert operation["operationId"] == "getApiIndex"
     assert operation["security"] == []
-
-
-# -- start-up -------------------------------------------------------------------------------------
-
-
-def test_importing_the_app_leaves_network_sdks_unloaded():
-    """The API process loads the SDKs of social networks and OAuth when a request needs them,
-    not at start-up (atproto alone took 1.6 s of a 4.7 s start)."""
-    code = (
-        "import sys, wsgi, workers.jobs.accounts, workers.jobs.maintenance\n"
-        "heavy = ('atproto', 'atproto_client', 'authlib', 'stripe', 'mastodon', 'PIL')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "[]", result.stdout
