@@ -178,7 +178,8 @@ def start_up(tree: Path, port: int, runs: int, show_log: bool = False) -> None:
             print(f"make run ({tree}):")
             print(f"  gunicorn started   {_at(gunicorn)}")
             print(f"  gunicorn listening {_at(listening)}")
-            print(f"  first /healthz 200 {_at(healthz)}  ({_since(healthz, listening)} after listening)")
+            after = _since(healthz, listening)
+            print(f"  first /healthz 200 {_at(healthz)}  ({after} after listening)")
             print(f"  supervisor ready   {_at(supervised.when(r'ready in'))}")
 
             # The worker is up and has run what rq cron enqueued at its start: then time ours.

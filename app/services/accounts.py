@@ -46,6 +46,7 @@ def guarded_base_url(url: str, *, field: str) -> str:
 
     return guard(url, field=field)
 
+
 _ERROR_TEXT_LIMIT = 500
 
 
