@@ -162,22 +162,6 @@ def _stop(procs: list[subprocess.Popen]) -> None:
         _signal_group(proc, signal.SIGKILL)
 
 
-def _migrate(env: dict[str, str]) -> None:
-    """What `relais db upgrade` does (the same migrations, then the grants), in this process:
-    the command would first build the whole application, for nothing but two settings, and
-    the API cannot start before it is done."""
-    from app import migrations
-    from app.config import normalize_database_url
-
-    app_url = normalize_database_url(env["DATABASE_URL"])
-    migration_url = normalize_database_url(env.get("MIGRATION_DATABASE_URL") or app_url)
-    print("[relais] migrating the database", flush=True)
-    try:
-        migrations.upgrade(migration_url, app_url)
-    except Exception as exc:  # any failure here stops the start, with the reason
-        raise StartFailed(f"migrating the database failed: {exc}") from exc
-
-
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -225,7 +209,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
                 lambda: socket.create_connection(("127.0.0.1", redis_port), 0.5).close() or True,
                 "redis",
             )
-        _migrate(env)
+        subprocess.run([_bin("relais"), "db", "upgrade"], env=env, cwd=PROJECT_ROOT, check=True)
         supervisor.spawn(
             [
                 _bin("gunicorn"),
@@ -242,18 +226,12 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
             ],
             f"API (gunicorn, {web_workers} workers)",
         )
-        # The worker and the scheduler start once the API answers: on a small machine they
-        # would otherwise take the cores the API needs to load, and the API is what you wait for.
-        base = f"http://{host}:{port}"
-        supervisor.wait_for(
-            lambda: urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200, "the API"
-        )
         supervisor.spawn(
             [
                 _bin("rq"),
                 "worker",
                 "--worker-class",
-                "workers.worker.RelaisWorker",  # the app loaded once, not once per job
+                "workers.worker.RelaisWorker",
                 "--with-scheduler",
                 "--serializer",
                 "json",
@@ -269,6 +247,10 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
         supervisor.spawn(
             [_bin("rq"), "cron", "--url", env["REDIS_URL"], "workers/schedule.py"],
             "scheduler (rq cron)",
+        )
+        base = f"http://{host}:{port}"
+        supervisor.wait_for(
+            lambda: urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200, "the API"
         )
         print(
             f"\n[relais] ready in {time.monotonic() - started:.1f}s"
@@ -286,7 +268,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
     except KeyboardInterrupt:
         print("\n[relais] stopping…", flush=True)
         return 0
-    except StartFailed as exc:
+    except (StartFailed, subprocess.CalledProcessError) as exc:
         print(f"[relais] could not start: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:

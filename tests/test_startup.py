@@ -73,7 +73,6 @@ connection = redis.Redis.from_url(sys.argv[1])
 queue = Queue("startup-test", connection=connection, serializer=JSONSerializer)
 worker = RelaisWorker([queue], connection=connection, serializer=JSONSerializer)
 assert context._app is not None, "the app is not built in the parent"
-assert "workers.jobs.maintenance" in sys.modules and "workers.jobs.accounts" in sys.modules
 job = queue.enqueue("workers.jobs.maintenance.purge_expired_records")
 worker.work(burst=True)
 print(job.get_status(refresh=True).value)
