@@ -17,6 +17,9 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> Flask:
     """Build an application. No I/O happens here: connections open on first use."""
     app = Flask(__name__)
+    from app.json_provider import RelaisJSONProvider
+
+    app.json = RelaisJSONProvider(app)
     if config is None:
         config = Config
     settings = config if isinstance(config, dict) else config_as_dict(config)
@@ -51,7 +54,11 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
 
     mail.init_app(app)
     _install_request_id(app)
+    _install_body_limit(app)
     _install_no_store(app)
+    # Before CORS: after-request functions run in reverse order, so these headers are set
+    # last, on top of what flask-cors adds.
+    _install_security_headers(app)
     _install_cors(app)
     _trust_proxy_headers(app)
 
@@ -122,6 +129,51 @@ def _install_no_store(app: Flask) -> None:
     def _no_store(response: Response) -> Response:
         if request.path.startswith("/v1") and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _install_body_limit(app: Flask) -> None:
+    """Refuse an oversized body from its Content-Length, before anything reads it (even
+    before authentication: an anonymous 150 MB body costs nothing). The limit is
+    MAX_CONTENT_LENGTH unless the view allows more (`app.api.http.body_limit`). A body
+    without Content-Length (chunked) is cut off by Werkzeug at the same limit while read."""
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    from app.api.http import RelaisRequest, body_limit_of
+
+    app.request_class = RelaisRequest
+
+    @app.before_request
+    def _refuse_oversized_body() -> None:
+        limit = body_limit_of(app.view_functions.get(request.endpoint or ""), request.method)
+        request.max_content_length = limit
+        if limit is not None and (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
+
+
+def _install_security_headers(app: Flask) -> None:
+    """On every response, errors, /docs and the spec included: no MIME sniffing (a body is
+    what its Content-Type says), and no framing by any page (clickjacking; the CSP directive
+    for today's browsers, X-Frame-Options for older ones). With CORS on, the answer depends
+    on the request's Origin, so every response says so, even one to a request without
+    Origin (flask-cors adds Vary only to CORS answers), or a cache could serve it to a
+    browser with an Origin."""
+    cors_on = bool(app.config.get("CORS_ORIGINS"))
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        policy = headers.get("Content-Security-Policy")
+        if not policy:
+            headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        elif "frame-ancestors" not in policy:
+            headers["Content-Security-Policy"] = f"{policy}; frame-ancestors 'none'"
+        if cors_on:
+            vary = {v.strip() for value in headers.getlist("Vary") for v in value.split(",")}
+            vary.discard("")
+            headers["Vary"] = ", ".join(sorted(vary | {"Origin"}))
         return response
 
 

@@ -18,15 +18,20 @@ def main() -> None:
     """Relais: the backend for community-management agencies."""
 
 
+def _add_run_embedded() -> None:
+    # On the group itself, not on the app: FlaskGroup then finds it without building the app,
+    # which `make run`'s supervisor never uses (its children build their own).
+    from app.commands import run_embedded_command
+
+    main.add_command(run_embedded_command)
+
+
+_add_run_embedded()
+
+
 def register_commands(app: Flask) -> None:
-    from app.commands import (
-        accounts_commands,
-        db_commands,
-        demo_command,
-        run_embedded_command,
-    )
+    from app.commands import accounts_commands, db_commands, demo_command
 
     app.cli.add_command(accounts_commands)
     app.cli.add_command(db_commands)
     app.cli.add_command(demo_command)
-    app.cli.add_command(run_embedded_command)

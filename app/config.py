@@ -79,6 +79,11 @@ class Config:
     PASSWORD_HASH_TIME_COST = int(os.environ.get("PASSWORD_HASH_TIME_COST", "3"))
     PASSWORD_HASH_MEMORY_COST = int(os.environ.get("PASSWORD_HASH_MEMORY_COST", "65536"))
 
+    # The largest request body, in bytes (a 413 beyond it, judged from Content-Length before
+    # the body is read). Routes that take files declare their own limit instead: media upload
+    # (MEDIA_MAX_BYTES) and CSV import (its 1 MiB of CSV), see app.api.http.body_limit.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+
     # Media storage (app/storage/; keys are agency/brand/file). `local`, the embedded default,
     # keeps files under MEDIA_ROOT: ./var/media when unset, which production refuses (name a
     # disk, or a volume every machine mounts). `s3` keeps them in a bucket of any S3-compatible

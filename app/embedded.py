@@ -306,6 +306,9 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
                 f"{host}:{port}",
                 "--workers",
                 str(web_workers),
+                # The app is imported once, then the workers fork from it, instead of each
+                # worker importing it at the same time on the same cores.
+                "--preload",
                 "--access-logfile",
                 "-",
                 "app.wsgi:app",

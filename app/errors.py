@@ -181,6 +181,8 @@ class ProblemApi(Api):
             errors = data["errors"]
         if status == 422:
             detail = "The request is not valid; see `errors` for each field."
+        elif status == 413:
+            detail = _too_large_detail()
         elif status >= 500:
             detail = "An unexpected error occurred; quote the request id when reporting it."
         else:
@@ -193,6 +195,25 @@ class ProblemApi(Api):
             if allowed:
                 headers["Allow"] = allowed
         return problem_response(status, detail, errors=errors, headers=headers)
+
+
+def _too_large_detail() -> str:
+    """Say which limit the request broke: the body's (MAX_CONTENT_LENGTH, or the route's own),
+    or, for a form whose body fits, a field or part count (Werkzeug's form parser limits)."""
+    from flask import current_app
+
+    limit = request.max_content_length
+    length = request.content_length
+    fits = length is not None and limit is not None and length <= limit
+    if fits and request.mimetype.startswith("multipart/"):
+        return (
+            f"A form field other than a file is larger than "
+            f"{current_app.config['MAX_FORM_MEMORY_SIZE']} bytes, or the form has more than "
+            f"{current_app.config['MAX_FORM_PARTS']} parts."
+        )
+    if not limit:
+        return "The request body is too large."
+    return f"The request body is larger than this route accepts: at most {limit} bytes."
 
 
 def _allowed_methods() -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from copy import deepcopy
+from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
@@ -91,6 +92,8 @@ def spec_options() -> dict[str, Any]:
 
 
 SECURED = [{"bearerAuth": []}, {"apiKeyAuth": []}]
+# The name the error responses are registered under (Python 3.13 renamed 413's).
+_TOO_LARGE = HTTPStatus.REQUEST_ENTITY_TOO_LARGE.name
 _HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -112,6 +115,7 @@ def document_security(app: Flask, api: Any) -> None:
             if "requestBody" in operation:
                 ref = api.spec.components.get_ref
                 responses.setdefault("400", ref("response", "BAD_REQUEST"))
+                responses.setdefault("413", ref("response", _TOO_LARGE))
                 responses.setdefault("415", ref("response", "UNSUPPORTED_MEDIA_TYPE"))
                 responses.setdefault("422", ref("response", "UNPROCESSABLE_ENTITY"))
             if "{" in path:

@@ -43,7 +43,8 @@ PUBLIC = "public"
 # The table is aligned by hand so a column reads as one role.
 # fmt: off
 EXPECTED: dict[str, str] = {
-    # -- identity (no credentials needed)
+    # -- the API's root and identity (no credentials needed)
+    "GET /v1":                                          PUBLIC,
     "POST /v1/signup":                                  PUBLIC,
     "POST /v1/signup/verify":                           PUBLIC,
     "POST /v1/auth/token":                              PUBLIC,

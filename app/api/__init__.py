@@ -21,6 +21,7 @@ def register_blueprints(app: Flask) -> None:
         docs,
         health,
         identity,
+        index,
         invitations,
         media,
         posts,
@@ -34,6 +35,7 @@ def register_blueprints(app: Flask) -> None:
     from app import pages
 
     app.register_blueprint(pages.blp)
+    api.register_blueprint(index.blp)
     for module in (identity, agency, api_keys, invitations, brands, brand_members, audit):
         api.register_blueprint(module.blp)
     api.register_blueprint(posts.blp)

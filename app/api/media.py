@@ -4,7 +4,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request, send_file
+from flask import request, send_file
 from flask.views import MethodView
 from werkzeug.datastructures import CombinedMultiDict
 
@@ -13,8 +13,10 @@ from app.api.http import (
     ETAG_HEADER_DOC,
     IF_MATCH_PARAMETER,
     LINK_HEADER_DOC,
+    MULTIPART_FRAMING,
     Blueprint,
     JsonBodyParser,
+    body_limit,
     check_if_match,
     idempotent,
     paginate,
@@ -55,15 +57,12 @@ blp = _MediaBlueprint(
 
 def _before_reading_the_upload(func: Callable) -> Callable:
     """Answer 404/403 before the body is read (another tenant's brand is a 404 whatever is
-    sent), and cap the body: Werkzeug then answers 413 while reading, and never spools more
-    than the limit to disk."""
+    sent). The body's cap is `body_limit` on the view: Werkzeug never spools more than that."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         brand = tenancy.get_brand_or_404(kwargs["brand_id"])
         permissions.require(current_principal(), "media.write", brand.id)
-        # Room for the multipart framing and the alt_text field around the file itself.
-        request.max_content_length = current_app.config["MEDIA_MAX_BYTES"] + 64 * 1024
         return func(*args, **kwargs)
 
     return wrapper
@@ -91,6 +90,7 @@ class MediaList(MethodView):
         return paginate(media_service.list_stmt(brand.id, args.get("kind")), Media.id, args)
 
     @blp.doc(operationId="uploadMedia")
+    @body_limit("MEDIA_MAX_BYTES", framing=MULTIPART_FRAMING)
     @_before_reading_the_upload
     @idempotent
     @blp.arguments(MediaUploadSchema, location="files")

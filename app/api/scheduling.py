@@ -10,7 +10,14 @@ from flask import request
 from flask.views import MethodView
 
 from app import tenancy
-from app.api.http import ETAG_HEADER_DOC, Blueprint, idempotent, send_etag
+from app.api.http import (
+    ETAG_HEADER_DOC,
+    MULTIPART_FRAMING,
+    Blueprint,
+    body_limit,
+    idempotent,
+    send_etag,
+)
 from app.auth import permissions
 from app.auth.principal import current_principal
 from app.errors import ValidationFailed
@@ -225,9 +232,8 @@ _CSV_BODY = {
 
 
 def _csv_from_request() -> str:
-    # Refuse an oversized upload before reading it (multipart framing adds a little).
-    if (request.content_length or 0) > post_import.MAX_BYTES + 64 * 1024:
-        raise post_import.too_large()
+    # An oversized body was refused before the view (`body_limit`); the CSV inside a form
+    # is checked again once read.
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
@@ -246,6 +252,7 @@ def _csv_from_request() -> str:
 
 @blp.route("/posts/import")
 class PostImport(MethodView):
+    @body_limit(post_import.MAX_BYTES, framing=MULTIPART_FRAMING)
     @idempotent
     @blp.doc(requestBody=_CSV_BODY)
     @blp.response(201, PostImportResultSchema)

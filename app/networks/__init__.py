@@ -1,29 +1,39 @@
-"""One connector per social network, behind the interface in app.networks.base."""
+"""One connector per social network, behind the interface in app.networks.base.
+
+A connector's module is imported the first time that network is used, not with the app: the
+SDKs behind them (atproto alone, then Authlib and httpx) were most of the API's start-up time,
+paid again by every gunicorn worker and every job, for routes most requests never reach.
+"""
 
 from __future__ import annotations
 
-from app.networks.base import Connector
-from app.networks.bluesky import BlueskyConnector
-from app.networks.linkedin import LinkedInConnector
-from app.networks.mastodon import MastodonConnector
-from app.networks.meta import FacebookConnector, InstagramConnector
-from app.networks.x import XConnector
+import importlib
+from typing import TYPE_CHECKING
 
-_CONNECTORS: dict[str, Connector] = {
-    connector.network: connector
-    for connector in (
-        MastodonConnector(),
-        BlueskyConnector(),
-        LinkedInConnector(),
-        XConnector(),
-        FacebookConnector(),
-        InstagramConnector(),
-    )
+if TYPE_CHECKING:
+    from app.networks.base import Connector
+
+# network -> "module:class"; tests/test_networks_registry.py checks each against its class.
+_CONNECTOR_CLASSES = {
+    "mastodon": "app.networks.mastodon:MastodonConnector",
+    "bluesky": "app.networks.bluesky:BlueskyConnector",
+    "linkedin": "app.networks.linkedin:LinkedInConnector",
+    "x": "app.networks.x:XConnector",
+    "facebook": "app.networks.meta:FacebookConnector",
+    "instagram": "app.networks.meta:InstagramConnector",
 }
-
-OAUTH_NETWORKS = tuple(n for n, c in _CONNECTORS.items() if c.uses_oauth)
+# Connected through an OAuth 2 authorization code (the connector's `uses_oauth`), and with
+# credentials a person types in; written out so that naming them loads no connector.
+OAUTH_NETWORKS = ("mastodon", "linkedin", "x", "facebook", "instagram")
 DIRECT_NETWORKS = ("bluesky", "mastodon")
+
+_connectors: dict[str, Connector] = {}
 
 
 def connector_for(network: str) -> Connector:
-    return _CONNECTORS[network]
+    connector = _connectors.get(network)
+    if connector is None:
+        module_name, class_name = _CONNECTOR_CLASSES[network].split(":")
+        connector = getattr(importlib.import_module(module_name), class_name)()
+        _connectors[network] = connector
+    return connector

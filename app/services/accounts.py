@@ -42,12 +42,18 @@ from app.networks.base import (
     NotSupported,
     TransientNetworkError,
 )
-from app.networks.mastodon import MastodonConnector
 from app.security import crypto
-from app.security.outbound import guarded_base_url
 from app.services import audit
 
 log = logging.getLogger(__name__)
+
+
+def guarded_base_url(url: str, *, field: str) -> str:
+    # Imported on first use: the outbound guard brings httpx, which start-up does not need.
+    from app.security.outbound import guarded_base_url as guard
+
+    return guard(url, field=field)
+
 
 _ERROR_TEXT_LIMIT = 500
 
@@ -117,6 +123,8 @@ def _mastodon_app(instance_url: str, redirect_uri: str) -> tuple[str, str]:
     )
     cached = db.session.scalars(stmt).first()
     if cached is None:
+        from app.networks.mastodon import MastodonConnector  # loaded by connector_for anyway
+
         connector = connector_for("mastodon")
         assert isinstance(connector, MastodonConnector)
         try:

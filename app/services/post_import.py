@@ -26,7 +26,7 @@ from typing import Any
 import marshmallow as ma
 
 from app import tenancy
-from app.errors import ValidationFailed
+from app.errors import PayloadTooLarge, ValidationFailed
 from app.extensions import db
 from app.models import (
     ApprovalMode,
@@ -78,8 +78,8 @@ class _Errors:
             self.by_key.setdefault(f"rows.{row}.{column}", []).append(message)
 
 
-def too_large() -> ValidationFailed:
-    return ValidationFailed(
+def too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
         f"The CSV is larger than {MAX_BYTES // 1024} KiB; split it into several imports.",
         errors={"file": [f"At most {MAX_BYTES} bytes."]},
     )

@@ -132,20 +132,26 @@ class FakeServer:
 
     def dispatch(self, request: Request) -> Response:
         delay = 0.0
+        planned: Response | None = None
+        # Both decided on arrival: a delayed request, answered after its client gave up, must
+        # not take a failure that the test queued meanwhile for the next request.
         with self._lock:
             for i, (path, seconds) in enumerate(self._delays):
                 if path == request.path:
                     del self._delays[i]
                     delay = seconds
                     break
+            for i, (path, failure) in enumerate(self._failures):
+                if path == request.path:
+                    del self._failures[i]
+                    planned = failure
+                    break
         if delay:
             time.sleep(delay)
         with self._lock:
             self.requests.append(request)
-            for i, (path, failure) in enumerate(self._failures):
-                if path == request.path:
-                    del self._failures[i]
-                    return failure
+        if planned is not None:
+            return planned
         handler = self.routes.get((request.method, request.path))
         if handler is None:
             for (method, pattern), candidate in self.routes.items():
