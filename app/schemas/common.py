@@ -34,8 +34,11 @@ _SPACE_CHARS = (
 )
 _SPACE_CLASS = r"\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 TEXT_PATTERN = rf"^[^{_CONTROL_CLASS}]*$"
+# Leading white space, then the first other character: a pattern that backtracks only once over
+# the value (`^[^C]*[^CS][^C]*$` would try every split, quadratic in a long value, and a field's
+# pattern runs even when its length check has already failed).
 NON_BLANK_TEXT_PATTERN = (
-    rf"^[^{_CONTROL_CLASS}]*[^{_CONTROL_CLASS}{_SPACE_CLASS}][^{_CONTROL_CLASS}]*$"
+    rf"^[{_SPACE_CLASS}]*[^{_CONTROL_CLASS}{_SPACE_CLASS}][^{_CONTROL_CLASS}]*$"
 )
 
 
