@@ -218,6 +218,8 @@ def parse(content: str, brand: Brand) -> tuple[list[Row], list[datetime]]:
 
 def import_posts(brand: Brand, content: str, *, user_id: str | None) -> list[dict[str, Any]]:
     """Validate every row, then create (and schedule or queue) them all in one transaction."""
+    if brand.approval_mode == ApprovalMode.NONE.value:
+        posting_slots.hold_queue(brand)  # the queued rows' slots are read in parse
     rows, queue_instants = parse(content, brand)
     schedule = brand.approval_mode == ApprovalMode.NONE.value
     created: list[dict[str, Any]] = []
