@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from app.models import Brand
@@ -152,3 +153,25 @@ def test_a_csv_import_and_queue_calls_at_once_never_share_a_slot(app, make_agenc
         listed = app.test_client().get(f"/v1/brands/{brand}/posts?limit=50", headers=owner.headers)
         taken = [p["scheduled_at"] for p in listed.get_json()["items"]]
         assert len(taken) == 6 * round_ and len(set(taken)) == len(taken), sorted(taken)
+
+
+def test_a_write_kept_waiting_by_another_writer_is_a_503_to_retry(
+    app, make_agency, database, db_backend
+):
+    """SQLite takes one writer at a time; a write that waited out busy_timeout is a 503 with
+    Retry-After, not a 500."""
+    if db_backend != "sqlite":
+        pytest.skip("SQLite's database-wide write lock (PostgreSQL locks rows)")
+    import sqlite3
+
+    owner = make_agency(brands=0)
+    blocker = sqlite3.connect(database.owner_url.removeprefix("sqlite:///"), timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        answer = app.test_client().post("/v1/brands", json={"name": "Waits"}, headers=owner.headers)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    assert answer.mimetype == PROBLEM_JSON
+    assert answer.headers["Retry-After"] == "1"
