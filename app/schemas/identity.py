@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from app.schemas.common import Email, Id, Password, Text
+from app.schemas.common import Email, Id, Name, Password
 
 
 class SignupSchema(ma.Schema):
-    agency_name = Text(required=True, min_len=1, max_len=200)
-    name = Text(required=True, min_len=1, max_len=200, metadata={"description": "Your name"})
+    agency_name = Name(required=True)
+    name = Name(required=True, metadata={"description": "Your name"})
     email = Email(required=True)
     password = Password(required=True)
 
@@ -55,7 +55,7 @@ class AgencySchema(ma.Schema):
 
 
 class AgencyUpdateSchema(ma.Schema):
-    name = Text(min_len=1, max_len=200)
+    name = Name()
 
 
 class SignupResultSchema(ma.Schema):
