@@ -121,11 +121,14 @@ def _without(ranges, holes) -> tuple[tuple[int, int], ...]:  # type: ignore[no-u
 
 _BIDI_CLASS = _class_of(_BIDI_CONTROLS)
 # Leading invisible characters, then the first visible one, then anything but controls and bidi
-# controls: like NON_BLANK_TEXT_PATTERN, a shape that backtracks only once over the value.
+# controls: like NON_BLANK_TEXT_PATTERN, a shape that backtracks only once over the value. The
+# group matches nothing more; it keeps schemathesis from rewriting the pattern with maxLength
+# folded in, which it spells in Python's syntax (`\U000e0020`, no ECMA escape) and then cannot
+# use (a non-capturing group would not do: Python's parser flattens it).
 NAME_PATTERN = (
-    f"^[{_class_of(_without(_INVISIBLE, _BIDI_CONTROLS))}]*"
+    f"^([{_class_of(_without(_INVISIBLE, _BIDI_CONTROLS))}]*"
     f"[^{_CONTROL_CLASS}{_BIDI_CLASS}{_class_of(_INVISIBLE)}]"
-    f"[^{_CONTROL_CLASS}{_BIDI_CLASS}]*$"
+    f"[^{_CONTROL_CLASS}{_BIDI_CLASS}]*)$"
 )
 _CONTROL_RE = re.compile(f"[{_CONTROL_CLASS}]")
 _BIDI_RE = re.compile(f"[{_BIDI_CLASS}]")
