@@ -14,6 +14,7 @@ import marshmallow as ma
 from flask import Flask, g, jsonify, request
 from flask_smorest import Api
 from flask_smorest.spec import prepare_response
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -249,6 +250,20 @@ def register_error_handlers(app: Flask, api: ProblemApi) -> None:
             "your change.",
             code=PreconditionFailed.code,
             title=PreconditionFailed.title,
+        )
+
+    @app.errorhandler(OperationalError)
+    def _handle_busy_database(error: OperationalError):
+        # SQLite, the embedded default, takes one writer at a time: a write that waited out
+        # busy_timeout behind others is worth retrying, not a server error.
+        if "database is locked" not in str(error.orig):
+            return _handle_unexpected(error)
+        return problem_response(
+            503,
+            "The database is busy with other writes; retry in a moment.",
+            code="database-busy",
+            title="The database is busy",
+            headers={"Retry-After": "1"},
         )
 
     @app.errorhandler(Exception)

@@ -51,7 +51,10 @@ def set_scope(scope: TenantScope) -> None:
     """Make `scope` the current one, and apply it at once if a transaction is already open."""
     g.tenant_scope = scope
     session = db.session()
-    if session.in_transaction():
+    # A transaction that a failed statement left inactive can only be rolled back: asking it
+    # for its connection would raise and hide the original error (an IntegrityError that the
+    # caller handles). The next transaction applies the scope when it begins.
+    if session.in_transaction() and session.is_active:
         # Acquiring the connection may begin the transaction, which applies the scope itself.
         connection = session.connection()
         if session.info.get(_APPLIED) != _rls_settings(scope):

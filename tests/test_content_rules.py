@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import regex
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from app.services.content_rules import (
     RULES,
+    X_WEIGHT_RANGES,
     grapheme_length,
     mastodon_length,
     text_length,
@@ -310,3 +315,130 @@ def test_works_with_the_real_models() -> None:
     violations = validate_post("a" * 11, [media_row, media_row], account_row)
     assert fields(violations) == ["text", "media"]
     assert all(v.account_id == "acc_1" for v in violations)
+
+
+# --- the linear counting agrees with the patterns it replaced --------------------------------
+# The URL, mention and grapheme scans were rewritten to run in linear time (the adversarial
+# inputs are in tests/test_text_check_cost.py). The patterns they replaced are kept here as the
+# reference: on short texts, where their backtracking costs nothing, both must count alike.
+
+_REFERENCE_URL = regex.compile(
+    r"(?:https?://|(?<![\w.@/])www\.)[^\s<>\"]+?(?=[.,;:!?'\")\]]*(?:\s|$))"
+)
+_REFERENCE_HTTP_URL = regex.compile(r"https?://[^\s<>\"]+?(?=[.,;:!?'\")\]]*(?:\s|$))")
+_REFERENCE_MENTION = regex.compile(
+    r"(?<![\w/@])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)@[\w.-]+[\w]+", regex.IGNORECASE
+)
+_REFERENCE_EMOJI = regex.compile(r"\p{Emoji}")
+_REFERENCE_EMOJI_PRESENTATION = regex.compile(r"\p{Emoji_Presentation}|\p{Regional_Indicator}")
+
+
+def _reference_x_plain(text: str) -> int:
+    total = 0
+    for cluster in regex.findall(r"\X", text):
+        if _REFERENCE_EMOJI_PRESENTATION.search(cluster) or (
+            _REFERENCE_EMOJI.search(cluster) and ("\ufe0f" in cluster or "\u20e3" in cluster)
+        ):
+            total += 2
+        else:
+            total += sum(
+                1 if any(lo <= ord(c) <= hi for lo, hi in X_WEIGHT_RANGES) else 2 for c in cluster
+            )
+    return total
+
+
+def _reference_x(text: str) -> int:
+    text = unicodedata.normalize("NFC", text)
+    total = position = 0
+    for match in _REFERENCE_URL.finditer(text):
+        total += _reference_x_plain(text[position : match.start()]) + 23
+        position = match.end()
+    return total + _reference_x_plain(text[position:])
+
+
+def _reference_mastodon(text: str) -> int:
+    countable = _REFERENCE_HTTP_URL.sub("x" * 23, text)
+    countable = _REFERENCE_MENTION.sub(r"@\1", countable)
+    return len(regex.findall(r"\X", countable))
+
+
+# Pieces that start, end, join or break URLs, mentions, emoji and clusters.
+_PIECES = [
+    "http://",
+    "https://",
+    "www.",
+    "a",
+    "B",
+    "1",
+    "_",
+    "-",
+    ".",
+    ",",
+    ";",
+    ":",
+    "!",
+    "?",
+    "'",
+    '"',
+    ")",
+    "]",
+    "(",
+    "<",
+    ">",
+    "/",
+    "@",
+    "#",
+    "&",
+    " ",
+    "\n",
+    "\u3000",
+    "é",
+    "e\u0301",
+    "\u0301",
+    "\u0316",
+    "日",
+    "\U0001f1eb",
+    "\U0001f1f7",
+    "\u2764",
+    "\ufe0f",
+    "\u20e3",
+    "\u200d",
+    "\U0001f468",
+    "\U0001f3fd",
+    "\u0f73",
+    "ſ",
+    "\u212a",
+    "\u1100",
+    "\u1161",
+]
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PIECES), max_size=24).map("".join))
+@example("@a.@bb hi @a-b@c.d. @_x@y-.z @a@@b.c x@y@z.w @.a@bb @-b@cc @a@b @c@d.")
+@example('see (http://a.example/x). "https://b.example/y", http://c<d "www.e.f". www..g')
+@example("xhttp://a @http://b /www.c .www.d http:// http://\u3000http://e\u3000")
+@example("\U0001f1eb\U0001f1f7\U0001f1eb\u0301\U0001f1f7\U0001f1eb\U0001f1f7\U0001f1eb")
+def test_counts_match_the_patterns_they_replaced(text: str) -> None:
+    assert x_weighted_length(text) == _reference_x(text)
+    assert mastodon_length(text) == _reference_mastodon(text)
+    assert grapheme_length(text) == len(regex.findall(r"\X", text))
+
+
+def test_no_single_code_point_emoji_weighs_one_on_x() -> None:
+    # x_weighted_length counts a cluster of one code point by its weight alone, which is right
+    # only if every emoji presentation character and regional indicator lies outside the
+    # weight-1 ranges.
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    for char in _REFERENCE_EMOJI_PRESENTATION.findall(every):
+        assert not any(lo <= ord(char) <= hi for lo, hi in X_WEIGHT_RANGES), hex(ord(char))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [FLAG_FR[0] * k for k in range(12)]
+    + ["a" + FLAG_FR[0] * 5 + "\u0301" + FLAG_FR[0] * 4, "\u0600" + FLAG_FR * 3 + "\u0301"],
+)
+def test_runs_of_regional_indicators_pair_up_as_before(text: str) -> None:
+    # Long runs are cut between pairs before segmenting (see content_rules._graphemes).
+    assert grapheme_length(text) == len(regex.findall(r"\X", text))

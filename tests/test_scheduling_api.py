@@ -599,9 +599,7 @@ def test_multipart_part_without_a_name_is_a_422_with_an_idempotency_key(client, 
     assert "file" in response.get_json()["errors"]
 
 
-def test_posts_queued_at_the_same_moment_take_different_slots(
-    client, make_agency, seed, postgres_only
-):
+def test_posts_queued_at_the_same_moment_take_different_slots(client, make_agency, seed):
     import threading
 
     owner = make_agency("Race", timezone="Europe/Paris")

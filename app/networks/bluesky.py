@@ -30,7 +30,7 @@ from app.networks.base import (
     TokenSet,
     TransientNetworkError,
 )
-from app.security.outbound import TargetRefused, request_hook
+from app.security.outbound import TargetRefused, guarded_client_options
 
 # XRPC errors (HTTP 400) that mean "this session is over".
 _DEAD_SESSION_ERRORS = {"ExpiredToken", "InvalidToken", "AuthenticationRequired", "AccountTakedown"}
@@ -88,7 +88,7 @@ class BlueskyConnector(Connector):
     def _client(self, pds_url: str) -> Client:
         request = Request(
             timeout=current_app.config["NETWORK_HTTP_TIMEOUT_SECONDS"],
-            event_hooks={"request": [request_hook(user_given=True)]},
+            **guarded_client_options(user_given=True),
         )
         return Client(base_url=f"{pds_url}/xrpc", request=request)
 

@@ -25,7 +25,7 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import OAuth2Client
 
 from app.networks.base import CredentialsRejected, NetworkError, TransientNetworkError
-from app.security.outbound import TargetRefused, request_hook
+from app.security.outbound import TargetRefused, guarded_client_options
 
 # httpx logs every request URL at INFO; keep tokens that some APIs take in query strings out of
 # the logs for good.
@@ -40,8 +40,8 @@ def _client_options(user_given: bool) -> dict[str, Any]:
     return {
         "timeout": current_app.config["NETWORK_HTTP_TIMEOUT_SECONDS"],
         "follow_redirects": False,
-        "event_hooks": {"request": [request_hook(user_given=user_given)]},
         "headers": {"User-Agent": "Relais (+https://relais.dev)"},
+        **guarded_client_options(user_given=user_given),
     }
 
 

@@ -9,7 +9,7 @@ from marshmallow import validate
 
 from app.models import AccountHealth, Network
 from app.networks import DIRECT_NETWORKS, OAUTH_NETWORKS
-from app.schemas.common import PageArgsSchema, Text, page_schema
+from app.schemas.common import Name, PageArgsSchema, Text, page_schema
 
 _COLOR = validate.Regexp(r"^#[0-9a-fA-F]{6}$", error="A colour is #RRGGBB.")
 _NETWORKS = [n.value for n in Network]
@@ -85,7 +85,7 @@ class AccountQueryArgsSchema(PageArgsSchema):
 
 
 class _DisplayFields(ma.Schema):
-    label = Text(allow_none=True, max_len=100, metadata={"description": "Your name for it"})
+    label = Name(allow_none=True, max_len=100, metadata={"description": "Your name for it"})
     color = ma.fields.String(allow_none=True, validate=_COLOR)
 
 

@@ -7,6 +7,7 @@ from app.models import AgencyRole, BrandRole
 from app.schemas.common import (
     Email,
     Id,
+    Name,
     OneOfSchema,
     PageArgsSchema,
     Password,
@@ -50,7 +51,7 @@ class ApiKeyCreatedSchema(ApiKeySchema):
 
 
 class ApiKeyCreateSchema(ma.Schema):
-    name = Text(required=True, min_len=1, max_len=200)
+    name = Name(required=True)
     brand_ids = ma.fields.List(
         Id("brd"),
         allow_none=True,
@@ -109,7 +110,7 @@ class InvitationAcceptSchema(ma.Schema):
     token = ma.fields.String(
         required=True, load_only=True, validate=validate.Length(min=1, max=200)
     )
-    name = Text(min_len=1, max_len=200, metadata={"description": "Required for a new account"})
+    name = Name(metadata={"description": "Required for a new account"})
     password = Password(required=True)
 
 

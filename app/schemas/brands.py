@@ -7,9 +7,9 @@ from app.models import ApprovalMode, BrandRole, BrandStatus
 from app.schemas.common import (
     HttpUrl,
     Id,
+    Name,
     PageArgsSchema,
     Pattern,
-    Text,
     Timezone,
     page_schema,
 )
@@ -45,7 +45,7 @@ class BrandSchema(ma.Schema):
 
 
 class BrandCreateSchema(ma.Schema):
-    name = Text(required=True, min_len=1, max_len=200)
+    name = Name(required=True)
     slug = ma.fields.String(
         validate=[validate.Length(min=1, max=60), _SLUG],
         metadata={"description": "Defaults to one made from the name"},
@@ -59,7 +59,7 @@ class BrandCreateSchema(ma.Schema):
 
 
 class BrandUpdateSchema(ma.Schema):
-    name = Text(min_len=1, max_len=200)
+    name = Name()
     slug = ma.fields.String(validate=[validate.Length(min=1, max=60), _SLUG])
     timezone = Timezone()
     approval_mode = ma.fields.String(validate=validate.OneOf([m.value for m in ApprovalMode]))

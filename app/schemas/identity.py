@@ -6,15 +6,15 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.models import AgencyRole, BrandRole
-from app.schemas.common import Email, Id, Password, Text
+from app.schemas.common import Email, Id, Name, Password
 
 # What `Principal.kind` can be (app/auth/principal.py): a person or an agency API key.
 PRINCIPAL_KINDS = ("user", "api_key")
 
 
 class SignupSchema(ma.Schema):
-    agency_name = Text(required=True, min_len=1, max_len=200)
-    name = Text(required=True, min_len=1, max_len=200, metadata={"description": "Your name"})
+    agency_name = Name(required=True)
+    name = Name(required=True, metadata={"description": "Your name"})
     email = Email(required=True)
     password = Password(required=True)
 
@@ -67,7 +67,7 @@ class AgencySchema(ma.Schema):
 
 
 class AgencyUpdateSchema(ma.Schema):
-    name = Text(min_len=1, max_len=200)
+    name = Name()
 
 
 class SignupResultSchema(ma.Schema):

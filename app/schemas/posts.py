@@ -7,7 +7,7 @@ from flask import g
 from marshmallow import validate
 
 from app.models import ApprovalStage, BrandRole, DeliveryStatus, PostStatus
-from app.schemas.common import HttpUrl, Id, PageArgsSchema, Text, Timestamp, page_schema
+from app.schemas.common import HttpUrl, Id, Name, PageArgsSchema, Text, Timestamp, page_schema
 
 MAX_TEXT = 70_000  # above every network's limit; each network's own limit is checked on schedule
 MAX_TARGETS = 50
@@ -101,8 +101,8 @@ class _VariantList(ma.fields.List):
 class _PostFields(ma.Schema):
     text = Text(max_len=MAX_TEXT)
     link = HttpUrl(allow_none=True)
-    labels = ma.fields.List(Text(min_len=1, max_len=100), validate=validate.Length(max=50))
-    campaign = Text(allow_none=True, min_len=1, max_len=200)
+    labels = ma.fields.List(Name(max_len=100), validate=validate.Length(max=50))
+    campaign = Name(allow_none=True)
     internal_notes = Text(allow_none=True, max_len=10_000)
     media_ids = ma.fields.List(Id("med"), validate=validate.Length(max=MAX_MEDIA))
     account_ids = ma.fields.List(

@@ -8,7 +8,7 @@ the database and report back through `refresh_post_status`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app import tenancy
@@ -149,6 +149,7 @@ def schedule_post(post: Post, when: datetime, *, commit: bool = True) -> list[De
         raise ValidationFailed(
             "The time has no offset.", errors={"scheduled_at": ["Give an RFC 3339 offset."]}
         )
+    when = when.astimezone(UTC)  # kept and answered in UTC, as every later read gives it
     brand = tenancy.get_brand_or_404(post.brand_id)
     if post.status not in schedulable_statuses(brand):
         raise Conflict(
@@ -257,7 +258,9 @@ def _media_by_id(post: Post) -> dict[str, Media]:
 
 
 def _account_label(account: SocialAccount) -> str:
-    return f"{account.network} account @{account.handle}"
+    # Handles are stored as the network shows them: "@name" where it uses an @, a page's name
+    # where it does not.
+    return f"{account.network} account {account.handle}"
 
 
 def _problem_errors(problems: list[content_rules.Violation]) -> dict[str, list[str]]:

@@ -62,7 +62,9 @@ def _family(content_type: str) -> str:
 def clean_filename(raw: str | None) -> str:
     """The uploader's file name as a label: last path segment, printable, at most 255 chars."""
     name = PureWindowsPath(PurePosixPath(raw or "").name).name
-    name = unicodedata.normalize("NFC", name)
+    # Cut before normalising: NFC is quadratic in a long run of combining marks, and a multipart
+    # header can carry a file name of any length.
+    name = unicodedata.normalize("NFC", name[:1024])
     name = "".join(ch for ch in name if ch.isprintable()).strip().strip(".")
     return name[:255] or "upload"
 

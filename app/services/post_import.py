@@ -38,7 +38,7 @@ from app.models import (
     SocialAccount,
 )
 from app.models.base import utcnow
-from app.schemas.common import Text, Timestamp
+from app.schemas.common import Name, Text, Timestamp
 from app.schemas.posts import MAX_TEXT
 from app.services import audit, content_rules, deliveries, posting_slots, slots
 
@@ -53,7 +53,7 @@ MAX_REPORTED_ERRORS = 200
 
 _text_field = Text(min_len=0, max_len=MAX_TEXT)
 _time_field = Timestamp()
-_label_field = Text(min_len=1, max_len=MAX_LABEL)
+_label_field = Name(max_len=MAX_LABEL)
 
 
 @dataclass
@@ -218,6 +218,8 @@ def parse(content: str, brand: Brand) -> tuple[list[Row], list[datetime]]:
 
 def import_posts(brand: Brand, content: str, *, user_id: str | None) -> list[dict[str, Any]]:
     """Validate every row, then create (and schedule or queue) them all in one transaction."""
+    if brand.approval_mode == ApprovalMode.NONE.value:
+        posting_slots.hold_queue(brand)  # the queued rows' slots are read in parse
     rows, queue_instants = parse(content, brand)
     schedule = brand.approval_mode == ApprovalMode.NONE.value
     created: list[dict[str, Any]] = []

@@ -90,8 +90,28 @@ def taken_instants(brand: Brand, start: datetime, end: datetime | None = None) -
     return {at for at in db.session.scalars(stmt) if at is not None}
 
 
+def hold_queue(brand: Brand) -> None:
+    """Hold the brand's queue until the transaction ends, so that two callers never read the
+    same free slot: a row lock on the brand on PostgreSQL; on SQLite, which has no row locks,
+    the database's write lock, taken before the free slots are read."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        db.session.scalars(
+            tenancy.scoped_select(Brand).where(Brand.id == brand.id).with_for_update()
+        ).first()
+    elif dialect == "sqlite":
+        # The sqlite3 driver opens a transaction only at the first write, so the reads before
+        # it see whatever other writers commit meanwhile. BEGIN IMMEDIATE takes the write lock
+        # now (waiting out busy_timeout, as any write does); a transaction already open began
+        # with a write and holds the lock already.
+        connection = db.session.connection()
+        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def next_free_slot(brand: Brand, after: datetime | None = None) -> datetime:
-    """The brand's next posting slot after `after` (default now) that no post holds."""
+    """The brand's next posting slot after `after` (default now) that no post holds (call
+    `hold_queue` first when the slot is to be taken)."""
     after = after or utcnow()
     weekly = weekly_slots(brand)
     if not weekly:

@@ -64,8 +64,11 @@ def add_to_queue(post: Post) -> Post:
     """Schedule the post in the brand's next free posting slot."""
     brand = _brand_of(post)
     _require_schedulable(post, brand)
-    # Two posts queued at once must not take the same slot: serialise per brand on PostgreSQL.
-    _lock_brand(brand)
+    # Two posts queued at once must not take the same slot: one queueing per brand at a time,
+    # and the post read again under the lock (a parallel call may have queued it meanwhile).
+    posting_slots.hold_queue(brand)
+    db.session.refresh(post)
+    _require_schedulable(post, brand)
     deliveries.schedule_post(post, posting_slots.next_free_slot(brand))
     return post
 
@@ -114,10 +117,3 @@ def unschedule(post: Post) -> Post:
     )
     db.session.commit()
     return post
-
-
-def _lock_brand(brand: Brand) -> None:
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.scalars(
-            tenancy.scoped_select(Brand).where(Brand.id == brand.id).with_for_update()
-        ).first()
