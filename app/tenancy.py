@@ -14,7 +14,7 @@ Every read or write of tenant data goes through these helpers:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -146,13 +146,20 @@ def get_brand_or_404(brand_id: str) -> Any:
     return get_or_404(Brand, brand_id, what="brand")
 
 
-def get_in_brand_or_404(model: type[T], brand_id: str, object_id: str, *, what: str) -> T:
-    """A brand-owned object, looked up under its brand (so `/brands/A/x/<id of B's x>` is 404)."""
+def get_in_brand_or_404(
+    model: type[T], brand_id: str, object_id: str, *, what: str, where: Sequence[Any] = ()
+) -> T:
+    """A brand-owned object, looked up under its brand (so `/brands/A/x/<id of B's x>` is 404).
+
+    `where`: more conditions the object must meet for this caller (what a role may see); an
+    object that fails them is a 404 like one that does not exist.
+    """
     if not looks_like_id(object_id):
         raise NotFound(f"No {what} with id '{_printable(object_id)}'.")
     stmt = scoped_select(model).where(
         model.id == object_id,  # type: ignore[attr-defined]
         model.brand_id == brand_id,  # type: ignore[attr-defined]
+        *where,
     )
     obj = db.session.scalars(stmt).first()
     if obj is None:

@@ -14,6 +14,7 @@ from app.api.http import (
     check_if_match,
     idempotent,
     paginate,
+    paginate_rows,
     send_etag,
 )
 from app.auth import permissions
@@ -57,10 +58,12 @@ def _transition(
 
 
 def _load(brand_id: str, post_id: str, permission: str) -> Post:
-    """The post under its brand (another brand's post is a 404), then the permission check."""
+    """The post under its brand, if the caller may see it (else a 404, like another brand's
+    post), then the permission check."""
     brand = tenancy.get_brand_or_404(brand_id)
-    post = tenancy.get_in_brand_or_404(Post, brand.id, post_id, what="post")
-    permissions.require(current_principal(), permission, brand.id)
+    principal = current_principal()
+    post = posts.get_post_or_404(brand.id, post_id, principal)
+    permissions.require(principal, permission, brand.id)
     return post
 
 
@@ -75,8 +78,14 @@ class Posts(MethodView):
         scheduled time (`from` inclusive, `to` exclusive, RFC 3339 with an offset).
         """
         brand = tenancy.get_brand_or_404(brand_id)
-        permissions.require(current_principal(), "posts.read", brand.id)
-        return paginate(posts.list_statement(brand.id, args), Post.id, args)
+        principal = current_principal()
+        permissions.require(principal, "posts.read", brand.id)
+        return paginate_rows(
+            posts.list_rows_statement(brand.id, args, principal),
+            Post.id,
+            args,
+            lambda rows: posts.list_items(rows, brand.id, principal),
+        )
 
     @idempotent
     @blp.arguments(PostCreateSchema)
