@@ -116,9 +116,13 @@ def _require_agency(scope: TenantScope) -> str:
     return scope.agency_id
 
 
-def scoped_select(model: type[T], *columns: Any) -> Select[Any]:
-    """`select(model)` limited to the caller's agency and reachable brands."""
-    scope = current_scope()
+def scoped_select(model: type[T], *columns: Any, scope: TenantScope | None = None) -> Select[Any]:
+    """`select(model)` limited to the caller's agency and reachable brands.
+
+    `scope` defaults to the current one; name it to build a statement to keep and reuse (a
+    hot read then skips building it), keyed by the scope it was built for.
+    """
+    scope = scope or current_scope()
     agency_id = _require_agency(scope)
     stmt = select(*columns) if columns else select(model)
     stmt = stmt.where(model.agency_id == agency_id)  # type: ignore[attr-defined]

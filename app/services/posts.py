@@ -12,9 +12,9 @@ Every transition is in the audit trail; `activity` reads it back per post.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, Text, and_, any_, bindparam, cast, or_
@@ -39,6 +39,7 @@ from app.models import (
     SocialAccount,
 )
 from app.models.base import utcnow
+from app.schemas.common import dump_datetime
 from app.services import deliveries
 
 # Fields whose change alters what would be published (and so needs a fresh approval).
@@ -421,7 +422,7 @@ def activity_statement(post: Post) -> Select[Any]:
 # Calendars and boards list posts all day. A page is read as plain rows, without ORM objects,
 # and put in PostSchema's shape here, without marshmallow: for 50 posts with their variants and
 # labels, that is a few times less CPU than loading and dumping objects. PostSchema still
-# documents the response; tests/test_post_list.py holds both shapes equal, field by field.
+# documents the response; tests/test_lean_lists.py holds both shapes equal, field by field.
 
 # The columns of `posts` a post's JSON shows, in PostSchema's order.
 _LIST_COLUMNS = (
@@ -454,34 +455,18 @@ def list_items(rows: Sequence[Any], brand_id: str, principal: Principal) -> list
         return []
     ids = [row.id for row in rows]
     connection = db.session.connection()
+    read_labels, read_media, read_variants = _parts_statements(
+        tenancy.current_scope(), brand_id, connection.dialect.name
+    )
     labels: dict[str, list[str]] = {post_id: [] for post_id in ids}
-    for post_id, label in connection.execute(
-        tenancy.scoped_select(PostLabel, PostLabel.post_id, PostLabel.label)
-        .where(PostLabel.brand_id == brand_id, _among(PostLabel.post_id, ids, connection))
-        .order_by(PostLabel.post_id, PostLabel.label)
-    ).all():
+    for post_id, label in connection.execute(read_labels, {"ids": ids}).all():
         labels[post_id].append(label)
     media: dict[str, list[str]] = {post_id: [] for post_id in ids}
-    for post_id, media_id in connection.execute(
-        tenancy.scoped_select(PostMedia, PostMedia.post_id, PostMedia.media_id)
-        .where(PostMedia.brand_id == brand_id, _among(PostMedia.post_id, ids, connection))
-        .order_by(PostMedia.post_id, PostMedia.position)
-    ).all():
+    for post_id, media_id in connection.execute(read_media, {"ids": ids}).all():
         media[post_id].append(media_id)
     variants: dict[str, list[dict[str, Any]]] = {post_id: [] for post_id in ids}
     for post_id, variant_id, account_id, text, media_ids in connection.execute(
-        tenancy.scoped_select(
-            PostVariant,
-            PostVariant.post_id,
-            PostVariant.id,
-            PostVariant.account_id,
-            PostVariant.text,
-            # As text, decoded below only where there is a list: most variants keep the post's
-            # media (null), and the driver's JSON decoding of every row is a tenth of the page.
-            cast(PostVariant.media_ids, Text),
-        )
-        .where(PostVariant.brand_id == brand_id, _among(PostVariant.post_id, ids, connection))
-        .order_by(PostVariant.id)
+        read_variants, {"ids": ids}
     ).all():
         variants[post_id].append(
             {
@@ -508,24 +493,58 @@ def list_items(rows: Sequence[Any], brand_id: str, principal: Principal) -> list
             "media_ids": media[row.id],
             "account_ids": [variant["account_id"] for variant in variants[row.id]],
             "variants": variants[row.id],
-            "scheduled_at": _iso(row.scheduled_at),
-            "published_at": _iso(row.published_at),
+            "scheduled_at": dump_datetime(row.scheduled_at),
+            "published_at": dump_datetime(row.published_at),
             "created_by_user_id": row.created_by_user_id,
-            "created_at": _iso(row.created_at),
-            "updated_at": _iso(row.updated_at),
+            "created_at": dump_datetime(row.created_at),
+            "updated_at": dump_datetime(row.updated_at),
         }
         for row in rows
     ]
 
 
-def _iso(value: datetime | None) -> str | None:
-    # What marshmallow's AwareDateTime dumps (RFC 3339; the columns hand back aware UTC).
-    return value.isoformat() if value is not None else None
+@functools.lru_cache(maxsize=512)
+def _parts_statements(
+    scope: tenancy.TenantScope, brand_id: str, dialect: str
+) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """The statements reading the labels, media and variants of a page of the brand's posts
+    (`:ids`), built once per tenant scope and brand: building a statement and its cache key
+    costs about as much CPU as running it."""
+    if dialect == "postgresql":
+        # One array parameter: psycopg caches its parsing of a statement only up to 50
+        # parameters, and a page holds 50 posts.
+        ids: Any = bindparam("ids", type_=ARRAY(String))
 
+        def among(column: Any) -> ColumnElement[bool]:
+            return column == any_(ids)
+    else:
 
-def _among(column: Any, ids: list[str], connection: Any) -> ColumnElement[bool]:
-    """`column IN ids`, as one array parameter on PostgreSQL: psycopg caches the parsing of a
-    statement only up to 50 parameters, and a page holds 50 posts."""
-    if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, ids, type_=ARRAY(String)))
-    return column.in_(ids)
+        def among(column: Any) -> ColumnElement[bool]:
+            return column.in_(bindparam("ids", expanding=True))
+
+    labels = (
+        tenancy.scoped_select(PostLabel, PostLabel.post_id, PostLabel.label, scope=scope)
+        .where(PostLabel.brand_id == brand_id, among(PostLabel.post_id))
+        .order_by(PostLabel.post_id, PostLabel.label)
+    )
+    media = (
+        tenancy.scoped_select(PostMedia, PostMedia.post_id, PostMedia.media_id, scope=scope)
+        .where(PostMedia.brand_id == brand_id, among(PostMedia.post_id))
+        .order_by(PostMedia.post_id, PostMedia.position)
+    )
+    variants = (
+        tenancy.scoped_select(
+            PostVariant,
+            PostVariant.post_id,
+            PostVariant.id,
+            PostVariant.account_id,
+            PostVariant.text,
+            # As text, decoded by `list_items` only where there is a list: most variants keep
+            # the post's media (null), and the driver's JSON decoding of every row costs.
+            cast(PostVariant.media_ids, Text),
+            scope=scope,
+        )
+        .where(PostVariant.brand_id == brand_id, among(PostVariant.post_id))
+        .order_by(PostVariant.id)
+    )
+    return labels, media, variants

@@ -1,7 +1,7 @@
-"""The post list is read lean (plain rows, no marshmallow) and must answer exactly what the
-schema would: same body byte for byte, same headers, same pages. Each answer here is compared
-with the reference built the ordinary way for the same rows and the same caller: ORM objects,
-`paginate` and PostPageSchema's dump."""
+"""The post and brand lists are read lean (plain rows, no marshmallow) and must answer exactly
+what their schemas would: same body byte for byte, same headers, same pages. Each answer here is
+compared with the reference built the ordinary way for the same rows and the same caller: ORM
+objects, `paginate` and the page schema's dump."""
 
 from __future__ import annotations
 
@@ -10,31 +10,43 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import jsonify
+from flask import jsonify, request
 
 from app import tenancy
 from app.api.http import paginate
 from app.auth.principal import current_principal
 from app.extensions import db
-from app.models import Media, Post, PostLabel, PostMedia, PostVariant, SocialAccount
+from app.models import Brand, Media, Post, PostLabel, PostMedia, PostVariant, SocialAccount
+from app.schemas.brands import BrandPageSchema, BrandQueryArgsSchema
 from app.schemas.posts import PostPageSchema, PostQueryArgsSchema, PostSchema
 from app.services import posts
 
-REQUEST_ID = "post-list-comparison"
+REQUEST_ID = "lean-list-comparison"
 SOON = datetime(2031, 3, 29, 0, 59, 59, 123456, tzinfo=UTC)
 
 
+def _post_page() -> dict:
+    """The post list as its view answered before it was read lean."""
+    args = PostQueryArgsSchema().load(request.args)
+    brand_id = request.view_args["brand_id"]
+    page = paginate(posts.list_statement(brand_id, args, current_principal()), Post.id, args)
+    return PostPageSchema().dump(page)
+
+
+def _brand_page() -> dict:
+    args = BrandQueryArgsSchema().load(request.args)
+    stmt = tenancy.scoped_select(Brand)
+    if args.get("status"):
+        stmt = stmt.where(Brand.status == args["status"])
+    return BrandPageSchema().dump(paginate(stmt, Brand.id, args))
+
+
 def _reference(app, url: str, headers: dict[str, str]):
-    """The answer of the pre-lean view for `url`: ORM objects dumped by PostPageSchema."""
+    """The answer of the pre-lean view for `url`, headers included."""
+    build = _brand_page if url.startswith("/v1/brands?") else _post_page
     with app.test_request_context(url, headers=headers):
         assert app.preprocess_request() is None  # authenticates, enters the tenant scope
-        from flask import request
-
-        args = PostQueryArgsSchema().load(request.args)
-        brand_id = request.view_args["brand_id"]
-        principal = current_principal()
-        page = paginate(posts.list_statement(brand_id, args, principal), Post.id, args)
-        response = app.process_response(jsonify(PostPageSchema().dump(page)))
+        response = app.process_response(jsonify(build()))
         db.session.remove()
         return response
 
@@ -225,3 +237,38 @@ def test_items_have_the_schemas_fields_in_its_order(app, world):
             db.session.remove()
         assert lean and list(lean[0]) == list(PostSchema().fields)
         _same_shape(lean, reference)
+
+
+def test_brand_pages_are_what_the_schema_dumps(app, client, make_agency, invite_user):
+    owner = make_agency("Brands", brands=0)
+    brandings = [
+        {},
+        {"logo_url": "https://example.com/logo.png"},
+        {"primary_color": "#112233", "secondary_color": None, "unknown": "kept out"},
+        {"logo_url": None, "primary_color": "#AABBCC", "secondary_color": "#000000"},
+    ]
+    for i in range(9):
+        created = client.post(
+            "/v1/brands",
+            json={"name": f"Brand {i} — é", "timezone": "America/New_York"},
+            headers=owner.headers,
+        )
+        assert created.status_code == 201
+        brand_id = created.get_json()["id"]
+        if i % 3 == 0:
+            client.post(f"/v1/brands/{brand_id}/archive", headers=owner.headers)
+        with app.app_context():
+            tenancy.enter_agency(owner.agency_id)
+            brand = db.session.get(Brand, brand_id)
+            brand.branding = brandings[i % 4]
+            if i == 4:
+                brand.branding = None
+            db.session.commit()
+    member = invite_user(owner, brand_id=brand_id, brand_role="editor")
+    for actor in (owner, member):
+        for query in ("limit=4", "limit=50", "status=archived", "status=active&limit=2"):
+            url = f"/v1/brands?{query}"
+            while url:
+                page = _compare(app, client, url, actor)
+                cursor = page["next_cursor"]
+                url = f"/v1/brands?{query}&cursor={cursor}" if cursor else None
