@@ -70,9 +70,12 @@ def _before_reading_the_upload(func: Callable) -> Callable:
 
 
 def _load(brand_id: str, media_id: str, permission: str) -> Media:
+    """The media item, if the caller may see it (else a 404), then the permission check."""
     brand = tenancy.get_brand_or_404(brand_id)
-    permissions.require(current_principal(), permission, brand.id)
-    return media_service.get_or_404(brand.id, media_id)
+    principal = current_principal()
+    media = media_service.get_or_404(brand.id, media_id, principal)
+    permissions.require(principal, permission, brand.id)
+    return media
 
 
 @blp.route("")
@@ -86,8 +89,11 @@ class MediaList(MethodView):
         `kind=image` or `kind=video`.
         """
         brand = tenancy.get_brand_or_404(brand_id)
-        permissions.require(current_principal(), "media.read", brand.id)
-        return paginate(media_service.list_stmt(brand.id, args.get("kind")), Media.id, args)
+        principal = current_principal()
+        permissions.require(principal, "media.read", brand.id)
+        return paginate(
+            media_service.list_stmt(brand.id, principal, args.get("kind")), Media.id, args
+        )
 
     @_before_reading_the_upload
     @idempotent

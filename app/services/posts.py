@@ -17,7 +17,18 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, Text, and_, any_, bindparam, cast, or_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    literal,
+    or_,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app import tenancy
@@ -372,6 +383,29 @@ def client_visible() -> ColumnElement[bool]:
 def visible_to(principal: Principal, brand_id: str) -> list[ColumnElement[bool]]:
     """The conditions every read of a brand's posts adds for `principal` (none for staff)."""
     return [] if sees_every_post(principal, brand_id) else [client_visible()]
+
+
+def media_visible_to(principal: Principal, brand_id: str) -> list[ColumnElement[bool]]:
+    """The conditions on `media` for `principal`: a brand's client sees the media of the posts
+    they see (a post's own, or a variant's), and nothing else of the brand's library."""
+    if sees_every_post(principal, brand_id):
+        return []
+    in_a_post = (
+        tenancy.scoped_select(PostMedia, PostMedia.media_id)
+        .join(Post, Post.id == PostMedia.post_id)
+        .where(PostMedia.brand_id == brand_id, PostMedia.media_id == Media.id, client_visible())
+    )
+    # Variants keep their media ids as a JSON list: look for the id, quoted, in its text.
+    in_a_variant = (
+        tenancy.scoped_select(PostVariant, PostVariant.id)
+        .join(Post, Post.id == PostVariant.post_id)
+        .where(
+            PostVariant.brand_id == brand_id,
+            cast(PostVariant.media_ids, Text).contains(literal('"') + Media.id + literal('"')),
+            client_visible(),
+        )
+    )
+    return [or_(in_a_post.exists(), in_a_variant.exists())]
 
 
 # -- reads ----------------------------------------------------------------------------------------
