@@ -86,7 +86,8 @@ class MediaList(MethodView):
         """List a brand's media
 
         Newest last (keyset pages by id); deleted media are left out. Filter with
-        `kind=image` or `kind=video`.
+        `kind=image` or `kind=video`. The brand's client users see only the media of the posts
+        they see; any other item is a 404 for them.
         """
         brand = tenancy.get_brand_or_404(brand_id)
         principal = current_principal()

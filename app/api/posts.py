@@ -75,7 +75,9 @@ class Posts(MethodView):
         """List the brand's posts
 
         Oldest first, one keyset page at a time. Filter by status, label, campaign and by the
-        scheduled time (`from` inclusive, `to` exclusive, RFC 3339 with an offset).
+        scheduled time (`from` inclusive, `to` exclusive, RFC 3339 with an offset). The brand's
+        client users see only the posts put before them: waiting for their approval, or
+        approved and later; never drafts, posts in internal review, rejected or cancelled.
         """
         brand = tenancy.get_brand_or_404(brand_id)
         principal = current_principal()
@@ -111,7 +113,8 @@ class PostById(MethodView):
     def get(self, brand_id, post_id):
         """One post
 
-        With its variants per account. Internal notes are null for the brand's client users.
+        With its variants per account. Internal notes are null for the brand's client users,
+        and a post they may not see (see the list) is a 404 for them, on every route.
         """
         post = _load(brand_id, post_id, "posts.read")
         send_etag(post)
