@@ -150,6 +150,23 @@ def get_brand_or_404(brand_id: str) -> Any:
     return get_or_404(Brand, brand_id, what="brand")
 
 
+def brand_id_or_404(brand_id: str) -> str:
+    """As `get_brand_or_404`, for views that only need the brand to be there for the caller:
+    one column read on the Core path, no Brand object (the busiest lists)."""
+    from app.models import Brand
+
+    if not looks_like_id(brand_id):
+        raise NotFound(f"No brand with id '{_printable(brand_id)}'.")
+    found = (
+        db.session.connection()
+        .execute(scoped_select(Brand, Brand.id).where(Brand.id == brand_id))
+        .scalar()
+    )
+    if found is None:
+        raise NotFound(f"No brand with id '{brand_id}'.")
+    return found
+
+
 def get_in_brand_or_404(
     model: type[T], brand_id: str, object_id: str, *, what: str, where: Sequence[Any] = ()
 ) -> T:

@@ -466,19 +466,17 @@ def report_cpu(results: list[CpuResult], opts: argparse.Namespace) -> int:
     baseline = results[0].cpu_ms
     print(f"in-process (Flask test client), {opts.rounds} rounds of {opts.calls} calls per route\n")
     print(f"{'route':<12} {'CPU ms':>8} {'best':>8} {'wall ms':>8}  vs /healthz")
-    failed = False
     for r in results:
-        target = TARGETS.get(r.name)
-        verdict = ""
-        if target:
-            ok = r.cpu_ms <= baseline * target
-            failed |= not ok
-            verdict = f"  (target ≥ 1/{target}: {'met' if ok else 'MISSED'})"
         print(
             f"{r.name:<12} {r.cpu_ms:>8.2f} {r.best_cpu_ms:>8.2f} {r.wall_ms:>8.2f}  "
-            f"1/{r.cpu_ms / baseline:.1f}{verdict}"
+            f"1/{r.cpu_ms / baseline:.1f}"
         )
-    return 1 if failed else 0
+    print(
+        "\nThe targets are for the throughput run: in process, /healthz skips gunicorn's HTTP "
+        "work and the load\ngenerator's, so every route's ratio to it is lower here. Compare "
+        "routes with each other, or runs."
+    )
+    return 0
 
 
 # -- main --------------------------------------------------------------------------------------

@@ -140,7 +140,8 @@ def world(app, client, make_agency, invite_user):
             )
             # Labels given out of order: both reads sort them.
             post.label_rows = [
-                PostLabel(**scope, label=label) for label in (["zeta", "alpha", "mid"][: n % 4])
+                PostLabel(**scope, label=label)
+                for label in (["zeta", "Alpha", "éclair", "mid", "alpha"][: n % 6])
             ]
             post.media_rows = [
                 PostMedia(**scope, position=i, media_id=media[(n + i) % 3].id) for i in range(n % 3)

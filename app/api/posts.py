@@ -79,14 +79,14 @@ class Posts(MethodView):
         client users see only the posts put before them: waiting for their approval, or
         approved and later; never drafts, posts in internal review, rejected or cancelled.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
+        brand_id = tenancy.brand_id_or_404(brand_id)
         principal = current_principal()
-        permissions.require(principal, "posts.read", brand.id)
+        permissions.require(principal, "posts.read", brand_id)
         return paginate_rows(
-            posts.list_rows_statement(brand.id, args, principal),
+            posts.list_rows_statement(brand_id, args, principal),
             Post.id,
             args,
-            lambda rows: posts.list_items(rows, brand.id, principal),
+            lambda rows: posts.list_items(rows, brand_id, principal),
         )
 
     @idempotent
