@@ -8,6 +8,10 @@ Approval modes (brand.approval_mode):
 Rejection (a comment is required) sends the post to `rejected`, which is edited and resubmitted
 like a draft. Changing the content of approved (or scheduled) work sends it back to review.
 Every transition is in the audit trail; `activity` reads it back per post.
+
+Reads go through one rule of who sees what: a brand's client sees only the posts the agency has
+put before them (CLIENT_VISIBLE_STATUSES), in lists, by id, in the calendar and in media. The
+post list, the busiest read, is read as plain rows and dumped without marshmallow.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Integer,
     Select,
     String,
@@ -543,7 +548,9 @@ _LABEL, _MEDIA, _VARIANT = 1, 2, 3
 
 
 @functools.lru_cache(maxsize=512)
-def _parts_statement(scope: tenancy.TenantScope, brand_id: str, dialect: str) -> Any:
+def _parts_statement(
+    scope: tenancy.TenantScope, brand_id: str, dialect: str
+) -> CompoundSelect[Any]:
     """One statement reading the labels, media and variants of a page of the brand's posts
     (`:ids`), as rows (part, post_id, key, position, account_id, text, media_ids) ordered as
     the ORM relationships order them: labels by name, media by position, variants by id.
