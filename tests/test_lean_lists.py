@@ -228,8 +228,7 @@ def test_items_have_the_schemas_fields_in_its_order(app, world):
             assert app.preprocess_request() is None
             principal = current_principal()
             args = PostQueryArgsSchema().load({"limit": "50"})
-            stmt = posts.list_rows_statement(brand_id, args, principal).order_by(Post.id)
-            rows = db.session.connection().execute(stmt).all()
+            rows = posts.list_page_rows(brand_id, args, principal)
             lean = posts.list_items(rows, brand_id, principal)
             objects = db.session.scalars(
                 posts.list_statement(brand_id, args, principal).order_by(Post.id)

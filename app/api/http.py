@@ -108,6 +108,14 @@ def paginate_rows(
     two shapes equal.
     """
     rows = db.session.connection().execute(_keyset(stmt, id_column, args)).all()
+    return page_response(rows, args, dump)
+
+
+def page_response(
+    rows: Sequence[Any], args: dict[str, Any], dump: Callable[[Sequence[Any]], list[dict[str, Any]]]
+) -> Response:
+    """The answer of `paginate_rows` for a page its caller read itself (rows after the cursor,
+    by id, at most `limit` + 1 of them; the first column is the id)."""
     page = _page(rows, args)
     page["items"] = dump(page["items"])
     return jsonify(page)

@@ -13,8 +13,8 @@ from app.api.http import (
     Blueprint,
     check_if_match,
     idempotent,
+    page_response,
     paginate,
-    paginate_rows,
     send_etag,
 )
 from app.auth import permissions
@@ -82,9 +82,8 @@ class Posts(MethodView):
         brand_id = tenancy.brand_id_or_404(brand_id)
         principal = current_principal()
         permissions.require(principal, "posts.read", brand_id)
-        return paginate_rows(
-            posts.list_rows_statement(brand_id, args, principal),
-            Post.id,
+        return page_response(
+            posts.list_page_rows(brand_id, args, principal),
             args,
             lambda rows: posts.list_items(rows, brand_id, principal),
         )

@@ -434,21 +434,29 @@ def list_statement(
     stmt = tenancy.scoped_select(Post, *columns).where(
         Post.brand_id == brand_id, *visible_to(principal, brand_id)
     )
-    if args.get("status"):
-        stmt = stmt.where(Post.status == args["status"])
-    if args.get("campaign"):
-        stmt = stmt.where(Post.campaign == args["campaign"])
-    if args.get("label"):
+    return _filtered(stmt, brand_id, {name: args[name] for name in _FILTERS if args.get(name)})
+
+
+_FILTERS = ("status", "campaign", "label", "from_", "to")
+
+
+def _filtered(stmt: Select[Any], brand_id: str, filters: dict[str, Any]) -> Select[Any]:
+    """The list filters given (values, or parameters to bind later)."""
+    if "status" in filters:
+        stmt = stmt.where(Post.status == filters["status"])
+    if "campaign" in filters:
+        stmt = stmt.where(Post.campaign == filters["campaign"])
+    if "label" in filters:
         stmt = stmt.join(
             PostLabel,
             (PostLabel.post_id == Post.id)
             & (PostLabel.brand_id == brand_id)
-            & (PostLabel.label == args["label"]),
+            & (PostLabel.label == filters["label"]),
         )
-    if args.get("from_"):
-        stmt = stmt.where(Post.scheduled_at >= args["from_"])
-    if args.get("to"):
-        stmt = stmt.where(Post.scheduled_at < args["to"])
+    if "from_" in filters:
+        stmt = stmt.where(Post.scheduled_at >= filters["from_"])
+    if "to" in filters:
+        stmt = stmt.where(Post.scheduled_at < filters["to"])
     return stmt
 
 
@@ -485,13 +493,46 @@ _LIST_COLUMNS = (
 )
 
 
-def list_rows_statement(brand_id: str, args: dict[str, Any], principal: Principal) -> Select[Any]:
-    """`list_statement` of plain columns, for `list_items`."""
-    return list_statement(brand_id, args, principal, *_LIST_COLUMNS)
+def list_page_rows(brand_id: str, args: dict[str, Any], principal: Principal) -> Sequence[Any]:
+    """The rows of one page of the list, for `list_items`: `list_statement`'s posts after
+    the cursor, by id, `limit` + 1 of them (the extra one tells that a next page exists), as
+    `app.api.http.paginate` reads a page.
+
+    The statement is built once per shape (tenant scope, brand, caller's view, filters given,
+    cursor or not), the values bound at each call: building it cost a tenth of the page.
+    """
+    filters = tuple(name for name in _FILTERS if args.get(name))
+    stmt = _page_statement(
+        tenancy.current_scope(),
+        brand_id,
+        sees_every_post(principal, brand_id),
+        filters,
+        bool(args.get("cursor")),
+    )
+    values = {name: args[name] for name in filters}
+    values.update(page_cursor=args.get("cursor"), page_limit=args["limit"] + 1)
+    return db.session.connection().execute(stmt, values).all()
+
+
+@functools.lru_cache(maxsize=1024)
+def _page_statement(
+    scope: tenancy.TenantScope,
+    brand_id: str,
+    every_post: bool,
+    filters: tuple[str, ...],
+    after_cursor: bool,
+) -> Select[Any]:
+    stmt = tenancy.scoped_select(Post, *_LIST_COLUMNS, scope=scope).where(
+        Post.brand_id == brand_id, *([] if every_post else [client_visible()])
+    )
+    stmt = _filtered(stmt, brand_id, {name: bindparam(name) for name in filters})
+    if after_cursor:
+        stmt = stmt.where(Post.id > bindparam("page_cursor"))
+    return stmt.order_by(Post.id).limit(bindparam("page_limit"))
 
 
 def list_items(rows: Sequence[Any], brand_id: str, principal: Principal) -> list[dict[str, Any]]:
-    """A page of `list_rows_statement` rows as PostSchema dumps them: with their labels (by
+    """A page of `list_page_rows` rows as PostSchema dumps them: with their labels (by
     name), media (in order) and variants (by id), read in one query for the whole page."""
     if not rows:
         return []
