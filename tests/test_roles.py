@@ -3,7 +3,8 @@
 The design (DESIGN.md, app/auth/permissions.py): agency owners and admins reach every brand;
 members reach only the brands they are given; brand managers run their brand, editors write
 posts, approvers review them; a brand's client reads the brand and approves its posts, nothing
-else; an unrestricted API key acts as an admin and a brand-limited key as a manager of its
+else, and sees only the posts the agency has put before them (POST_STATES) and their media;
+an unrestricted API key acts as an admin and a brand-limited key as a manager of its
 brands, but keys never manage keys or people, nor read people data (member lists, the audit
 trail, invitations, a brand's export). A role with no role on a brand gets 404 there.
 
@@ -19,7 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from app.models import Post
+from app.models import Post, PostStatus
 from tests.tenants import (
     BRAND_LIMITED_ROLES,
     ROLES,
@@ -101,41 +102,42 @@ EXPECTED: dict[str, str] = {
     "DELETE /v1/brands/{brand_id}/accounts/{account_id}": "ok ok 404 | ok  403 403 403 | ok  ok",
     "POST /v1/brands/{brand_id}/accounts/{account_id}/reconnect":
                                                         "ok  ok  404 | ok  403 403 403 | ok  ok",
-    # -- media
+    # -- media (a fresh item no post uses: the brand's client sees only media of posts they see)
     "GET /v1/brands/{brand_id}/media":                  "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
     "POST /v1/brands/{brand_id}/media":                 "ok  ok  404 | ok  ok  403 403 | ok  ok",
-    "GET /v1/brands/{brand_id}/media/{media_id}":       "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
-    "PATCH /v1/brands/{brand_id}/media/{media_id}":     "ok  ok  404 | ok  ok  403 403 | ok  ok",
-    "DELETE /v1/brands/{brand_id}/media/{media_id}":    "ok  ok  404 | ok  ok  403 403 | ok  ok",
-    "GET /v1/brands/{brand_id}/media/{media_id}/content": "ok ok  404 | ok  ok  ok  ok  | ok  ok",
+    "GET /v1/brands/{brand_id}/media/{media_id}":       "ok  ok  404 | ok  ok  ok  404 | ok  ok",
+    "PATCH /v1/brands/{brand_id}/media/{media_id}":     "ok  ok  404 | ok  ok  403 404 | ok  ok",
+    "DELETE /v1/brands/{brand_id}/media/{media_id}":    "ok  ok  404 | ok  ok  403 404 | ok  ok",
+    "GET /v1/brands/{brand_id}/media/{media_id}/content": "ok ok  404 | ok  ok  ok  404 | ok  ok",
     # A signed link is its own credential (tests/test_media.py covers forged and expired ones).
     "GET /v1/media-files/{token}":                      PUBLIC,
-    # -- posts (a fresh draft; see SCENARIOS for posts in review)
+    # -- posts (a fresh draft, which the brand's client does not see: 404 for them on every
+    #    route of it; SCENARIOS has posts in review, and every post read in every state)
     "GET /v1/brands/{brand_id}/posts":                  "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
     "POST /v1/brands/{brand_id}/posts":                 "ok  ok  404 | ok  ok  403 403 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/import":          "ok  ok  404 | ok  ok  403 403 | ok  ok",
-    "GET /v1/brands/{brand_id}/posts/{post_id}":        "ok  ok  404 | ok  ok  ok  ok  | ok  ok",
-    "PATCH /v1/brands/{brand_id}/posts/{post_id}":      "ok  ok  404 | ok  ok  403 403 | ok  ok",
-    "DELETE /v1/brands/{brand_id}/posts/{post_id}":     "ok  ok  404 | ok  ok  403 403 | ok  ok",
-    "GET /v1/brands/{brand_id}/posts/{post_id}/activity": "ok ok  404 | ok  ok  ok  ok  | ok  ok",
-    "GET /v1/brands/{brand_id}/posts/{post_id}/deliveries": "ok ok 404 | ok  ok  ok  ok  | ok  ok",
-    "GET /v1/brands/{brand_id}/posts/{post_id}/variants": "ok ok  404 | ok  ok  ok  ok  | ok  ok",
+    "GET /v1/brands/{brand_id}/posts/{post_id}":        "ok  ok  404 | ok  ok  ok  404 | ok  ok",
+    "PATCH /v1/brands/{brand_id}/posts/{post_id}":      "ok  ok  404 | ok  ok  403 404 | ok  ok",
+    "DELETE /v1/brands/{brand_id}/posts/{post_id}":     "ok  ok  404 | ok  ok  403 404 | ok  ok",
+    "GET /v1/brands/{brand_id}/posts/{post_id}/activity": "ok ok  404 | ok  ok  ok  404 | ok  ok",
+    "GET /v1/brands/{brand_id}/posts/{post_id}/deliveries": "ok ok 404 | ok  ok  ok  404 | ok  ok",
+    "GET /v1/brands/{brand_id}/posts/{post_id}/variants": "ok ok  404 | ok  ok  ok  404 | ok  ok",
     "PUT /v1/brands/{brand_id}/posts/{post_id}/variants/{account_id}":
-                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
+                                                        "ok  ok  404 | ok  ok  403 404 | ok  ok",
     "DELETE /v1/brands/{brand_id}/posts/{post_id}/variants/{account_id}":
-                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
-    "POST /v1/brands/{brand_id}/posts/{post_id}/submit": "ok ok  404 | ok  ok  403 403 | ok  ok",
-    "POST /v1/brands/{brand_id}/posts/{post_id}/approve": "ok ok  404 | ok  403 ok  ok  | ok  ok",
-    "POST /v1/brands/{brand_id}/posts/{post_id}/reject": "ok ok  404 | ok  403 ok  ok  | ok  ok",
-    "POST /v1/brands/{brand_id}/posts/{post_id}/cancel": "ok ok  404 | ok  ok  403 403 | ok  ok",
-    "POST /v1/brands/{brand_id}/posts/{post_id}/schedule": "ok ok 404 | ok  ok  403 403 | ok  ok",
-    "POST /v1/brands/{brand_id}/posts/{post_id}/queue":  "ok ok  404 | ok  ok  403 403 | ok  ok",
+                                                        "ok  ok  404 | ok  ok  403 404 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/submit": "ok ok  404 | ok  ok  403 404 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/approve": "ok ok  404 | ok  403 ok  404 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/reject": "ok ok  404 | ok  403 ok  404 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/cancel": "ok ok  404 | ok  ok  403 404 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/schedule": "ok ok 404 | ok  ok  403 404 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/queue":  "ok ok  404 | ok  ok  403 404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/publish-now":
-                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
+                                                        "ok  ok  404 | ok  ok  403 404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/reschedule":
-                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
+                                                        "ok  ok  404 | ok  ok  403 404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/unschedule":
-                                                        "ok  ok  404 | ok  ok  403 403 | ok  ok",
+                                                        "ok  ok  404 | ok  ok  403 404 | ok  ok",
 }
 # fmt: on
 
@@ -146,7 +148,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], str]] = {
     "approve, internal step": (
         "POST /v1/brands/{brand_id}/posts/{post_id}/approve",
         {"status": "in_review", "approval_stage": "internal"},
-        "ok  ok  404 | ok  403 ok  403 | ok  ok",
+        "ok  ok  404 | ok  403 ok  404 | ok  ok",
     ),
     "approve, client step": (
         "POST /v1/brands/{brand_id}/posts/{post_id}/approve",
@@ -159,6 +161,43 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], str]] = {
         "403 403 404 | 403 403 403 ok  | 403 403",
     ),
 }
+
+# Who reads a post in each state: the brand's client only what the agency has put before them,
+# a post waiting for their approval and every post from approval on (app/services/posts.py,
+# CLIENT_VISIBLE_STATUSES); any other post is a 404 for them, as if it did not exist.
+SEEN_BY_ALL = "ok  ok  404 | ok  ok  ok  ok  | ok  ok"
+NOT_BY_CLIENT = "ok  ok  404 | ok  ok  ok  404 | ok  ok"
+POST_STATES: dict[str, tuple[dict[str, Any], str]] = {
+    "draft": ({"status": "draft"}, NOT_BY_CLIENT),
+    "in internal review": ({"status": "in_review", "approval_stage": "internal"}, NOT_BY_CLIENT),
+    "waiting for the client": ({"status": "in_review", "approval_stage": "client"}, SEEN_BY_ALL),
+    "approved": ({"status": "approved"}, SEEN_BY_ALL),
+    "scheduled": ({"status": "scheduled"}, SEEN_BY_ALL),
+    "publishing": ({"status": "publishing"}, SEEN_BY_ALL),
+    "published": ({"status": "published"}, SEEN_BY_ALL),
+    "partially published": ({"status": "partially_published"}, SEEN_BY_ALL),
+    "failed": ({"status": "failed"}, SEEN_BY_ALL),
+    "unknown": ({"status": "unknown"}, SEEN_BY_ALL),
+    # Back with the agency, edited like a draft (even when the client rejected it).
+    "rejected": ({"status": "rejected"}, NOT_BY_CLIENT),
+    # Withdrawn; drafts and posts in internal review can be cancelled too.
+    "cancelled": ({"status": "cancelled"}, NOT_BY_CLIENT),
+}
+# Every read of one post: by id in every state, the others in a state on each side of the rule
+# (tests/test_client_visibility.py reads them all in every state, as the client).
+POST_READS = {
+    "GET /v1/brands/{brand_id}/posts/{post_id}": list(POST_STATES),
+    "GET /v1/brands/{brand_id}/posts/{post_id}/activity": ["in internal review", "published"],
+    "GET /v1/brands/{brand_id}/posts/{post_id}/deliveries": ["rejected", "failed"],
+    "GET /v1/brands/{brand_id}/posts/{post_id}/variants": ["draft", "waiting for the client"],
+}
+SCENARIOS.update(
+    {
+        f"{key.split('{post_id}')[1] or 'read'}, {state}": (key, *POST_STATES[state])
+        for key, states in POST_READS.items()
+        for state in states
+    }
+)
 
 
 def _row(spec: str) -> dict[str, str]:
@@ -235,6 +274,8 @@ def test_every_operation_has_a_row():
         "is allowed, 403 or 404, as app/auth/permissions.py designs it):\n" + "\n".join(missing)
     )
     assert not stale, f"Rows for operations no longer in the spec: {stale}"
+    # A new post status needs a decision: does the brand's client see a post in it?
+    assert {state["status"] for state, _ in POST_STATES.values()} == {s.value for s in PostStatus}
     for name, (key, _, row) in SCENARIOS.items():
         assert key in in_spec, f"scenario {name!r}: {key} is not in the spec"
         _row(row)

@@ -10,7 +10,7 @@ from app.api.http import (
     Blueprint,
     check_if_match,
     idempotent,
-    paginate,
+    paginate_rows,
     send_etag,
 )
 from app.auth import permissions
@@ -40,10 +40,7 @@ class Brands(MethodView):
         Anyone signed in: agency owners and admins (and unrestricted API keys) see every brand of
         the agency, others only the brands they have a role on. Filter by `status`.
         """
-        stmt = tenancy.scoped_select(Brand)
-        if args.get("status"):
-            stmt = stmt.where(Brand.status == args["status"])
-        return paginate(stmt, Brand.id, args)
+        return paginate_rows(brands.list_statement(args), Brand.id, args, brands.list_items)
 
     @blp.doc(operationId="createBrand")
     @idempotent

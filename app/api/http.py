@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urlencode
 
 import flask_smorest
-from flask import Request, Response, after_this_request, current_app, request
+from flask import Request, Response, after_this_request, current_app, jsonify, request
 from flask_smorest.utils import deepupdate
 from sqlalchemy import Select
 from webargs import core
@@ -177,14 +177,48 @@ def paginate(stmt: Select[Any], id_column: Any, args: dict[str, Any]) -> dict[st
 
     Sets the `Link: <…>; rel="next"` header and returns `{items, next_cursor}`.
     """
-    limit = args["limit"]
+    return _page(list(db.session.scalars(_keyset(stmt, id_column, args))), args)
+
+
+def paginate_rows(
+    stmt: Select[Any],
+    id_column: Any,
+    args: dict[str, Any],
+    dump: Callable[[Sequence[Any]], list[dict[str, Any]]],
+) -> Response:
+    """`paginate` for a statement of plain columns, answered as is: `dump` turns the page's
+    rows into its items exactly as the view's response schema would dump them.
+
+    For the busiest lists, where building ORM objects and dumping them field by field costs
+    several times the query. The schema still documents the response; a test must hold the
+    two shapes equal.
+    """
+    rows = db.session.connection().execute(_keyset(stmt, id_column, args)).all()
+    return page_response(rows, args, dump)
+
+
+def page_response(
+    rows: Sequence[Any], args: dict[str, Any], dump: Callable[[Sequence[Any]], list[dict[str, Any]]]
+) -> Response:
+    """The answer of `paginate_rows` for a page its caller read itself (rows after the cursor,
+    by id, at most `limit` + 1 of them; the first column is the id)."""
+    page = _page(rows, args)
+    page["items"] = dump(page["items"])
+    return jsonify(page)
+
+
+def _keyset(stmt: Select[Any], id_column: Any, args: dict[str, Any]) -> Select[Any]:
     # The cursor is the last id of the previous page: ids are opaque and time-ordered, so it
     # needs no encoding, and any well-formed id is a valid place to start from.
     if args.get("cursor"):
         stmt = stmt.where(id_column > args["cursor"])
-    rows = list(db.session.scalars(stmt.order_by(id_column).limit(limit + 1)))
+    return stmt.order_by(id_column).limit(args["limit"] + 1)
+
+
+def _page(rows: Sequence[Any], args: dict[str, Any]) -> dict[str, Any]:
+    limit = args["limit"]
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
-    items = rows[:limit]
+    items = list(rows[:limit])
     if next_cursor:
         query = {k: v for k, v in request.args.items() if k != "cursor"}
         query["cursor"] = next_cursor

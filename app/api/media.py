@@ -69,9 +69,12 @@ def _before_reading_the_upload(func: Callable) -> Callable:
 
 
 def _load(brand_id: str, media_id: str, permission: str) -> Media:
+    """The media item, if the caller may see it (else a 404), then the permission check."""
     brand = tenancy.get_brand_or_404(brand_id)
-    permissions.require(current_principal(), permission, brand.id)
-    return media_service.get_or_404(brand.id, media_id)
+    principal = current_principal()
+    media = media_service.get_or_404(brand.id, media_id, principal)
+    permissions.require(principal, permission, brand.id)
+    return media
 
 
 @blp.route("")
@@ -83,11 +86,15 @@ class MediaList(MethodView):
         """List a brand's media
 
         Newest last (keyset pages by id); deleted media are left out. Filter with
-        `kind=image` or `kind=video`.
+        `kind=image` or `kind=video`. The brand's client users see only the media of the posts
+        they see; any other item is a 404 for them.
         """
         brand = tenancy.get_brand_or_404(brand_id)
-        permissions.require(current_principal(), "media.read", brand.id)
-        return paginate(media_service.list_stmt(brand.id, args.get("kind")), Media.id, args)
+        principal = current_principal()
+        permissions.require(principal, "media.read", brand.id)
+        return paginate(
+            media_service.list_stmt(brand.id, principal, args.get("kind")), Media.id, args
+        )
 
     @blp.doc(operationId="uploadMedia")
     @body_limit("MEDIA_MAX_BYTES", framing=MULTIPART_FRAMING)

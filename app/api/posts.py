@@ -13,6 +13,7 @@ from app.api.http import (
     Blueprint,
     check_if_match,
     idempotent,
+    page_response,
     paginate,
     send_etag,
 )
@@ -57,10 +58,12 @@ def _transition(
 
 
 def _load(brand_id: str, post_id: str, permission: str) -> Post:
-    """The post under its brand (another brand's post is a 404), then the permission check."""
+    """The post under its brand, if the caller may see it (else a 404, like another brand's
+    post), then the permission check."""
     brand = tenancy.get_brand_or_404(brand_id)
-    post = tenancy.get_in_brand_or_404(Post, brand.id, post_id, what="post")
-    permissions.require(current_principal(), permission, brand.id)
+    principal = current_principal()
+    post = posts.get_post_or_404(brand.id, post_id, principal)
+    permissions.require(principal, permission, brand.id)
     return post
 
 
@@ -73,11 +76,18 @@ class Posts(MethodView):
         """List the brand's posts
 
         Oldest first, one keyset page at a time. Filter by status, label, campaign and by the
-        scheduled time (`from` inclusive, `to` exclusive, RFC 3339 with an offset).
+        scheduled time (`from` inclusive, `to` exclusive, RFC 3339 with an offset). The brand's
+        client users see only the posts put before them: waiting for their approval, or
+        approved and later; never drafts, posts in internal review, rejected or cancelled.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        permissions.require(current_principal(), "posts.read", brand.id)
-        return paginate(posts.list_statement(brand.id, args), Post.id, args)
+        principal = current_principal()
+        rows = posts.list_page_rows(brand_id, args, principal)
+        if not rows:
+            # Read under the caller's tenant scope, a post on the page proves the brand is
+            # there for them; only an empty page needs the brand looked up (404 if it is not).
+            tenancy.brand_id_or_404(brand_id)
+        permissions.require(principal, "posts.read", brand_id)
+        return page_response(rows, args, lambda rows: posts.list_items(rows, brand_id, principal))
 
     @blp.doc(operationId="createPost")
     @idempotent
@@ -105,7 +115,8 @@ class PostById(MethodView):
     def get(self, brand_id, post_id):
         """One post
 
-        With its variants per account. Internal notes are null for the brand's client users.
+        With its variants per account. Internal notes are null for the brand's client users,
+        and a post they may not see (see the list) is a 404 for them, on every route.
         """
         post = _load(brand_id, post_id, "posts.read")
         send_etag(post)

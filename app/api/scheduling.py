@@ -32,7 +32,7 @@ from app.schemas.scheduling import (
     PostingSlotsUpdateSchema,
     ScheduleAtSchema,
 )
-from app.services import post_import, posting_slots, scheduling
+from app.services import post_import, posting_slots, posts, scheduling
 
 blp = Blueprint(
     "scheduling",
@@ -102,14 +102,16 @@ class Calendar(MethodView):
         (`local_at`). The range is at most 92 days.
         """
         brand = tenancy.get_brand_or_404(brand_id)
-        permissions.require(current_principal(), "posts.read", brand.id)
-        return posting_slots.calendar(brand, args["from_"], args["to"])
+        principal = current_principal()
+        permissions.require(principal, "posts.read", brand.id)
+        return posting_slots.calendar(brand, args["from_"], args["to"], principal)
 
 
 def _post_for_scheduling(brand_id: str, post_id: str) -> Post:
     brand = tenancy.get_brand_or_404(brand_id)
-    post = tenancy.get_in_brand_or_404(Post, brand.id, post_id, what="post")
-    permissions.require(current_principal(), "posts.write", brand.id)
+    principal = current_principal()
+    post = posts.get_post_or_404(brand.id, post_id, principal)
+    permissions.require(principal, "posts.write", brand.id)
     return post
 
 

@@ -394,3 +394,9 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
             ),
         },
     )
+
+
+def dump_datetime(value: datetime | None) -> str | None:
+    """What the schemas' AwareDateTime fields dump (an aware UTC datetime in RFC 3339), for the
+    lean lists that build their JSON without marshmallow."""
+    return value.isoformat() if value is not None else None

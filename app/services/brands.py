@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import available_timezones
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app import tenancy
@@ -15,6 +16,7 @@ from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import ApiKey, Base, Brand, BrandStatus
 from app.models.base import utcnow
+from app.schemas.common import dump_datetime
 from app.services import audit, media
 
 _TIMEZONES = frozenset(available_timezones())
@@ -225,3 +227,60 @@ def export(brand: Brand) -> dict[str, Any]:
 
 def count_brands() -> int:
     return db.session.scalar(tenancy.scoped_select(Brand, func.count(Brand.id))) or 0
+
+
+# -- the list, read lean --------------------------------------------------------------------------
+# As the post list (app/services/posts.py): plain rows put in BrandSchema's shape here, without
+# ORM objects or marshmallow; tests/test_lean_lists.py holds both shapes equal.
+
+_LIST_COLUMNS = (
+    Brand.id,
+    Brand.name,
+    Brand.slug,
+    Brand.timezone,
+    Brand.approval_mode,
+    Brand.branding,
+    Brand.status,
+    Brand.archived_at,
+    Brand.created_at,
+    Brand.updated_at,
+)
+_BRANDING_FIELDS = ("logo_url", "primary_color", "secondary_color")
+
+
+def list_statement(args: dict[str, Any]) -> Select[Any]:
+    """The brands the caller reaches, of plain columns for `list_items`; paged by id."""
+    stmt = tenancy.scoped_select(Brand, *_LIST_COLUMNS)
+    if args.get("status"):
+        stmt = stmt.where(Brand.status == args["status"])
+    return stmt
+
+
+def list_items(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Rows of `list_statement` as BrandSchema dumps them."""
+    return [
+        {
+            "id": row.id,
+            "name": row.name,
+            "slug": row.slug,
+            "timezone": row.timezone,
+            "approval_mode": row.approval_mode,
+            "branding": _branding(row.branding),
+            "status": row.status,
+            "archived_at": dump_datetime(row.archived_at),
+            "created_at": dump_datetime(row.created_at),
+            "updated_at": dump_datetime(row.updated_at),
+        }
+        for row in rows
+    ]
+
+
+def _branding(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    # As the nested BrandingSchema: its fields only, those the stored object has, as strings.
+    if stored is None:
+        return None
+    return {
+        name: None if stored[name] is None else str(stored[name])
+        for name in _BRANDING_FIELDS
+        if name in stored
+    }

@@ -20,12 +20,13 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select
 
 from app import tenancy
+from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from app.extensions import db
 from app.ids import id_factory
 from app.models import Brand, Media, Post, PostMedia, PostStatus, PostVariant
 from app.models.base import utcnow
-from app.services import audit
+from app.services import audit, posts
 from app.services.media_probe import (
     ALLOWED_TYPES,
     EXTENSIONS,
@@ -179,17 +180,23 @@ def upload(
     return media
 
 
-def list_stmt(brand_id: str, kind: str | None = None) -> Select[Any]:
+def list_stmt(brand_id: str, principal: Principal, kind: str | None = None) -> Select[Any]:
+    """The brand's media that `principal` may see (a client: the media of posts they see)."""
     stmt = tenancy.scoped_select(Media).where(
-        Media.brand_id == brand_id, Media.deleted_at.is_(None)
+        Media.brand_id == brand_id,
+        Media.deleted_at.is_(None),
+        *posts.media_visible_to(principal, brand_id),
     )
     if kind:
         stmt = stmt.where(Media.content_type.like(f"{kind}/%"))
     return stmt
 
 
-def get_or_404(brand_id: str, media_id: str) -> Media:
-    media = tenancy.get_in_brand_or_404(Media, brand_id, media_id, what="media")
+def get_or_404(brand_id: str, media_id: str, principal: Principal) -> Media:
+    """A media item of the brand that `principal` may see; any other is a 404."""
+    media = tenancy.get_in_brand_or_404(
+        Media, brand_id, media_id, what="media", where=posts.media_visible_to(principal, brand_id)
+    )
     if media.deleted_at is not None:
         raise NotFound(f"No media with id '{media_id}' in brand '{brand_id}'.")
     return media

@@ -12,11 +12,12 @@ from typing import Any
 from sqlalchemy import delete
 
 from app import tenancy
+from app.auth.principal import Principal
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import Brand, Post, PostingSlot, PostStatus
 from app.models.base import utcnow
-from app.services import audit, slots
+from app.services import audit, posts, slots
 
 MAX_SLOTS = 200
 MAX_CALENDAR_RANGE = timedelta(days=92)
@@ -144,10 +145,11 @@ def check_range(start: datetime, end: datetime) -> None:
         )
 
 
-def calendar(brand: Brand, start: datetime, end: datetime) -> dict[str, Any]:
-    """The brand's posts (scheduled or published) and free slots in [start, end)."""
+def calendar(brand: Brand, start: datetime, end: datetime, principal: Principal) -> dict[str, Any]:
+    """The brand's posts (scheduled or published) that `principal` may see, and the free slots
+    in [start, end)."""
     check_range(start, end)
-    posts = list(
+    occupying = list(
         db.session.scalars(
             tenancy.scoped_select(Post)
             .where(
@@ -159,7 +161,14 @@ def calendar(brand: Brand, start: datetime, end: datetime) -> dict[str, Any]:
             .order_by(Post.scheduled_at, Post.id)
         )
     )
-    taken = {post.scheduled_at for post in posts}
+    # A post the caller may not see still holds its slot.
+    taken = {post.scheduled_at for post in occupying}
+    if posts.sees_every_post(principal, brand.id):
+        shown = occupying
+    else:
+        shown = [
+            post for post in occupying if posts.client_may_see(post.status, post.approval_stage)
+        ]
     free = [
         at
         for at in slots.slots_between(weekly_slots(brand), brand.timezone, start, end)
@@ -181,7 +190,7 @@ def calendar(brand: Brand, start: datetime, end: datetime) -> dict[str, Any]:
                 "local_at": slots.local_view(post.scheduled_at, zone),
                 "published_at": post.published_at,
             }
-            for post in posts
+            for post in shown
         ],
         "free_slots": [{"at": at, "local_at": slots.local_view(at, zone)} for at in free],
     }
