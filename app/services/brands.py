@@ -258,20 +258,32 @@ def list_statement(args: dict[str, Any]) -> Select[Any]:
 
 def list_items(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Rows of `list_statement` as BrandSchema dumps them."""
+    # Unpacked by position (the order of _LIST_COLUMNS): a Row's attributes cost more to read.
     return [
         {
-            "id": row.id,
-            "name": row.name,
-            "slug": row.slug,
-            "timezone": row.timezone,
-            "approval_mode": row.approval_mode,
-            "branding": _branding(row.branding),
-            "status": row.status,
-            "archived_at": dump_datetime(row.archived_at),
-            "created_at": dump_datetime(row.created_at),
-            "updated_at": dump_datetime(row.updated_at),
+            "id": brand_id,
+            "name": name,
+            "slug": slug,
+            "timezone": timezone,
+            "approval_mode": approval_mode,
+            "branding": _branding(branding),
+            "status": status,
+            "archived_at": dump_datetime(archived_at),
+            "created_at": dump_datetime(created_at),
+            "updated_at": dump_datetime(updated_at),
         }
-        for row in rows
+        for (
+            brand_id,
+            name,
+            slug,
+            timezone,
+            approval_mode,
+            branding,
+            status,
+            archived_at,
+            created_at,
+            updated_at,
+        ) in rows
     ]
 
 
