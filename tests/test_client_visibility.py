@@ -1,7 +1,7 @@
 """A brand's client sees only what the agency has put before them: posts waiting for the
 client's approval and posts from approval on. Drafts, posts in internal review, rejected and
 cancelled posts do not exist for them (404, left out of lists and the calendar), nor do media
-that no post they see uses. The rule: app/services/posts.py (CLIENT_VISIBLE_STATUSES)."""
+that no post they see uses. The rule: app/services/lifecycle.py (CLIENT_VISIBLE_STATUSES)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from app import tenancy
 from app.extensions import db
 from app.models import Delivery, Media, Post, PostMedia, PostStatus, PostVariant, SocialAccount
-from app.services import audit, posting_slots
+from app.services import audit, lifecycle
 
 AT = datetime(2031, 6, 2, 9, 0, tzinfo=UTC)  # a Monday
 # (status, approval stage) -> whether the brand's client sees a post in that state.
@@ -177,7 +177,7 @@ def test_the_calendar_shows_the_client_only_posts_put_before_them(client, brand,
     owner, customer, _, brand_id, made = brand
     # Today every post that holds a slot is one the client sees; hold drafts too, to prove
     # the calendar filters rather than relies on that.
-    monkeypatch.setattr(posting_slots, "OCCUPYING", (*posting_slots.OCCUPYING, PostStatus.DRAFT))
+    monkeypatch.setattr(lifecycle, "HOLDS_SLOT", lifecycle.HOLDS_SLOT | {PostStatus.DRAFT.value})
     client.put(
         f"/v1/brands/{brand_id}/posting-slots",
         json={"slots": [{"weekday": "monday", "time": "09:00"}]},  # the draft's instant (UTC)

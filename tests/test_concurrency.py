@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Brand
-from app.services import slots
+from app.models.post import WEEKDAYS
 from tests.helpers import PROBLEM_JSON, owner_connection
 from tests.test_scheduling_api import seed  # noqa: F401 (the fixture)
 
@@ -81,7 +81,7 @@ def test_posts_queued_at_once_never_share_a_slot(app, make_agency, seed):  # noq
     owner = make_agency("Queue race", timezone="Europe/Paris", approval_mode="none")
     brand = owner.brands[0]
     account = seed.account(owner, brand)
-    daily = [{"weekday": day, "time": "09:00"} for day in slots.WEEKDAYS]
+    daily = [{"weekday": day, "time": "09:00"} for day in WEEKDAYS]
     app.test_client().put(
         f"/v1/brands/{brand}/posting-slots", json={"slots": daily}, headers=owner.headers
     )
@@ -107,7 +107,7 @@ def test_one_post_queued_twice_at_once_is_queued_once(app, make_agency, seed):  
     owner = make_agency("Double queue", approval_mode="none")
     brand = owner.brands[0]
     account = seed.account(owner, brand)
-    daily = [{"weekday": day, "time": "09:00"} for day in slots.WEEKDAYS]
+    daily = [{"weekday": day, "time": "09:00"} for day in WEEKDAYS]
     app.test_client().put(
         f"/v1/brands/{brand}/posting-slots", json={"slots": daily}, headers=owner.headers
     )
@@ -128,7 +128,7 @@ def test_a_csv_import_and_queue_calls_at_once_never_share_a_slot(app, make_agenc
     owner = make_agency("Import race", approval_mode="none")
     brand = owner.brands[0]
     account = seed.account(owner, brand)
-    daily = [{"weekday": day, "time": "09:00"} for day in slots.WEEKDAYS]
+    daily = [{"weekday": day, "time": "09:00"} for day in WEEKDAYS]
     app.test_client().put(
         f"/v1/brands/{brand}/posting-slots", json={"slots": daily}, headers=owner.headers
     )

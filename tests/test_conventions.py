@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from app import create_app
+from app.fields import Timestamp
 from app.ids import new_id
 from app.models import Brand, IdempotencyRecord
 from app.models.base import utcnow
-from app.schemas.common import Timestamp
 from app.services import idempotency
 from tests.helpers import assert_problem, owner_connection
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.fields import _BIDI_CONTROLS, _INVISIBLE, NAME_PATTERN, Timestamp
 from app.openapi_dump import generate
-from app.schemas.common import _BIDI_CONTROLS, _INVISIBLE, NAME_PATTERN, Timestamp
 from tests.conftest import PASSWORD
 from tests.helpers import assert_problem
 from tests.test_scheduling_api import seed  # noqa: F401 (the fixture)

@@ -163,7 +163,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], str]] = {
 }
 
 # Who reads a post in each state: the brand's client only what the agency has put before them,
-# a post waiting for their approval and every post from approval on (app/services/posts.py,
+# a post waiting for their approval and every post from approval on (app/services/lifecycle.py,
 # CLIENT_VISIBLE_STATUSES); any other post is a 404 for them, as if it did not exist.
 SEEN_BY_ALL = "ok  ok  404 | ok  ok  ok  ok  | ok  ok"
 NOT_BY_CLIENT = "ok  ok  404 | ok  ok  ok  404 | ok  ok"

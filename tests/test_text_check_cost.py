@@ -126,7 +126,7 @@ _FIELD_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import marshmallow as ma
-    from app.schemas.common import Text
+    from app.fields import Text
 
     # Every validator of a field runs, even after its length check failed: the pattern sees
     # the whole value, a megabyte or more.

@@ -36,7 +36,7 @@ from app.schemas.posts import (
     RejectSchema,
     ReviewSchema,
 )
-from app.services import deliveries, posts
+from app.services import posts, scheduling
 
 blp = Blueprint(
     "posts",
@@ -167,7 +167,7 @@ class PostCancel(MethodView):
         Its deliveries that no worker has taken yet are cancelled; the post and its activity
         stay readable.
         """
-        return _transition(brand_id, post_id, "posts.write", deliveries.cancel_post)
+        return _transition(brand_id, post_id, "posts.write", scheduling.cancel)
 
 
 @blp.route("/<id(pst):post_id>/submit")

@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from app import tenancy
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
+from app.fields import dump_datetime
 from app.models import ApiKey, Base, Brand, BrandStatus
 from app.models.base import utcnow
-from app.schemas.common import dump_datetime
 from app.services import audit, media
 
 _TIMEZONES = frozenset(available_timezones())

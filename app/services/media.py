@@ -24,9 +24,9 @@ from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from app.extensions import db
 from app.ids import id_factory
-from app.models import Brand, Media, Post, PostMedia, PostStatus, PostVariant
+from app.models import Brand, Media, Post, PostMedia, PostVariant
 from app.models.base import utcnow
-from app.services import audit, posts
+from app.services import audit, lifecycle, posts
 from app.services.media_probe import (
     ALLOWED_TYPES,
     EXTENSIONS,
@@ -44,14 +44,6 @@ log = logging.getLogger(__name__)
 _CHUNK = 1024 * 1024
 _UNTYPED = {"", "application/octet-stream", "binary/octet-stream"}
 _ACCEPTED = ", ".join(ALLOWED_TYPES.values())
-# A media item used by a post in these states would vanish from content already reviewed or
-# about to be published: the post must drop it first.
-_LOCKING_STATUSES = (
-    PostStatus.IN_REVIEW.value,
-    PostStatus.APPROVED.value,
-    PostStatus.SCHEDULED.value,
-    PostStatus.PUBLISHING.value,
-)
 new_media_id = id_factory("media")
 
 
@@ -222,7 +214,7 @@ def _posts_holding(media: Media) -> list[str]:
         .where(
             PostMedia.brand_id == media.brand_id,
             PostMedia.media_id == media.id,
-            Post.status.in_(_LOCKING_STATUSES),
+            Post.status.in_(sorted(lifecycle.LOCKS_MEDIA)),
         )
     )
     held = set(direct)
@@ -232,7 +224,7 @@ def _posts_holding(media: Media) -> list[str]:
         .where(
             PostVariant.brand_id == media.brand_id,
             PostVariant.media_ids.is_not(None),
-            Post.status.in_(_LOCKING_STATUSES),
+            Post.status.in_(sorted(lifecycle.LOCKS_MEDIA)),
         )
     )
     held.update(post_id for post_id, ids in variants if ids and media.id in ids)

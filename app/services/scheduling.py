@@ -1,9 +1,10 @@
 """When a post goes out: schedule at an instant, queue into the next free slot, publish now,
-reschedule and unschedule (cancelling is `app.services.deliveries.cancel_post`).
+reschedule, unschedule and cancel. Each of these is an entry point: it commits.
 
-Deliveries and the post's status are made by `app.services.deliveries` (the one place that
-creates them); this module adds the rules about time: no instant in the past except "now", the
-queue's next free slot, and which status a post may be moved from.
+Deliveries are made by `app.services.deliveries` (the one place that creates them) and the moves
+of the post's status are checked by `app.services.lifecycle`; this module adds the rules about
+time (no instant in the past except "now", the queue's next free slot) and which of the moves
+to `scheduled` each action makes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import ApprovalMode, Brand, Post, PostStatus
 from app.models.base import utcnow
-from app.services import audit, deliveries, posting_slots
+from app.services import deliveries, lifecycle, posting_slots
 
 # A request takes a moment to arrive: an instant this close behind "now" still counts as now.
 CLOCK_SKEW = timedelta(seconds=30)
@@ -48,7 +49,7 @@ def _require_schedulable(post: Post, brand: Brand) -> None:
             f"This brand's approval mode is '{brand.approval_mode}' and the post is "
             f"'{post.status}': it must be approved before it can be scheduled."
         )
-    if post.status not in deliveries.schedulable_statuses(brand):
+    if post.status not in lifecycle.schedulable_statuses(brand):
         raise Conflict(f"A post in status '{post.status}' cannot be scheduled.")
 
 
@@ -56,7 +57,8 @@ def schedule_at(post: Post, at: datetime) -> Post:
     """Schedule an unscheduled post at a future instant."""
     _not_in_past(at)
     _require_schedulable(post, _brand_of(post))
-    deliveries.schedule_post(post, at)
+    deliveries.plan_deliveries(post, at)
+    db.session.commit()
     return post
 
 
@@ -69,7 +71,8 @@ def add_to_queue(post: Post) -> Post:
     posting_slots.hold_queue(brand)
     db.session.refresh(post)
     _require_schedulable(post, brand)
-    deliveries.schedule_post(post, posting_slots.next_free_slot(brand))
+    deliveries.plan_deliveries(post, posting_slots.next_free_slot(brand))
+    db.session.commit()
     return post
 
 
@@ -78,7 +81,8 @@ def publish_now(post: Post) -> Post:
     brand = _brand_of(post)
     if post.status != PostStatus.SCHEDULED.value:
         _require_schedulable(post, brand)
-    deliveries.schedule_post(post, utcnow())
+    deliveries.plan_deliveries(post, utcnow())
+    db.session.commit()
     return post
 
 
@@ -90,7 +94,8 @@ def reschedule(post: Post, at: datetime) -> Post:
             f"Only a scheduled post can be rescheduled; this one is '{post.status}'"
             + (" (use schedule)." if post.status == PostStatus.APPROVED.value else ".")
         )
-    deliveries.schedule_post(post, at)
+    deliveries.plan_deliveries(post, at)
+    db.session.commit()
     return post
 
 
@@ -104,16 +109,18 @@ def unschedule(post: Post) -> Post:
     back_to = (
         PostStatus.DRAFT if brand.approval_mode == ApprovalMode.NONE.value else PostStatus.APPROVED
     )
-    post.status = back_to.value
-    post.scheduled_at = None
-    post.updated_at = utcnow()
-    audit.record(
-        "post.unscheduled",
-        agency_id=post.agency_id,
-        brand_id=post.brand_id,
-        target_type="post",
-        target_id=post.id,
-        data={"to": back_to.value, "deliveries_removed": removed},
+    lifecycle.change_status(
+        post, back_to, "post.unscheduled", {"to": back_to.value, "deliveries_removed": removed}
     )
+    db.session.commit()
+    return post
+
+
+def cancel(post: Post) -> Post:
+    """Cancel a post that has not gone out: its pending deliveries are cancelled, never deleted,
+    and the post and its activity stay readable."""
+    lifecycle.require_transition(post, PostStatus.CANCELLED)
+    deliveries.cancel_pending(post)
+    lifecycle.change_status(post, PostStatus.CANCELLED, "post.cancelled", {"from": post.status})
     db.session.commit()
     return post
