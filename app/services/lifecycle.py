@@ -147,9 +147,7 @@ def require_transition(post: Post, to: PostStatus) -> None:
     """Refuse (409) a move of `post` to `to` that the lifecycle does not allow in its brand."""
     move = (post.status, to)
     if move not in POST_TRANSITIONS:
-        onward = sorted(
-            target.value for source, target in POST_TRANSITIONS if source == post.status
-        )
+        onward = _onward(post)
         raise Conflict(
             f"A post cannot go from '{post.status}' to '{to.value}'; "
             + (
@@ -190,6 +188,18 @@ def record_post_event(post: Post, action: str, data: dict[str, Any] | None = Non
 
 def _reviews(brand: Brand) -> bool:
     return brand.approval_mode != ApprovalMode.NONE.value
+
+
+def _onward(post: Post) -> list[str]:
+    """Where `post` may go from its status in its brand, in the order of the lifecycle."""
+    moves = [
+        (post.status, status) for status in PostStatus if (post.status, status) in POST_TRANSITIONS
+    ]
+    if any(move in SKIPPING_REVIEW for move in moves) and _reviews(
+        tenancy.get_brand_or_404(post.brand_id)
+    ):
+        moves = [move for move in moves if move not in SKIPPING_REVIEW]
+    return [target.value for _, target in moves]
 
 
 # -- deliveries -----------------------------------------------------------------------------------
