@@ -230,8 +230,8 @@ def count_brands() -> int:
 
 
 # -- the list, read lean --------------------------------------------------------------------------
-# As the post list (app/services/posts.py): plain rows put in BrandSchema's shape here, without
-# ORM objects or marshmallow; tests/test_lean_lists.py holds both shapes equal.
+# As the post list (app/services/posts/reads.py): plain rows put in BrandSchema's shape here,
+# without ORM objects or marshmallow; tests/test_lean_lists.py holds both shapes equal.
 
 _LIST_COLUMNS = (
     Brand.id,
