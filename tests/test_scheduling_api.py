@@ -198,15 +198,21 @@ def test_content_needing_approval_cannot_be_scheduled(client, make_agency, seed,
     assert seed.deliveries(owner, post) == []
 
 
-def test_draft_is_scheduled_directly_when_the_brand_has_no_review(client, make_agency, seed):
+# A rejected post, left from when the brand reviewed posts, is scheduled like a draft: it cannot
+# be submitted in a brand without review, and was once refused here, stuck for good.
+@pytest.mark.parametrize("status", ["draft", "rejected"])
+def test_draft_is_scheduled_directly_when_the_brand_has_no_review(
+    client, make_agency, seed, status
+):
     owner = make_agency("NoReview", approval_mode="none")
     brand = owner.brands[0]
-    post = seed.post(owner, brand, [seed.account(owner, brand)], status="draft")
+    post = seed.post(owner, brand, [seed.account(owner, brand)], status=status)
     at = _iso(datetime.now(UTC) + timedelta(hours=2))
     response = client.post(
         f"{_base(brand)}/posts/{post}/schedule", json={"at": at}, headers=owner.headers
     )
     assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "scheduled"
 
 
 def test_network_rules_are_checked_before_scheduling(client, make_agency, seed):

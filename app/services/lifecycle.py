@@ -92,6 +92,8 @@ SKIPPING_REVIEW: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
 
 # Edited like a draft: such a post may be deleted, and submitted for review.
 DRAFTLIKE = _values(PostStatus.DRAFT, PostStatus.REJECTED)
+# Content not approved (yet, or any more): a brand that reviews posts does not schedule it.
+UNAPPROVED = DRAFTLIKE | _values(PostStatus.IN_REVIEW)
 # Content may still change here; later on, the post belongs to the workers or is history.
 EDITABLE = DRAFTLIKE | _values(PostStatus.IN_REVIEW, PostStatus.APPROVED, PostStatus.SCHEDULED)
 # A post in one of these holds its instant: no other queued post goes there.

@@ -42,15 +42,14 @@ def _require_schedulable(post: Post, brand: Brand) -> None:
             if post.scheduled_at
             else "The post is already scheduled; use reschedule to move it."
         )
-    if post.status in (PostStatus.IN_REVIEW.value, PostStatus.REJECTED.value) or (
-        post.status == PostStatus.DRAFT.value and brand.approval_mode != ApprovalMode.NONE.value
-    ):
+    if post.status in lifecycle.schedulable_statuses(brand):
+        return
+    if post.status in lifecycle.UNAPPROVED:
         raise Conflict(
             f"This brand's approval mode is '{brand.approval_mode}' and the post is "
             f"'{post.status}': it must be approved before it can be scheduled."
         )
-    if post.status not in lifecycle.schedulable_statuses(brand):
-        raise Conflict(f"A post in status '{post.status}' cannot be scheduled.")
+    raise Conflict(f"A post in status '{post.status}' cannot be scheduled.")
 
 
 def schedule_at(post: Post, at: datetime) -> Post:
