@@ -40,7 +40,7 @@ def refresh_post_status(post: Post) -> PostStatus | None:
     status = lifecycle.roll_up([d.status for d in deliveries])
     if status is None or status.value == post.status:
         return status
-    if status in (PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED):
+    if status in lifecycle.GONE_OUT:
         post.published_at = max(
             (d.published_at for d in deliveries if d.published_at), default=utcnow()
         )

@@ -94,8 +94,12 @@ SKIPPING_REVIEW: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
 DRAFTLIKE = _values(PostStatus.DRAFT, PostStatus.REJECTED)
 # Content not approved (yet, or any more): a brand that reviews posts does not schedule it.
 UNAPPROVED = DRAFTLIKE | _values(PostStatus.IN_REVIEW)
+# Approved content no worker has taken yet: changing it needs a fresh approval.
+APPROVED_CONTENT = _values(PostStatus.APPROVED, PostStatus.SCHEDULED)
 # Content may still change here; later on, the post belongs to the workers or is history.
-EDITABLE = DRAFTLIKE | _values(PostStatus.IN_REVIEW, PostStatus.APPROVED, PostStatus.SCHEDULED)
+EDITABLE = UNAPPROVED | APPROVED_CONTENT
+# Gone out, on every target or on some: the post has a `published_at`.
+GONE_OUT = _values(PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED)
 # A post in one of these holds its instant: no other queued post goes there.
 HOLDS_SLOT = _values(
     PostStatus.SCHEDULED,

@@ -78,10 +78,7 @@ def update_post(post: Post, changes: dict[str, Any]) -> Post:
 def _after_content_change(post: Post, previous: str) -> None:
     brand = tenancy.get_brand_or_404(post.brand_id)
     reviewed = brand.approval_mode != ApprovalMode.NONE.value
-    approved_before = reviewed and previous in (
-        PostStatus.APPROVED.value,
-        PostStatus.SCHEDULED.value,
-    )
+    approved_before = reviewed and previous in lifecycle.APPROVED_CONTENT
     client_was_asked = (
         previous == PostStatus.IN_REVIEW.value and post.approval_stage == ApprovalStage.CLIENT.value
     )
