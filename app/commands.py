@@ -163,9 +163,9 @@ def accounts_rotate_keys() -> None:
     Put the new key first, deploy, run this, then drop the old key. Rows no configured key
     decrypts are listed and left as they are; the command then exits with status 1.
     """
-    from app.services import accounts
+    from app.services import key_rotation
 
-    rotation = accounts.rotate_encryption_keys()
+    rotation = key_rotation.rotate_encryption_keys()
     for name, count in sorted(rotation.counts.items()):
         click.echo(f"{name}: {count}")
     if rotation.unreadable:

@@ -140,7 +140,7 @@ def test_state_is_single_use(client, make_agency, networks):
 
 
 def test_expired_state_is_refused(client, make_agency, networks, monkeypatch, app):
-    from app.services import accounts
+    from app.services import maintenance
 
     owner = make_agency("Expiry")
     brand = owner.brands[0]
@@ -151,8 +151,8 @@ def test_expired_state_is_refused(client, make_agency, networks, monkeypatch, ap
     assert networks.linkedin.hits("/oauth/v2/accessToken") == []
     # Housekeeping forgets it a day later.
     with app.app_context():
-        assert accounts.purge_expired_states() == 0
-        assert accounts.purge_expired_states(now=utcnow() + timedelta(days=2)) == 1
+        assert maintenance.purge_expired_oauth_states() == 0
+        assert maintenance.purge_expired_oauth_states(now=utcnow() + timedelta(days=2)) == 1
 
 
 def test_state_is_bound_to_brand_and_caller(client, make_agency, invite_user, networks):
@@ -344,7 +344,7 @@ def test_refresh_tells_transient_failures_from_dead_tokens(
 def test_non_refreshable_token_turns_expiring_then_needs_reconnect(
     client, make_agency, networks, app
 ):
-    from app.services import accounts
+    from app.services import token_refresh
 
     owner = make_agency("Expiring")
     brand = owner.brands[0]
@@ -353,12 +353,12 @@ def test_non_refreshable_token_turns_expiring_then_needs_reconnect(
     account_id = done.get_json()["items"][0]["id"]
     set_account_columns(app, account_id, token_expires_at=utcnow() + timedelta(hours=3))
     with app.app_context():
-        assert accounts.refresh_expiring_tokens() == {"expiring": 1}
+        assert token_refresh.refresh_expiring_tokens() == {"expiring": 1}
     url = f"/v1/brands/{brand}/accounts/{account_id}"
     assert client.get(url, headers=owner.headers).get_json()["health"] == "expiring"
     with app.app_context():
         later = utcnow() + timedelta(hours=4)
-        assert accounts.refresh_expiring_tokens(now=later) == {"needs_reconnect": 1}
+        assert token_refresh.refresh_expiring_tokens(now=later) == {"needs_reconnect": 1}
     assert client.get(url, headers=owner.headers).get_json()["health"] == "needs_reconnect"
 
 

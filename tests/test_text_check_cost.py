@@ -67,7 +67,7 @@ _COUNT_SCRIPT = textwrap.dedent(
     import importlib.util, json, sys
     from types import SimpleNamespace
 
-    # The module alone: it imports nothing from the app, and the app's imports would take
+    # The module alone (with the text counting it imports): the app's other imports would take
     # longer than the checks.
     spec = importlib.util.spec_from_file_location("content_rules", sys.argv[1])
     rules = importlib.util.module_from_spec(spec)

@@ -101,6 +101,41 @@ class Connector(ABC):
         """The setting an operator must fill before this network can be connected, if any."""
         return None
 
+    # -- what the account services ask of a network ----------------------------------------------
+    # So that app/services/accounts.py names no network. The defaults fit a network that is one
+    # service, with one OAuth app the operator configures (LinkedIn, X, Facebook, Instagram).
+
+    # How people call the network, in messages.
+    display_name: ClassVar[str] = ""
+    # Each account lives on a server the person names (a Mastodon instance, a Bluesky PDS)
+    # rather than on the network's one service. Connecting through OAuth then needs
+    # `instance_url`; connecting with credentials takes the URL in `instance_url_field`.
+    per_instance: ClassVar[bool] = False
+    instance_url_field: ClassVar[str] = "instance_url"
+    # The secret a person types in to connect with credentials: a refusal names this field.
+    secret_field: ClassVar[str] = "access_token"
+    # Our OAuth app is registered on each instance (`register_app`) instead of configured once.
+    # The services keep one registration per instance and hand its client id and secret back
+    # in `AuthorizationRequest.extra` (`client_id`, `client_secret`).
+    registers_app_per_instance: ClassVar[bool] = False
+
+    def default_instance_url(self) -> str | None:
+        """The server of a per-instance network when the person names none."""
+        return None
+
+    def app_scopes(self) -> str:
+        """The scopes our per-instance app is registered with (they identify the registration)."""
+        raise NotSupported(f"{self.network} has one app, configured by the operator.")
+
+    def register_app(self, instance_url: str, redirect_uri: str, scopes: str) -> tuple[str, str]:
+        """Register our OAuth app on one instance: its client id and client secret."""
+        raise NotSupported(f"{self.network} has one app, configured by the operator.")
+
+    def reconnects_with_credentials(self, data: dict[str, Any]) -> bool:
+        """Whether a reconnection with this body takes credentials given directly (else it
+        goes through OAuth again)."""
+        return not self.uses_oauth
+
     # -- connecting ----------------------------------------------------------------------------
 
     def authorization_url(self, request: AuthorizationRequest) -> str:

@@ -85,6 +85,15 @@ class BlueskyConnector(Connector):
     network = "bluesky"
     uses_oauth = False
 
+    # -- the account services' hooks (see Connector) -------------------------------------------
+    display_name = "Bluesky"
+    per_instance = True
+    instance_url_field = "pds_url"
+    secret_field = "app_password"
+
+    def default_instance_url(self) -> str | None:
+        return current_app.config["BLUESKY_DEFAULT_PDS_URL"]
+
     def _client(self, pds_url: str) -> Client:
         request = Request(
             timeout=current_app.config["NETWORK_HTTP_TIMEOUT_SECONDS"],
@@ -102,7 +111,9 @@ class BlueskyConnector(Connector):
         with _translated():
             session = client.com.atproto.server.create_session(
                 models.ComAtprotoServerCreateSession.Data(
-                    identifier=data["handle"], password=data["app_password"]
+                    # People write a handle with its "@"; the PDS wants it without.
+                    identifier=data["handle"].lstrip("@"),
+                    password=data["app_password"],
                 ),
                 ignore_session_check=True,
             )

@@ -25,6 +25,7 @@ ORGANIZATION_SCOPES = ["openid", "profile", "r_organization_admin", "w_organizat
 
 class LinkedInConnector(OAuth2Connector):
     network = "linkedin"
+    display_name = "LinkedIn"
     client_id_setting = "LINKEDIN_CLIENT_ID"
     account_kinds = ("member", "organization")
 

@@ -29,6 +29,18 @@ class MastodonConnector(OAuth2Connector):
     supports_pkce = True
     user_given_urls = True
 
+    # -- the account services' hooks (see Connector) -------------------------------------------
+    display_name = "Mastodon"
+    per_instance = True
+    registers_app_per_instance = True
+
+    def app_scopes(self) -> str:
+        return current_app.config["MASTODON_SCOPES"]
+
+    def reconnects_with_credentials(self, data: dict[str, Any]) -> bool:
+        # A new token from the Development settings, or else OAuth again.
+        return bool(data.get("access_token"))
+
     def register_app(self, instance_url: str, redirect_uri: str, scopes: str) -> tuple[str, str]:
         """POST /api/v1/apps: our client id and secret on this instance."""
         payload = {

@@ -97,6 +97,7 @@ class MetaConnector(OAuth2Connector):
 
 class FacebookConnector(MetaConnector):
     network = "facebook"
+    display_name = "Facebook"
     scope_list: ClassVar[list[str]] = [
         "pages_show_list",
         "pages_read_engagement",
@@ -121,6 +122,7 @@ class FacebookConnector(MetaConnector):
 
 class InstagramConnector(MetaConnector):
     network = "instagram"
+    display_name = "Instagram"
     scope_list: ClassVar[list[str]] = [
         "pages_show_list",
         "pages_read_engagement",

@@ -19,6 +19,7 @@ SCOPES = ["tweet.read", "tweet.write", "users.read", "media.write", "offline.acc
 
 class XConnector(OAuth2Connector):
     network = "x"
+    display_name = "X"
     client_id_setting = "X_CLIENT_ID"
     supports_pkce = True
     token_auth_method = "client_secret_basic"

@@ -8,6 +8,6 @@ from workers.context import job
 @job
 def refresh_expiring_tokens() -> dict[str, int]:
     """Refresh tokens nearing expiry; mark `expiring` / `needs_reconnect` where they cannot be."""
-    from app.services import accounts
+    from app.services import token_refresh
 
-    return accounts.refresh_expiring_tokens()
+    return token_refresh.refresh_expiring_tokens()
