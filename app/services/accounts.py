@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Select, delete, or_, select
 from sqlalchemy import exc as sa_exc
 
 from app import tenancy
@@ -91,7 +91,10 @@ def _as_problem(exc: NetworkError, *, field: str, action: str) -> Exception:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def accounts_select(brand_id: str, *, network: str | None = None, health: str | None = None):
+def list_statement(
+    brand_id: str, *, network: str | None = None, health: str | None = None
+) -> Select[Any]:
+    """The brand's accounts for the list, by network and health when given; paged by id."""
     stmt = tenancy.scoped_select(SocialAccount).where(SocialAccount.brand_id == brand_id)
     if network:
         stmt = stmt.where(SocialAccount.network == network)
@@ -257,7 +260,7 @@ def _claim_state(brand: Brand, principal: Principal, state: str) -> OAuthState:
             errors={"state": ["Expired."]},
         )
     claimed = db.session.execute(
-        update(OAuthState)
+        tenancy.scoped_update(OAuthState)
         .where(OAuthState.id == row.id, OAuthState.used_at.is_(None))
         .values(used_at=utcnow())
     )
@@ -268,7 +271,13 @@ def _claim_state(brand: Brand, principal: Principal, state: str) -> OAuthState:
 
 
 def complete_authorization(
-    brand: Brand, principal: Principal, *, state: str, code: str | None, error: str | None
+    brand: Brand,
+    principal: Principal,
+    *,
+    state: str,
+    code: str | None,
+    error: str | None,
+    actor: audit.Actor,
 ) -> list[SocialAccount]:
     row = _claim_state(brand, principal, state)
     if error or not code:
@@ -303,7 +312,10 @@ def complete_authorization(
         # A grant reaching several pages reconnects only the one asked for.
         same = [c for c in connected if c.identity.external_id == target.external_id]
         connected = same or connected[:1]
-    saved = [_save(brand, principal, row.network, item, reconnecting=target) for item in connected]
+    saved = [
+        _save(brand, principal, row.network, item, reconnecting=target, actor=actor)
+        for item in connected
+    ]
     db.session.commit()
     return saved
 
@@ -311,9 +323,11 @@ def complete_authorization(
 # -- direct credentials ----------------------------------------------------------------------------
 
 
-def connect_direct(brand: Brand, principal: Principal, data: dict[str, Any]) -> SocialAccount:
+def connect_direct(
+    brand: Brand, principal: Principal, data: dict[str, Any], *, actor: audit.Actor
+) -> SocialAccount:
     connected = _verify_direct(data["network"], data)
-    account = _save(brand, principal, data["network"], connected, reconnecting=None)
+    account = _save(brand, principal, data["network"], connected, reconnecting=None, actor=actor)
     _apply_display(account, data)
     db.session.commit()
     return account
@@ -346,6 +360,7 @@ def _save(
     connected: ConnectedAccount,
     *,
     reconnecting: SocialAccount | None,
+    actor: audit.Actor,
 ) -> SocialAccount:
     identity = connected.identity
     if reconnecting is not None:
@@ -360,7 +375,7 @@ def _save(
         # Connecting an account the brand already has (even a disconnected one) reconnects that
         # row, so its history stays in one place.
         account = db.session.scalars(
-            accounts_select(brand.id, network=network).where(
+            list_statement(brand.id, network=network).where(
                 SocialAccount.external_id == identity.external_id
             )
         ).first()
@@ -390,6 +405,7 @@ def _save(
     db.session.flush()
     audit.record(
         action,
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="social_account",
@@ -420,7 +436,12 @@ def _apply_display(account: SocialAccount, data: dict[str, Any]) -> None:
 
 
 def reconnect(
-    brand: Brand, principal: Principal, account: SocialAccount, data: dict[str, Any]
+    brand: Brand,
+    principal: Principal,
+    account: SocialAccount,
+    data: dict[str, Any],
+    *,
+    actor: audit.Actor,
 ) -> ReconnectResult:
     network = account.network
     if network == "bluesky" or (network == "mastodon" and data.get("access_token")):
@@ -437,7 +458,7 @@ def reconnect(
             "instance_url": account.instance_url,
         }
         connected = _verify_direct(network, values)
-        saved = _save(brand, principal, network, connected, reconnecting=account)
+        saved = _save(brand, principal, network, connected, reconnecting=account, actor=actor)
         db.session.commit()
         return ReconnectResult(account=saved)
     authorization = start_authorization(
@@ -451,12 +472,15 @@ def reconnect(
     return ReconnectResult(authorization=authorization)
 
 
-def update_display(account: SocialAccount, changes: dict[str, Any]) -> SocialAccount:
+def update_display(
+    account: SocialAccount, changes: dict[str, Any], *, actor: audit.Actor
+) -> SocialAccount:
     _apply_display(account, changes)
     account.version = (account.version or 1) + 1
     account.updated_at = utcnow()
     audit.record(
         "social_account.updated",
+        actor=actor,
         agency_id=account.agency_id,
         brand_id=account.brand_id,
         target_type="social_account",
@@ -467,7 +491,7 @@ def update_display(account: SocialAccount, changes: dict[str, Any]) -> SocialAcc
     return account
 
 
-def disconnect(account: SocialAccount) -> None:
+def disconnect(account: SocialAccount, *, actor: audit.Actor) -> None:
     """Revoke at the network (best effort), forget the credentials, keep the row and history."""
     if account.health == AccountHealth.REVOKED.value and account.credentials_encrypted is None:
         return
@@ -491,6 +515,7 @@ def disconnect(account: SocialAccount) -> None:
     account.updated_at = utcnow()
     audit.record(
         "social_account.disconnected",
+        actor=actor,
         agency_id=account.agency_id,
         brand_id=account.brand_id,
         target_type="social_account",
@@ -569,6 +594,7 @@ def _report_unreadable(account: SocialAccount, now: datetime) -> None:
     if recently is None:
         audit.record(
             "social_account.credentials_unreadable",
+            actor=audit.SYSTEM,
             agency_id=account.agency_id,
             brand_id=account.brand_id,
             target_type="social_account",
@@ -577,7 +603,6 @@ def _report_unreadable(account: SocialAccount, now: datetime) -> None:
                 "reason": "the server could not decrypt the stored credentials (a server "
                 "configuration problem, not the account's); the account was left as it is"
             },
-            actor_type="system",
         )
 
 
@@ -586,12 +611,12 @@ def _mark_dead(account: SocialAccount, reason: str) -> str:
     account.last_error = reason[:_ERROR_TEXT_LIMIT]
     audit.record(
         "social_account.needs_reconnect",
+        actor=audit.SYSTEM,
         agency_id=account.agency_id,
         brand_id=account.brand_id,
         target_type="social_account",
         target_id=account.id,
         data={"reason": account.last_error},
-        actor_type="system",
     )
     return "needs_reconnect"
 
@@ -611,6 +636,7 @@ class UnreadableCredentials(RuntimeError):
         )
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def refresh_expiring_tokens(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     """Every account whose token expires within TOKEN_REFRESH_MARGIN_SECONDS, across agencies.
 
@@ -660,6 +686,7 @@ def refresh_expiring_tokens(*, now: datetime | None = None, batch: int = 500) ->
     return dict(outcomes)
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def purge_expired_states(*, now: datetime | None = None) -> int:
     """Forget authorizations that can no longer be finished (expired or used a day ago)."""
     cutoff = (now or utcnow()) - timedelta(days=1)
@@ -684,6 +711,7 @@ class Rotation:
     unreadable: list[tuple[str, str]]  # (table, row id)
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def rotate_encryption_keys(batch: int = 200) -> Rotation:
     """Re-encrypt every stored secret with the newest key (run after adding a key in front).
 

@@ -35,10 +35,13 @@ _CANNOT_POST = {AccountHealth.NEEDS_RECONNECT.value, AccountHealth.REVOKED.value
 _IN_FLIGHT = {DeliveryStatus.QUEUED.value, DeliveryStatus.PUBLISHING.value}
 
 
-def record_post_event(post: Post, action: str, data: dict[str, Any] | None = None) -> None:
+def record_post_event(
+    post: Post, action: str, data: dict[str, Any] | None = None, *, actor: audit.Actor
+) -> None:
     """One audit event on a post: what its activity feed (`…/posts/{id}/activity`) reads."""
     audit.record(
         action,
+        actor=actor,
         agency_id=post.agency_id,
         brand_id=post.brand_id,
         target_type="post",
@@ -75,7 +78,7 @@ def deliveries_of(post: Post) -> list[Delivery]:
     return list(db.session.scalars(stmt.order_by(Delivery.id)))
 
 
-def refresh_post_status(post: Post) -> PostStatus | None:
+def refresh_post_status(post: Post, *, actor: audit.Actor) -> PostStatus | None:
     """Set the post's status from its deliveries (the caller commits); returns the new status."""
     deliveries = deliveries_of(post)
     status = roll_up([d.status for d in deliveries])
@@ -88,7 +91,9 @@ def refresh_post_status(post: Post) -> PostStatus | None:
         post.published_at = max(
             (d.published_at for d in deliveries if d.published_at), default=utcnow()
         )
-    record_post_event(post, "post.status_changed", {"from": previous, "to": status.value})
+    record_post_event(
+        post, "post.status_changed", {"from": previous, "to": status.value}, actor=actor
+    )
     return status
 
 
@@ -140,7 +145,9 @@ def check_content(post: Post) -> None:
         )
 
 
-def schedule_post(post: Post, when: datetime, *, commit: bool = True) -> list[Delivery]:
+def schedule_post(
+    post: Post, when: datetime, *, actor: audit.Actor, commit: bool = True
+) -> list[Delivery]:
     """Schedule the post at `when` (aware): one Delivery per target account, status scheduled.
 
     Rescheduling moves the pending deliveries; accounts no longer targeted lose theirs.
@@ -190,6 +197,7 @@ def schedule_post(post: Post, when: datetime, *, commit: bool = True) -> list[De
         post,
         "post.scheduled",
         {"from": previous, "scheduled_at": when.isoformat(), "accounts": sorted(targets)},
+        actor=actor,
     )
     if commit:
         db.session.commit()
@@ -211,7 +219,7 @@ def withdraw_pending(post: Post) -> int:
     return removed
 
 
-def cancel_post(post: Post, *, commit: bool = True) -> Post:
+def cancel_post(post: Post, *, actor: audit.Actor, commit: bool = True) -> Post:
     """Cancel a post that has not gone out: pending deliveries are cancelled, never deleted."""
     if post.status in (
         PostStatus.PUBLISHING.value,
@@ -229,7 +237,7 @@ def cancel_post(post: Post, *, commit: bool = True) -> Post:
     previous = post.status
     post.status = PostStatus.CANCELLED.value
     post.updated_at = now
-    record_post_event(post, "post.cancelled", {"from": previous})
+    record_post_event(post, "post.cancelled", {"from": previous}, actor=actor)
     if commit:
         db.session.commit()
     return post

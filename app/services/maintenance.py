@@ -11,6 +11,7 @@ from app.models.base import utcnow
 from app.services import idempotency, outbox, throttle
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def purge_expired() -> dict[str, int]:
     purged = {"idempotency_records": idempotency.purge_expired()}
     with tenancy.system_scope():

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete
-
 from app import tenancy
 from app.auth.principal import Principal
 from app.errors import Conflict, ValidationFailed
@@ -40,7 +38,9 @@ def weekly_slots(brand: Brand) -> list[slots.WeeklySlot]:
     return sorted(slots.WeeklySlot(row.weekday, time.fromisoformat(row.local_time)) for row in rows)
 
 
-def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slots.WeeklySlot]:
+def replace_slots(
+    brand: Brand, wanted: list[dict[str, Any]], *, actor: audit.Actor
+) -> list[slots.WeeklySlot]:
     """Make the brand's weekly slots exactly `wanted` (`{weekday, time}` items)."""
     if len(wanted) > MAX_SLOTS:
         raise ValidationFailed(
@@ -56,11 +56,7 @@ def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slots.Week
         seen.setdefault(key, index)
     if errors:
         raise ValidationFailed("Each weekly slot may appear once.", errors=errors)
-    db.session.execute(
-        delete(PostingSlot).where(
-            PostingSlot.agency_id == brand.agency_id, PostingSlot.brand_id == brand.id
-        )
-    )
+    db.session.execute(tenancy.scoped_delete(PostingSlot).where(PostingSlot.brand_id == brand.id))
     for weekday, local_time in sorted(seen):
         db.session.add(
             PostingSlot(
@@ -69,6 +65,7 @@ def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slots.Week
         )
     audit.record(
         "brand.posting_slots.replaced",
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="brand",

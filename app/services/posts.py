@@ -59,7 +59,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.schemas.common import dump_datetime
-from app.services import deliveries
+from app.services import audit, deliveries
 
 # Fields whose change alters what would be published (and so needs a fresh approval).
 CONTENT_FIELDS = frozenset({"text", "link", "media_ids", "account_ids", "variants"})
@@ -75,7 +75,9 @@ _EDITABLE = _DRAFTLIKE | {
 # -- create / edit / delete -----------------------------------------------------------------------
 
 
-def create_post(brand: Brand, principal: Principal, data: dict[str, Any]) -> Post:
+def create_post(
+    brand: Brand, principal: Principal, data: dict[str, Any], *, actor: audit.Actor
+) -> Post:
     post = Post(
         agency_id=brand.agency_id,
         brand_id=brand.id,
@@ -89,12 +91,12 @@ def create_post(brand: Brand, principal: Principal, data: dict[str, Any]) -> Pos
     db.session.add(post)
     _apply_relations(post, data)
     db.session.flush()
-    deliveries.record_post_event(post, "post.created", {"accounts": post.account_ids})
+    deliveries.record_post_event(post, "post.created", {"accounts": post.account_ids}, actor=actor)
     db.session.commit()
     return post
 
 
-def update_post(post: Post, changes: dict[str, Any]) -> Post:
+def update_post(post: Post, changes: dict[str, Any], *, actor: audit.Actor) -> Post:
     if not changes:
         return post
     content_changed = any(
@@ -111,14 +113,14 @@ def update_post(post: Post, changes: dict[str, Any]) -> Post:
             setattr(post, field, changes[field] if field != "text" else changes[field] or "")
     _apply_relations(post, changes)
     post.updated_at = utcnow()
-    deliveries.record_post_event(post, "post.updated", {"fields": sorted(changes)})
+    deliveries.record_post_event(post, "post.updated", {"fields": sorted(changes)}, actor=actor)
     if content_changed:
-        _after_content_change(post, previous)
+        _after_content_change(post, previous, actor)
     db.session.commit()
     return post
 
 
-def _after_content_change(post: Post, previous: str) -> None:
+def _after_content_change(post: Post, previous: str, actor: audit.Actor) -> None:
     brand = tenancy.get_brand_or_404(post.brand_id)
     reviewed = brand.approval_mode != ApprovalMode.NONE.value
     approved_before = reviewed and previous in (
@@ -133,10 +135,12 @@ def _after_content_change(post: Post, previous: str) -> None:
         deliveries.withdraw_pending(post)
         post.status = PostStatus.IN_REVIEW.value
         post.approval_stage = ApprovalStage.INTERNAL.value
-        deliveries.record_post_event(post, "post.returned_to_review", {"from": previous})
+        deliveries.record_post_event(
+            post, "post.returned_to_review", {"from": previous}, actor=actor
+        )
     elif previous == PostStatus.SCHEDULED.value:
         # No review in this brand: keep the schedule, checked against the new content and targets.
-        deliveries.schedule_post(post, post.scheduled_at or utcnow(), commit=False)
+        deliveries.schedule_post(post, post.scheduled_at or utcnow(), actor=actor, commit=False)
 
 
 def _overrides(post: Post) -> list[dict[str, Any]]:
@@ -146,18 +150,20 @@ def _overrides(post: Post) -> list[dict[str, Any]]:
     ]
 
 
-def set_variant(post: Post, account_id: str, data: dict[str, Any]) -> PostVariant:
+def set_variant(
+    post: Post, account_id: str, data: dict[str, Any], *, actor: audit.Actor
+) -> PostVariant:
     """Target one more account, or change what one target says (null: the post's own)."""
     variants = [v for v in _overrides(post) if v["account_id"] != account_id]
     variants.append(
         {"account_id": account_id, "text": data.get("text"), "media_ids": data.get("media_ids")}
     )
     account_ids = post.account_ids + ([] if account_id in post.account_ids else [account_id])
-    update_post(post, {"account_ids": account_ids, "variants": variants})
+    update_post(post, {"account_ids": account_ids, "variants": variants}, actor=actor)
     return next(v for v in post.variants if v.account_id == account_id)
 
 
-def remove_target(post: Post, account_id: str) -> None:
+def remove_target(post: Post, account_id: str, *, actor: audit.Actor) -> None:
     """The post no longer goes to this account (its variant goes with it)."""
     update_post(
         post,
@@ -165,17 +171,18 @@ def remove_target(post: Post, account_id: str) -> None:
             "account_ids": [a for a in post.account_ids if a != account_id],
             "variants": [v for v in _overrides(post) if v["account_id"] != account_id],
         },
+        actor=actor,
     )
 
 
-def delete_post(post: Post) -> None:
+def delete_post(post: Post, *, actor: audit.Actor) -> None:
     """Drafts (and rejected drafts) are deleted; anything further along is cancelled instead."""
     if post.status not in _DRAFTLIKE:
         raise Conflict(
             f"Only drafts can be deleted; this post is '{post.status}'. "
             "Cancel it instead (POST …/posts/{post_id}/cancel)."
         )
-    deliveries.record_post_event(post, "post.deleted", {"status": post.status})
+    deliveries.record_post_event(post, "post.deleted", {"status": post.status}, actor=actor)
     db.session.delete(post)
     db.session.commit()
 
@@ -277,7 +284,7 @@ def _role_on(principal: Principal, brand_id: str) -> BrandRole | None:
     return principal.brand_roles.get(brand_id)
 
 
-def submit(post: Post) -> Post:
+def submit(post: Post, *, actor: audit.Actor) -> Post:
     brand = tenancy.get_brand_or_404(post.brand_id)
     if brand.approval_mode == ApprovalMode.NONE.value:
         raise Conflict("This brand does not review posts (approval mode 'none'); schedule it.")
@@ -289,7 +296,7 @@ def submit(post: Post) -> Post:
     post.status = PostStatus.IN_REVIEW.value
     post.approval_stage = ApprovalStage.INTERNAL.value
     post.updated_at = utcnow()
-    deliveries.record_post_event(post, "post.submitted", {"from": previous})
+    deliveries.record_post_event(post, "post.submitted", {"from": previous}, actor=actor)
     db.session.commit()
     return post
 
@@ -310,7 +317,9 @@ def _check_reviewer(post: Post, principal: Principal, brand: Brand) -> None:
         raise Forbidden("The agency reviews this post before the client does.")
 
 
-def approve(post: Post, principal: Principal, comment: str | None = None) -> Post:
+def approve(
+    post: Post, principal: Principal, comment: str | None = None, *, actor: audit.Actor
+) -> Post:
     brand = tenancy.get_brand_or_404(post.brand_id)
     _check_reviewer(post, principal, brand)
     stage = post.approval_stage or ApprovalStage.INTERNAL.value
@@ -321,22 +330,22 @@ def approve(post: Post, principal: Principal, comment: str | None = None) -> Pos
         post.status = PostStatus.APPROVED.value
         post.approval_stage = None
     post.review_comment = None
-    return _reviewed(post, "post.approved", stage, comment)
+    return _reviewed(post, "post.approved", stage, comment, actor)
 
 
-def reject(post: Post, principal: Principal, comment: str) -> Post:
+def reject(post: Post, principal: Principal, comment: str, *, actor: audit.Actor) -> Post:
     brand = tenancy.get_brand_or_404(post.brand_id)
     _check_reviewer(post, principal, brand)
     stage = post.approval_stage or ApprovalStage.INTERNAL.value
     post.status = PostStatus.REJECTED.value
     post.approval_stage = None
     post.review_comment = comment
-    return _reviewed(post, "post.rejected", stage, comment)
+    return _reviewed(post, "post.rejected", stage, comment, actor)
 
 
-def _reviewed(post: Post, action: str, stage: str, comment: str | None) -> Post:
+def _reviewed(post: Post, action: str, stage: str, comment: str | None, actor: audit.Actor) -> Post:
     post.updated_at = utcnow()
-    deliveries.record_post_event(post, action, {"stage": stage, "comment": comment})
+    deliveries.record_post_event(post, action, {"stage": stage, "comment": comment}, actor=actor)
     db.session.commit()
     return post
 

@@ -52,15 +52,15 @@ def _require_schedulable(post: Post, brand: Brand) -> None:
         raise Conflict(f"A post in status '{post.status}' cannot be scheduled.")
 
 
-def schedule_at(post: Post, at: datetime) -> Post:
+def schedule_at(post: Post, at: datetime, *, actor: audit.Actor) -> Post:
     """Schedule an unscheduled post at a future instant."""
     _not_in_past(at)
     _require_schedulable(post, _brand_of(post))
-    deliveries.schedule_post(post, at)
+    deliveries.schedule_post(post, at, actor=actor)
     return post
 
 
-def add_to_queue(post: Post) -> Post:
+def add_to_queue(post: Post, *, actor: audit.Actor) -> Post:
     """Schedule the post in the brand's next free posting slot."""
     brand = _brand_of(post)
     _require_schedulable(post, brand)
@@ -69,20 +69,20 @@ def add_to_queue(post: Post) -> Post:
     posting_slots.hold_queue(brand)
     db.session.refresh(post)
     _require_schedulable(post, brand)
-    deliveries.schedule_post(post, posting_slots.next_free_slot(brand))
+    deliveries.schedule_post(post, posting_slots.next_free_slot(brand), actor=actor)
     return post
 
 
-def publish_now(post: Post) -> Post:
+def publish_now(post: Post, *, actor: audit.Actor) -> Post:
     """Schedule for the current instant; the dispatcher picks the deliveries up at once."""
     brand = _brand_of(post)
     if post.status != PostStatus.SCHEDULED.value:
         _require_schedulable(post, brand)
-    deliveries.schedule_post(post, utcnow())
+    deliveries.schedule_post(post, utcnow(), actor=actor)
     return post
 
 
-def reschedule(post: Post, at: datetime) -> Post:
+def reschedule(post: Post, at: datetime, *, actor: audit.Actor) -> Post:
     """Move a scheduled post to another future instant."""
     _not_in_past(at)
     if post.status != PostStatus.SCHEDULED.value:
@@ -90,11 +90,11 @@ def reschedule(post: Post, at: datetime) -> Post:
             f"Only a scheduled post can be rescheduled; this one is '{post.status}'"
             + (" (use schedule)." if post.status == PostStatus.APPROVED.value else ".")
         )
-    deliveries.schedule_post(post, at)
+    deliveries.schedule_post(post, at, actor=actor)
     return post
 
 
-def unschedule(post: Post) -> Post:
+def unschedule(post: Post, *, actor: audit.Actor) -> Post:
     """Take a scheduled post off the schedule: its waiting deliveries are removed and it goes
     back to `approved` (or `draft` when the brand has no approval step)."""
     if post.status != PostStatus.SCHEDULED.value:
@@ -109,6 +109,7 @@ def unschedule(post: Post) -> Post:
     post.updated_at = utcnow()
     audit.record(
         "post.unscheduled",
+        actor=actor,
         agency_id=post.agency_id,
         brand_id=post.brand_id,
         target_type="post",
