@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from app import tenancy
-from app.models import Base
+from app.extensions import db
+from app.models import Base, PostingSlot
+from tests.helpers import owner_connection
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("app", "workers")
@@ -252,3 +255,49 @@ def test_an_unscoped_statement_is_caught(tmp_path):
     assert not found["users"].tenant
     assert found["sweep"].tenant and found["sweep"].marked
     assert found["dynamic"].tenant and not found["dynamic"].marked
+
+
+# -- the helpers themselves ----------------------------------------------------------------------
+
+
+def _with_slots(client, owner):
+    for brand_id in owner.brands:
+        url = f"/v1/brands/{brand_id}/posting-slots"
+        slots = {"slots": [{"weekday": "monday", "time": "09:00"}]}
+        assert client.put(url, json=slots, headers=owner.headers).status_code == 200
+
+
+def _slot_brands(database) -> list[str]:
+    with owner_connection(database) as connection:
+        return sorted(connection.execute(select(PostingSlot.brand_id)).scalars())
+
+
+def test_scoped_writes_stay_in_the_callers_agency_and_brands(app, client, make_agency, database):
+    owner = make_agency(brands=3)
+    other = make_agency(brands=1)
+    _with_slots(client, owner)
+    _with_slots(client, other)
+    reached, kept = owner.brands[0], owner.brands[1:]
+    before = _slot_brands(database)
+    with app.app_context():
+        # A caller reaching one brand of the agency, deleting with no condition of their own.
+        tenancy.enter_agency(owner.agency_id, frozenset({reached}))
+        moved = db.session.execute(tenancy.scoped_update(PostingSlot).values(local_time="10:00"))
+        assert moved.rowcount == 1
+        deleted = db.session.execute(tenancy.scoped_delete(PostingSlot))
+        assert deleted.rowcount == 1
+        db.session.commit()
+    after = _slot_brands(database)
+    assert reached not in after
+    assert sorted([*kept, *other.brands]) == after == sorted(b for b in before if b != reached)
+
+
+def test_current_agency_is_the_callers(app, make_agency):
+    owner = make_agency(brands=0)
+    make_agency(brands=0)
+    with app.app_context():
+        tenancy.enter_agency(owner.agency_id)
+        assert tenancy.current_agency().id == owner.agency_id
+        tenancy.set_scope(tenancy.NO_SCOPE)
+        with pytest.raises(RuntimeError, match="without a tenant scope"):
+            tenancy.current_agency()
