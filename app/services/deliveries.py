@@ -1,8 +1,8 @@
 """Deliveries: scheduling a post creates one per target account; the post's status follows them.
 
 `schedule_post` is the one way a post gets deliveries; `roll_up` is the one place the post's
-status is derived from them. The publishing workers (next issue) pick scheduled deliveries up from
-the database and report back through `refresh_post_status`.
+status is derived from them. The publishing workers, not built yet, are to pick scheduled
+deliveries up from the database and report back through `refresh_post_status`.
 """
 
 from __future__ import annotations
