@@ -1,10 +1,11 @@
 """Statements on tenant data are built in app/tenancy.py, and nowhere else.
 
-A statement (select, update, delete, insert, exists, `session.get`) that names a tenant model (a
-table with `agency_id`, and `agencies` itself) outside app/tenancy.py is an unscoped read or
-write waiting to leak: it must go through `tenancy.scoped_select` / `scoped_update` /
-`scoped_delete` / `current_agency`. The only exceptions are the functions marked
-`@tenancy.system_lookup(<reason>)`; the reasons are listed once, in `tenancy.SystemLookup`.
+A statement (select, update, delete, insert, exists, `session.get`, or raw SQL in `text()`) that
+names a tenant model (a table with `agency_id`, and `agencies` itself) outside app/tenancy.py is
+an unscoped read or write waiting to leak: it must go through `tenancy.scoped_select`,
+`scoped_update`, `scoped_delete` or `current_agency`. The only exceptions are the functions
+marked `@tenancy.system_lookup(<reason>)`; the reasons are listed once, in
+`tenancy.SystemLookup`.
 
 Static: the AST of every module under app/ and workers/. A statement whose target the check
 cannot name (`select(model)` over a variable, a bare Table) counts as a tenant statement, so a
@@ -14,6 +15,7 @@ new dynamic one fails too until it is scoped or marked.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ EXEMPT_FILES = {Path("app/tenancy.py")}
 EXEMPT_FOLDERS = (Path("app/migrations"),)  # Alembic revisions work on tables, as the owner
 
 STATEMENT_BUILDERS = frozenset({"select", "update", "delete", "insert", "exists"})
+RAW_SQL = "text"
 SESSION_READS = frozenset({"get", "query", "get_one"})
 
 
@@ -45,6 +48,11 @@ def _model_classes() -> dict[str, bool]:
 
 MODELS = _model_classes()
 TENANT_MODELS = frozenset(name for name, tenant in MODELS.items() if tenant)
+TENANT_TABLES = {
+    mapper.local_table.name: mapper.class_.__name__
+    for mapper in Base.registry.mappers
+    if mapper.class_.__name__ in TENANT_MODELS
+}
 
 
 @dataclass(frozen=True)
@@ -65,15 +73,24 @@ class Statement:
         return f"{self.path}:{self.line} in {self.function}()"
 
 
-def _sqlalchemy_builders(tree: ast.Module) -> set[str]:
+def _sqlalchemy_builders(tree: ast.Module) -> dict[str, str]:
     """Local names bound to sqlalchemy's statement constructors (`insert as pg_insert` too)."""
-    local: set[str] = set()
+    local: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
             for alias in node.names:
-                if alias.name in STATEMENT_BUILDERS:
-                    local.add(alias.asname or alias.name)
+                if alias.name in STATEMENT_BUILDERS or alias.name == RAW_SQL:
+                    local[alias.asname or alias.name] = alias.name
     return local
+
+
+def _tables_in_sql(call: ast.Call) -> set[str]:
+    """The models whose tables a literal SQL string names."""
+    sql = " ".join(
+        n.value for n in ast.walk(call) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    )
+    words = set(re.findall(r"[a-z_]+", sql.lower()))
+    return {model for table, model in TENANT_TABLES.items() if table in words}
 
 
 def _is_system_lookup_marker(decorator: ast.expr) -> bool:
@@ -89,7 +106,7 @@ def _names_in(node: ast.AST) -> set[str]:
 
 
 class _Finder(ast.NodeVisitor):
-    def __init__(self, path: str, builders: set[str]) -> None:
+    def __init__(self, path: str, builders: dict[str, str]) -> None:
         self.path = path
         self.builders = builders
         self.stack: list[tuple[str, bool]] = []
@@ -124,25 +141,34 @@ class _Finder(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        builds = isinstance(func, ast.Name) and func.id in self.builders
+        built_by = self.builders.get(func.id) if isinstance(func, ast.Name) else None
+        builds = built_by in STATEMENT_BUILDERS
+        raw = built_by == RAW_SQL
         reads = (
             isinstance(func, ast.Attribute)
             and func.attr in SESSION_READS
             and isinstance(func.value, ast.Attribute)
             and func.value.attr == "session"
         )
-        if builds or reads:
-            names = _names_in(self._whole_expression(node) if builds else node)
-            self.found.append(
-                Statement(
-                    path=self.path,
-                    line=node.lineno,
-                    function=".".join(name for name, _ in self.stack) or "<module>",
-                    names=frozenset(names),
-                    marked=any(marked for _, marked in self.stack),
-                )
-            )
+        if raw:
+            # Raw SQL on no tenant table (`SELECT 1`, the role check) is no tenant statement.
+            names = _tables_in_sql(node)
+            if names:
+                self._found(node, names)
+        elif builds or reads:
+            self._found(node, _names_in(self._whole_expression(node) if builds else node))
         self.generic_visit(node)
+
+    def _found(self, node: ast.Call, names: set[str]) -> None:
+        self.found.append(
+            Statement(
+                path=self.path,
+                line=node.lineno,
+                function=".".join(name for name, _ in self.stack) or "<module>",
+                names=frozenset(names),
+                marked=any(marked for _, marked in self.stack),
+            )
+        )
 
 
 def _modules() -> list[Path]:
@@ -237,7 +263,7 @@ def test_every_reason_says_why(reason):
 
 def test_an_unscoped_statement_is_caught(tmp_path):
     source = (
-        "from sqlalchemy import delete, select\n"
+        "from sqlalchemy import delete, select, text\n"
         "from app import tenancy\n"
         "def purge(brand_id):\n"
         "    return delete(Post).where(Post.brand_id == brand_id)\n"
@@ -248,6 +274,10 @@ def test_an_unscoped_statement_is_caught(tmp_path):
         "    return select(Post.id)\n"
         "def dynamic(model):\n"
         "    return select(model)\n"
+        "def raw():\n"
+        "    return text('DELETE FROM posts WHERE brand_id = :b')\n"
+        "def ping():\n"
+        "    return text('SELECT 1')\n"
     )
     tree = ast.parse(source)
     found = {s.function: s for s in _Finder("x.py", _sqlalchemy_builders(tree)).scan(tree)}
@@ -255,6 +285,8 @@ def test_an_unscoped_statement_is_caught(tmp_path):
     assert not found["users"].tenant
     assert found["sweep"].tenant and found["sweep"].marked
     assert found["dynamic"].tenant and not found["dynamic"].marked
+    assert found["raw"].names == {"Post"} and found["raw"].tenant
+    assert "ping" not in found
 
 
 # -- the helpers themselves ----------------------------------------------------------------------
