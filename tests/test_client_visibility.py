@@ -91,6 +91,7 @@ def brand(app, client, make_agency, invite_user):
             db.session.add(Delivery(**scope, post_id=post.id, account_id=account.id))
             audit.record(
                 "post.created",
+                actor=audit.SYSTEM,
                 agency_id=owner.agency_id,
                 brand_id=brand_id,
                 target_type="post",

@@ -413,9 +413,11 @@ def test_readyz_when_database_and_redis_answer(client):
 
 def test_readyz_is_503_when_redis_is_unreachable(app_config, client):
     down = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"}).test_client()
-    response = down.get("/readyz")
-    assert response.status_code == 503
-    assert response.get_json()["checks"] == {
+    # A problem document like every other 5xx, each check's state in the `checks` member.
+    body = assert_problem(down.get("/readyz"), 503)
+    assert body["type"].endswith("/not-ready") and body["title"] == "Not ready"
+    assert body["detail"] == "Not ready: redis unreachable."
+    assert body["checks"] == {
         "database": "ok",
         "redis": "unreachable",
         "media_storage": "ok",
@@ -427,9 +429,9 @@ def test_readyz_is_503_when_redis_is_unreachable(app_config, client):
 def test_readyz_is_503_when_the_database_is_unreachable(app_config, tmp_path):
     missing = tmp_path / "no-such-dir" / "db.sqlite"
     down = create_app({**app_config, "DATABASE_URL": f"sqlite:///{missing}"}).test_client()
-    response = down.get("/readyz")
-    assert response.status_code == 503
-    assert response.get_json()["checks"]["database"] == "unreachable"
+    body = assert_problem(down.get("/readyz"), 503)
+    assert "database unreachable" in body["detail"]
+    assert body["checks"]["database"] == "unreachable"
 
 
 def test_docs_ui_is_served(client):

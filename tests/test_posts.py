@@ -11,7 +11,7 @@ import pytest
 from app import tenancy
 from app.extensions import db
 from app.models import DeliveryStatus, Media, Post, PostStatus, SocialAccount
-from app.services import deliveries, lifecycle
+from app.services import audit, deliveries, lifecycle
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def _schedule(app, owner, post_id: str, when: datetime):
     with app.app_context():
         tenancy.enter_agency(owner.agency_id)
         post = db.session.get(Post, post_id)
-        ids = [d.id for d in deliveries.plan_deliveries(post, when)]
+        ids = [d.id for d in deliveries.plan_deliveries(post, when, actor=audit.SYSTEM)]
         db.session.commit()
         return ids
 
@@ -183,7 +183,9 @@ def test_internal_mode_flow_with_roles(app, client, make_agency, invite_user, ma
     with app.app_context():
         tenancy.enter_agency(owner.agency_id)
         with pytest.raises(Exception, match="approved"):
-            deliveries.plan_deliveries(db.session.get(Post, post["id"]), IN_A_DAY)
+            deliveries.plan_deliveries(
+                db.session.get(Post, post["id"]), IN_A_DAY, actor=audit.SYSTEM
+            )
 
     _act(client, approver, brand_id, post["id"], "submit", expect=403)
     _act(client, editor, brand_id, post["id"], "submit")
@@ -371,7 +373,7 @@ def test_schedule_creates_one_delivery_per_account_and_rolls_up(
                 delivery.status = status
                 if status == "published":
                     delivery.published_at = datetime.now(UTC)
-            deliveries.refresh_post_status(post_row)
+            deliveries.refresh_post_status(post_row, actor=audit.SYSTEM)
             db.session.commit()
         return client.get(path, headers=owner.headers).get_json()
 

@@ -19,7 +19,7 @@ from app.api.http import (
     send_etag,
 )
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.models import Brand, SocialAccount
 from app.schemas.accounts import (
     AccountListSchema,
@@ -88,7 +88,7 @@ class Accounts(MethodView):
         their history stays readable. Filter by `network` or `health`.
         """
         brand = _brand(brand_id, "accounts.read")
-        stmt = accounts.accounts_select(
+        stmt = accounts.list_statement(
             brand.id, network=args.get("network"), health=args.get("health")
         )
         return paginate(stmt, SocialAccount.id, args)
@@ -114,7 +114,7 @@ class Accounts(MethodView):
         in place.
         """
         brand = _brand(brand_id, "accounts.manage")
-        account = accounts.connect_direct(brand, current_principal(), data)
+        account = accounts.connect_direct(brand, current_principal(), data, actor=current_actor())
         send_etag(account)
         return account
 
@@ -171,6 +171,7 @@ class AccountCallback(MethodView):
             state=data["state"],
             code=data.get("code"),
             error=data.get("error"),
+            actor=current_actor(),
         )
         return {"items": saved}
 
@@ -202,7 +203,7 @@ class AccountById(MethodView):
         """
         _, account = _account(brand_id, account_id, "accounts.manage")
         check_if_match(account)
-        accounts.update_display(account, changes)
+        accounts.update_display(account, changes, actor=current_actor())
         send_etag(account)
         return account
 
@@ -216,7 +217,7 @@ class AccountById(MethodView):
         with `POST …/reconnect`.
         """
         _, account = _account(brand_id, account_id, "accounts.manage")
-        accounts.disconnect(account)
+        accounts.disconnect(account, actor=current_actor())
 
 
 @blp.route("/<id(acc):account_id>/reconnect")
@@ -242,5 +243,7 @@ class AccountReconnect(MethodView):
         through `…/accounts/callback`, which must sign in as the same network account.
         """
         brand, account = _account(brand_id, account_id, "accounts.manage")
-        result = accounts.reconnect(brand, current_principal(), account, data)
+        result = accounts.reconnect(
+            brand, current_principal(), account, data, actor=current_actor()
+        )
         return {"account": result.account, "authorization": result.authorization}

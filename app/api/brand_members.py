@@ -5,7 +5,7 @@ from flask.views import MethodView
 from app import tenancy
 from app.api.http import Blueprint, idempotent, paginate
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.models import BrandMembership
 from app.schemas.brands import (
     BrandMemberCreateSchema,
@@ -79,7 +79,9 @@ class BrandMembers(MethodView):
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.members.manage", brand.id)
-        return _view(members.add_brand_member(brand, data["user_id"], data["role"]))
+        return _view(
+            members.add_brand_member(brand, data["user_id"], data["role"], actor=current_actor())
+        )
 
 
 @blp.route("/<id(bmb):membership_id>")
@@ -107,7 +109,7 @@ class BrandMemberById(MethodView):
         """
         membership = _load(brand_id, membership_id)
         permissions.require(current_principal(), "brand.members.manage", brand_id)
-        return _view(members.change_brand_role(membership, data["role"]))
+        return _view(members.change_brand_role(membership, data["role"], actor=current_actor()))
 
     @blp.doc(operationId="removeBrandMember")
     @blp.response(204)
@@ -119,4 +121,4 @@ class BrandMemberById(MethodView):
         """
         membership = _load(brand_id, membership_id)
         permissions.require(current_principal(), "brand.members.manage", brand_id)
-        members.remove_brand_member(membership)
+        members.remove_brand_member(membership, actor=current_actor())

@@ -14,7 +14,7 @@ from app.api.http import (
     send_etag,
 )
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.models import Brand
 from app.schemas.brands import (
     BrandCreateSchema,
@@ -55,7 +55,7 @@ class Brands(MethodView):
         """
         principal = current_principal()
         permissions.require(principal, "brand.create")
-        brand = brands.create_brand(principal.agency_id, data)
+        brand = brands.create_brand(principal.agency_id, data, actor=current_actor())
         send_etag(brand)
         return brand
 
@@ -90,7 +90,7 @@ class BrandById(MethodView):
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.update", brand.id)
         check_if_match(brand)
-        brands.update_brand(brand, changes)
+        brands.update_brand(brand, changes, actor=current_actor())
         send_etag(brand)
         return brand
 
@@ -104,7 +104,7 @@ class BrandById(MethodView):
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.offboard", brand.id)
-        brands.offboard(brand)
+        brands.offboard(brand, actor=current_actor())
 
 
 @blp.route("/<id(brd):brand_id>/archive")
@@ -119,7 +119,7 @@ class BrandArchive(MethodView):
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.archive", brand.id)
-        brands.set_archived(brand, True)
+        brands.set_archived(brand, True, actor=current_actor())
         send_etag(brand)
         return brand
 
@@ -135,7 +135,7 @@ class BrandUnarchive(MethodView):
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.archive", brand.id)
-        brands.set_archived(brand, False)
+        brands.set_archived(brand, False, actor=current_actor())
         send_etag(brand)
         return brand
 
@@ -153,4 +153,4 @@ class BrandExport(MethodView):
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.export", brand.id)
-        return brands.export(brand)
+        return brands.export(brand, actor=current_actor())

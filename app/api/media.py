@@ -24,7 +24,7 @@ from app.api.http import (
     send_etag,
 )
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.models import Media
 from app.schemas.media import (
     MediaPageSchema,
@@ -93,7 +93,7 @@ class MediaList(MethodView):
         principal = current_principal()
         permissions.require(principal, "media.read", brand.id)
         return paginate(
-            media_service.list_stmt(brand.id, principal, args.get("kind")), Media.id, args
+            media_service.list_statement(brand.id, principal, args.get("kind")), Media.id, args
         )
 
     @blp.doc(operationId="uploadMedia")
@@ -122,6 +122,7 @@ class MediaList(MethodView):
             declared_type=upload.mimetype,
             alt_text=data.get("alt_text"),
             user_id=principal.user_id,
+            actor=current_actor(),
         )
         send_etag(media)
         return media
@@ -152,7 +153,7 @@ class MediaById(MethodView):
         """
         media = _load(brand_id, media_id, "media.write")
         check_if_match(media)
-        media_service.update(media, changes)
+        media_service.update(media, changes, actor=current_actor())
         send_etag(media)
         return media
 
@@ -166,7 +167,7 @@ class MediaById(MethodView):
         published keep naming it; its file is removed at once.
         """
         media = _load(brand_id, media_id, "media.write")
-        media_service.delete(media)
+        media_service.delete(media, actor=current_actor())
 
 
 _CONTENT_RESPONSE = {

@@ -18,7 +18,7 @@ from app.api.http import (
     send_etag,
 )
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.errors import NotFound
 from app.models import AuditEvent, Delivery, Post, PostVariant, SocialAccount
 from app.schemas.agency import AuditEventPageSchema
@@ -103,7 +103,7 @@ class Posts(MethodView):
         brand = tenancy.get_brand_or_404(brand_id)
         principal = current_principal()
         permissions.require(principal, "posts.write", brand.id)
-        post = posts.create_post(brand, principal, data)
+        post = posts.create_post(brand, principal, data, actor=current_actor())
         send_etag(post)
         return post
 
@@ -137,7 +137,7 @@ class PostById(MethodView):
         """
         post = _load(brand_id, post_id, "posts.write")
         check_if_match(post)
-        posts.update_post(post, changes)
+        posts.update_post(post, changes, actor=current_actor())
         send_etag(post)
         return post
 
@@ -151,7 +151,7 @@ class PostById(MethodView):
         `POST …/cancel`, which keeps its history.
         """
         post = _load(brand_id, post_id, "posts.write")
-        posts.delete_post(post)
+        posts.delete_post(post, actor=current_actor())
 
 
 @blp.route("/<id(pst):post_id>/cancel")
@@ -167,7 +167,12 @@ class PostCancel(MethodView):
         Its deliveries that no worker has taken yet are cancelled; the post and its activity
         stay readable.
         """
-        return _transition(brand_id, post_id, "posts.write", scheduling.cancel)
+        return _transition(
+            brand_id,
+            post_id,
+            "posts.write",
+            lambda post: scheduling.cancel(post, actor=current_actor()),
+        )
 
 
 @blp.route("/<id(pst):post_id>/submit")
@@ -183,7 +188,12 @@ class PostSubmit(MethodView):
         Checks the post against each target network first (422 naming account and field),
         then waits for an approver or manager of the agency.
         """
-        return _transition(brand_id, post_id, "posts.write", posts.submit)
+        return _transition(
+            brand_id,
+            post_id,
+            "posts.write",
+            lambda post: posts.submit(post, actor=current_actor()),
+        )
 
 
 @blp.route("/<id(pst):post_id>/approve")
@@ -205,7 +215,9 @@ class PostApprove(MethodView):
             brand_id,
             post_id,
             "posts.approve",
-            lambda post: posts.approve(post, current_principal(), data.get("comment")),
+            lambda post: posts.approve(
+                post, current_principal(), data.get("comment"), actor=current_actor()
+            ),
         )
 
 
@@ -227,7 +239,9 @@ class PostReject(MethodView):
             brand_id,
             post_id,
             "posts.approve",
-            lambda post: posts.reject(post, current_principal(), data["comment"]),
+            lambda post: posts.reject(
+                post, current_principal(), data["comment"], actor=current_actor()
+            ),
         )
 
 
@@ -296,7 +310,7 @@ class PostVariantByAccount(MethodView):
         post = _load(brand_id, post_id, "posts.write")
         tenancy.get_in_brand_or_404(SocialAccount, post.brand_id, account_id, what="account")
         check_if_match(post)
-        return posts.set_variant(post, account_id, data)
+        return posts.set_variant(post, account_id, data, actor=current_actor())
 
     @blp.doc(operationId="removePostVariant")
     @blp.doc(parameters=[IF_MATCH_PARAMETER])
@@ -313,4 +327,4 @@ class PostVariantByAccount(MethodView):
         if account_id not in post.account_ids:
             raise NotFound(f"The post does not go to account '{account_id}'.")
         check_if_match(post)
-        posts.remove_target(post, account_id)
+        posts.remove_target(post, account_id, actor=current_actor())

@@ -19,7 +19,7 @@ from app.api.http import (
     send_etag,
 )
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.errors import ValidationFailed
 from app.models import Brand, Post
 from app.schemas.posts import PostSchema
@@ -84,7 +84,7 @@ class PostingSlots(MethodView):
         """
         brand = tenancy.get_brand_or_404(brand_id)
         permissions.require(current_principal(), "brand.update", brand.id)
-        posting_slots.replace_slots(brand, data["slots"])
+        posting_slots.replace_slots(brand, data["slots"], actor=current_actor())
         return _slots_body(brand)
 
 
@@ -140,9 +140,8 @@ class PostSchedule(MethodView):
         future. The post must be approved unless the brand's approval mode is `none`. One
         delivery per target account waits for the publishing workers.
         """
-        return _with_etag(
-            scheduling.schedule_at(_post_for_scheduling(brand_id, post_id), data["at"])
-        )
+        post = _post_for_scheduling(brand_id, post_id)
+        return _with_etag(scheduling.schedule_at(post, data["at"], actor=current_actor()))
 
 
 @blp.route("/posts/<id(pst):post_id>/queue")
@@ -158,7 +157,8 @@ class PostQueue(MethodView):
         Schedules the post in the brand's next posting slot that no other post holds
         (409 when the brand has no slots).
         """
-        return _with_etag(scheduling.add_to_queue(_post_for_scheduling(brand_id, post_id)))
+        post = _post_for_scheduling(brand_id, post_id)
+        return _with_etag(scheduling.add_to_queue(post, actor=current_actor()))
 
 
 @blp.route("/posts/<id(pst):post_id>/publish-now")
@@ -173,7 +173,8 @@ class PostPublishNow(MethodView):
         Schedules the post (or moves its schedule) to the current instant, so the publishing
         workers take it at once. Approval rules apply as for scheduling.
         """
-        return _with_etag(scheduling.publish_now(_post_for_scheduling(brand_id, post_id)))
+        post = _post_for_scheduling(brand_id, post_id)
+        return _with_etag(scheduling.publish_now(post, actor=current_actor()))
 
 
 @blp.route("/posts/<id(pst):post_id>/reschedule")
@@ -188,9 +189,8 @@ class PostReschedule(MethodView):
         Only while no delivery of it has been handed to a worker. `at` is RFC 3339 with an
         offset, in the future.
         """
-        return _with_etag(
-            scheduling.reschedule(_post_for_scheduling(brand_id, post_id), data["at"])
-        )
+        post = _post_for_scheduling(brand_id, post_id)
+        return _with_etag(scheduling.reschedule(post, data["at"], actor=current_actor()))
 
 
 @blp.route("/posts/<id(pst):post_id>/unschedule")
@@ -204,7 +204,8 @@ class PostUnschedule(MethodView):
         Its waiting deliveries are removed and it goes back to `approved` (or to `draft` when
         the brand's approval mode is `none`). Refused once publishing has started.
         """
-        return _with_etag(scheduling.unschedule(_post_for_scheduling(brand_id, post_id)))
+        post = _post_for_scheduling(brand_id, post_id)
+        return _with_etag(scheduling.unschedule(post, actor=current_actor()))
 
 
 _CSV_BODY = {
@@ -278,5 +279,7 @@ class PostImport(MethodView):
         brand = tenancy.get_brand_or_404(brand_id)
         principal = current_principal()
         permissions.require(principal, "posts.write", brand.id)
-        created = post_import.import_posts(brand, _csv_from_request(), user_id=principal.user_id)
+        created = post_import.import_posts(
+            brand, _csv_from_request(), user_id=principal.user_id, actor=current_actor()
+        )
         return {"count": len(created), "posts": [item["post"] for item in created]}

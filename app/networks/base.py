@@ -165,7 +165,7 @@ class Connector(ABC):
     def revoke(self, secrets: dict[str, Any], instance_url: str | None) -> None:
         """Tell the network we are done with these credentials."""
 
-    # -- publishing (next issue) ---------------------------------------------------------------
+    # -- publishing (not built yet: each connector that publishes overrides this) --------------
 
     def publish(self, secrets: dict[str, Any], instance_url: str | None, post: Any) -> Any:
         raise NotSupported(f"Publishing to {self.network} is not available yet.")

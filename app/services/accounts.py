@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import Select
 
 from app import tenancy
 from app.auth.principal import Principal
@@ -85,7 +86,10 @@ def _as_problem(exc: NetworkError, *, field: str, action: str) -> Exception:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def accounts_select(brand_id: str, *, network: str | None = None, health: str | None = None):
+def list_statement(
+    brand_id: str, *, network: str | None = None, health: str | None = None
+) -> Select[Any]:
+    """The brand's accounts for the list, by network and health when given; paged by id."""
     stmt = tenancy.scoped_select(SocialAccount).where(SocialAccount.brand_id == brand_id)
     if network:
         stmt = stmt.where(SocialAccount.network == network)
@@ -178,7 +182,13 @@ def start_authorization(
 
 
 def complete_authorization(
-    brand: Brand, principal: Principal, *, state: str, code: str | None, error: str | None
+    brand: Brand,
+    principal: Principal,
+    *,
+    state: str,
+    code: str | None,
+    error: str | None,
+    actor: audit.Actor,
 ) -> list[SocialAccount]:
     row = oauth_states.claim(brand, principal, state)
     if error or not code:
@@ -203,7 +213,10 @@ def complete_authorization(
         # A grant reaching several pages reconnects only the one asked for.
         same = [c for c in connected if c.identity.external_id == target.external_id]
         connected = same or connected[:1]
-    saved = [_save(brand, principal, row.network, item, reconnecting=target) for item in connected]
+    saved = [
+        _save(brand, principal, row.network, item, reconnecting=target, actor=actor)
+        for item in connected
+    ]
     db.session.commit()
     return saved
 
@@ -211,9 +224,11 @@ def complete_authorization(
 # -- direct credentials ----------------------------------------------------------------------------
 
 
-def connect_direct(brand: Brand, principal: Principal, data: dict[str, Any]) -> SocialAccount:
+def connect_direct(
+    brand: Brand, principal: Principal, data: dict[str, Any], *, actor: audit.Actor
+) -> SocialAccount:
     connected = _verify_direct(data["network"], data)
-    account = _save(brand, principal, data["network"], connected, reconnecting=None)
+    account = _save(brand, principal, data["network"], connected, reconnecting=None, actor=actor)
     _apply_display(account, data)
     db.session.commit()
     return account
@@ -244,6 +259,7 @@ def _save(
     connected: ConnectedAccount,
     *,
     reconnecting: SocialAccount | None,
+    actor: audit.Actor,
 ) -> SocialAccount:
     identity = connected.identity
     if reconnecting is not None:
@@ -258,7 +274,7 @@ def _save(
         # Connecting an account the brand already has (even a disconnected one) reconnects that
         # row, so its history stays in one place.
         account = db.session.scalars(
-            accounts_select(brand.id, network=network).where(
+            list_statement(brand.id, network=network).where(
                 SocialAccount.external_id == identity.external_id
             )
         ).first()
@@ -288,6 +304,7 @@ def _save(
     db.session.flush()
     audit.record(
         action,
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="social_account",
@@ -319,7 +336,12 @@ def _apply_display(account: SocialAccount, data: dict[str, Any]) -> None:
 
 
 def reconnect(
-    brand: Brand, principal: Principal, account: SocialAccount, data: dict[str, Any]
+    brand: Brand,
+    principal: Principal,
+    account: SocialAccount,
+    data: dict[str, Any],
+    *,
+    actor: audit.Actor,
 ) -> ReconnectResult:
     network = account.network
     connector = connector_for(network)
@@ -335,7 +357,7 @@ def reconnect(
         if connector.per_instance:
             values[connector.instance_url_field] = account.instance_url
         connected = _verify_direct(network, values)
-        saved = _save(brand, principal, network, connected, reconnecting=account)
+        saved = _save(brand, principal, network, connected, reconnecting=account, actor=actor)
         db.session.commit()
         return ReconnectResult(account=saved)
     # The account's kind (LinkedIn member or organization) is kept where the network has kinds.
@@ -350,12 +372,15 @@ def reconnect(
     return ReconnectResult(authorization=authorization)
 
 
-def update_display(account: SocialAccount, changes: dict[str, Any]) -> SocialAccount:
+def update_display(
+    account: SocialAccount, changes: dict[str, Any], *, actor: audit.Actor
+) -> SocialAccount:
     _apply_display(account, changes)
     account.version = (account.version or 1) + 1
     account.updated_at = utcnow()
     audit.record(
         "social_account.updated",
+        actor=actor,
         agency_id=account.agency_id,
         brand_id=account.brand_id,
         target_type="social_account",
@@ -366,7 +391,7 @@ def update_display(account: SocialAccount, changes: dict[str, Any]) -> SocialAcc
     return account
 
 
-def disconnect(account: SocialAccount) -> None:
+def disconnect(account: SocialAccount, *, actor: audit.Actor) -> None:
     """Revoke at the network (best effort), forget the credentials, keep the row and history."""
     if account.health == AccountHealth.REVOKED.value and account.credentials_encrypted is None:
         return
@@ -390,6 +415,7 @@ def disconnect(account: SocialAccount) -> None:
     account.updated_at = utcnow()
     audit.record(
         "social_account.disconnected",
+        actor=actor,
         agency_id=account.agency_id,
         brand_id=account.brand_id,
         target_type="social_account",

@@ -23,7 +23,7 @@ from app.models import (
     SocialAccount,
 )
 from app.models.base import utcnow
-from app.services import content_rules, lifecycle
+from app.services import audit, content_rules, lifecycle
 
 # Accounts whose credentials no longer work: nothing is scheduled to them.
 _CANNOT_POST = {AccountHealth.NEEDS_RECONNECT.value, AccountHealth.REVOKED.value}
@@ -34,7 +34,7 @@ def deliveries_of(post: Post) -> list[Delivery]:
     return list(db.session.scalars(stmt.order_by(Delivery.id)))
 
 
-def refresh_post_status(post: Post) -> PostStatus | None:
+def refresh_post_status(post: Post, *, actor: audit.Actor) -> PostStatus | None:
     """Set the post's status from its deliveries (the caller commits); returns the new status."""
     deliveries = deliveries_of(post)
     status = lifecycle.roll_up([d.status for d in deliveries])
@@ -45,7 +45,11 @@ def refresh_post_status(post: Post) -> PostStatus | None:
             (d.published_at for d in deliveries if d.published_at), default=utcnow()
         )
     lifecycle.change_status(
-        post, status, "post.status_changed", {"from": post.status, "to": status.value}
+        post,
+        status,
+        "post.status_changed",
+        {"from": post.status, "to": status.value},
+        actor=actor,
     )
     return status
 
@@ -90,7 +94,7 @@ def check_content(post: Post) -> None:
         )
 
 
-def plan_deliveries(post: Post, when: datetime) -> list[Delivery]:
+def plan_deliveries(post: Post, when: datetime, *, actor: audit.Actor) -> list[Delivery]:
     """Schedule the post at `when` (aware): one Delivery per target account, status scheduled.
 
     Rescheduling moves the pending deliveries; accounts no longer targeted lose theirs.
@@ -135,6 +139,7 @@ def plan_deliveries(post: Post, when: datetime) -> list[Delivery]:
         PostStatus.SCHEDULED,
         "post.scheduled",
         {"from": post.status, "scheduled_at": when.isoformat(), "accounts": sorted(targets)},
+        actor=actor,
     )
     return deliveries
 

@@ -55,6 +55,7 @@ def _cipher(key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(derived.digest()))
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.IDEMPOTENCY)
 def _find(scope: str, key: str) -> IdempotencyRecord | None:
     with tenancy.system_scope():
         return db.session.scalar(
@@ -143,6 +144,7 @@ def finish(key: str, response: Response) -> None:
         db.session.commit()
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.IDEMPOTENCY)
 def abandon(key: str) -> None:
     scope, _ = _scope()
     db.session.rollback()
@@ -155,6 +157,7 @@ def abandon(key: str) -> None:
         db.session.commit()
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def purge_expired() -> int:
     with tenancy.system_scope():
         result = db.session.execute(

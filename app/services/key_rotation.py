@@ -30,6 +30,7 @@ class Rotation:
     unreadable: list[tuple[str, str]]  # (table, row id)
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def rotate_encryption_keys(batch: int = 200) -> Rotation:
     """Re-encrypt every stored secret with the newest key (run after adding a key in front).
 

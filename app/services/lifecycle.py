@@ -171,19 +171,29 @@ def require_transition(post: Post, to: PostStatus) -> None:
             )
 
 
-def change_status(post: Post, to: PostStatus, event: str, data: dict[str, Any] | None) -> None:
+def change_status(
+    post: Post,
+    to: PostStatus,
+    event: str,
+    data: dict[str, Any] | None,
+    *,
+    actor: audit.Actor,
+) -> None:
     """Move `post` to `to` (409 if the lifecycle does not allow it) and record `event`, with
     `data`, in its activity. The caller commits."""
     require_transition(post, to)
     post.status = to.value
     post.updated_at = utcnow()
-    record_post_event(post, event, data)
+    record_post_event(post, event, data, actor=actor)
 
 
-def record_post_event(post: Post, action: str, data: dict[str, Any] | None = None) -> None:
+def record_post_event(
+    post: Post, action: str, data: dict[str, Any] | None = None, *, actor: audit.Actor
+) -> None:
     """One audit event on a post: what its activity feed (`…/posts/{id}/activity`) reads."""
     audit.record(
         action,
+        actor=actor,
         agency_id=post.agency_id,
         brand_id=post.brand_id,
         target_type="post",

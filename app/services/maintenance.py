@@ -15,6 +15,7 @@ from app.models.base import utcnow
 from app.services import idempotency, outbox, throttle
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def purge_expired() -> dict[str, int]:
     purged = {"idempotency_records": idempotency.purge_expired()}
     with tenancy.system_scope():
@@ -32,6 +33,7 @@ def purge_expired() -> dict[str, int]:
     return purged
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def purge_expired_oauth_states(*, now: datetime | None = None) -> int:
     """Forget authorizations that can no longer be finished (expired or used a day ago)."""
     cutoff = (now or utcnow()) - timedelta(days=1)

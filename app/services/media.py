@@ -114,6 +114,7 @@ def upload(
     declared_type: str | None,
     alt_text: str | None = None,
     user_id: str | None = None,
+    actor: audit.Actor,
 ) -> Media:
     """Check, store and record one uploaded file. `source` must be seekable (Werkzeug spools
     uploads to a temporary file)."""
@@ -161,8 +162,9 @@ def upload(
         )
         db.session.add(media)
         audit.record(
-            "media.uploaded", agency_id=brand.agency_id, brand_id=brand.id, target_type="media",
-            target_id=media_id, data={"content_type": actual, "size_bytes": size},
+            "media.uploaded", actor=actor, agency_id=brand.agency_id, brand_id=brand.id,
+            target_type="media", target_id=media_id,
+            data={"content_type": actual, "size_bytes": size},
         )  # fmt: skip
         db.session.commit()
     except BaseException:
@@ -172,7 +174,7 @@ def upload(
     return media
 
 
-def list_stmt(brand_id: str, principal: Principal, kind: str | None = None) -> Select[Any]:
+def list_statement(brand_id: str, principal: Principal, kind: str | None = None) -> Select[Any]:
     """The brand's media that `principal` may see (a client: the media of posts they see)."""
     stmt = tenancy.scoped_select(Media).where(
         Media.brand_id == brand_id,
@@ -194,13 +196,13 @@ def get_or_404(brand_id: str, media_id: str, principal: Principal) -> Media:
     return media
 
 
-def update(media: Media, changes: dict[str, Any]) -> Media:
+def update(media: Media, changes: dict[str, Any], *, actor: audit.Actor) -> Media:
     if "alt_text" in changes:
         media.alt_text = changes["alt_text"] or None
     media.updated_at = utcnow()
     audit.record(
-        "media.updated", agency_id=media.agency_id, brand_id=media.brand_id, target_type="media",
-        target_id=media.id, data={"fields": sorted(changes)},
+        "media.updated", actor=actor, agency_id=media.agency_id, brand_id=media.brand_id,
+        target_type="media", target_id=media.id, data={"fields": sorted(changes)},
     )  # fmt: skip
     db.session.commit()
     return media
@@ -231,7 +233,7 @@ def _posts_holding(media: Media) -> list[str]:
     return sorted(held)
 
 
-def delete(media: Media) -> None:
+def delete(media: Media, *, actor: audit.Actor) -> None:
     """Forget the file; keep the row (deleted) so published posts still say what they carried."""
     holders = _posts_holding(media)
     if holders:
@@ -242,8 +244,8 @@ def delete(media: Media) -> None:
     media.deleted_at = utcnow()
     media.updated_at = media.deleted_at
     audit.record(
-        "media.deleted", agency_id=media.agency_id, brand_id=media.brand_id, target_type="media",
-        target_id=media.id,
+        "media.deleted", actor=actor, agency_id=media.agency_id, brand_id=media.brand_id,
+        target_type="media", target_id=media.id,
     )  # fmt: skip
     db.session.commit()
     # After the commit: a failed transaction must not lose a file its row still points to.

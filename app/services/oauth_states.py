@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import update
-
 from app import tenancy
 from app.auth.principal import Principal
 from app.errors import Conflict, ValidationFailed
@@ -82,7 +80,7 @@ def claim(brand: Brand, principal: Principal, state: str) -> OAuthState:
             errors={"state": ["Expired."]},
         )
     claimed = db.session.execute(
-        update(OAuthState)
+        tenancy.scoped_update(OAuthState)
         .where(OAuthState.id == row.id, OAuthState.used_at.is_(None))
         .values(used_at=utcnow())
     )

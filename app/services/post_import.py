@@ -216,7 +216,9 @@ def parse(content: str, brand: Brand) -> tuple[list[Row], list[datetime]]:
     return rows, queue
 
 
-def import_posts(brand: Brand, content: str, *, user_id: str | None) -> list[dict[str, Any]]:
+def import_posts(
+    brand: Brand, content: str, *, user_id: str | None, actor: audit.Actor
+) -> list[dict[str, Any]]:
     """Validate every row, then create (and schedule or queue) them all in one transaction."""
     if brand.approval_mode == ApprovalMode.NONE.value:
         posting_slots.hold_queue(brand)  # the queued rows' slots are read in parse
@@ -244,10 +246,11 @@ def import_posts(brand: Brand, content: str, *, user_id: str | None) -> list[dic
             db.session.flush()
             if schedule:
                 at = row.at or queue_instants.pop(0)
-                deliveries.plan_deliveries(post, at)
+                deliveries.plan_deliveries(post, at, actor=actor)
             created.append({"row": row.number, "post": post})
         audit.record(
             "posts.imported",
+            actor=actor,
             agency_id=brand.agency_id,
             brand_id=brand.id,
             target_type="brand",

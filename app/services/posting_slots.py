@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete
-
 from app import tenancy
 from app.auth.principal import Principal
 from app.errors import Conflict, ValidationFailed
@@ -33,7 +31,9 @@ def weekly_slots(brand: Brand) -> list[slot_times.WeeklySlot]:
     )
 
 
-def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slot_times.WeeklySlot]:
+def replace_slots(
+    brand: Brand, wanted: list[dict[str, Any]], *, actor: audit.Actor
+) -> list[slot_times.WeeklySlot]:
     """Make the brand's weekly slots exactly `wanted` (`{weekday, time}` items)."""
     if len(wanted) > MAX_SLOTS:
         raise ValidationFailed(
@@ -49,11 +49,7 @@ def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slot_times
         seen.setdefault(key, index)
     if errors:
         raise ValidationFailed("Each weekly slot may appear once.", errors=errors)
-    db.session.execute(
-        delete(PostingSlot).where(
-            PostingSlot.agency_id == brand.agency_id, PostingSlot.brand_id == brand.id
-        )
-    )
+    db.session.execute(tenancy.scoped_delete(PostingSlot).where(PostingSlot.brand_id == brand.id))
     for weekday, local_time in sorted(seen):
         db.session.add(
             PostingSlot(
@@ -62,6 +58,7 @@ def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slot_times
         )
     audit.record(
         "brand.posting_slots.replaced",
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="brand",

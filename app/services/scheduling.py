@@ -16,7 +16,7 @@ from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import ApprovalMode, Brand, Post, PostStatus
 from app.models.base import utcnow
-from app.services import deliveries, lifecycle, posting_slots
+from app.services import audit, deliveries, lifecycle, posting_slots
 
 # A request takes a moment to arrive: an instant this close behind "now" still counts as now.
 CLOCK_SKEW = timedelta(seconds=30)
@@ -52,16 +52,16 @@ def _require_schedulable(post: Post, brand: Brand) -> None:
     raise Conflict(f"A post in status '{post.status}' cannot be scheduled.")
 
 
-def schedule_at(post: Post, at: datetime) -> Post:
+def schedule_at(post: Post, at: datetime, *, actor: audit.Actor) -> Post:
     """Schedule an unscheduled post at a future instant."""
     _not_in_past(at)
     _require_schedulable(post, _brand_of(post))
-    deliveries.plan_deliveries(post, at)
+    deliveries.plan_deliveries(post, at, actor=actor)
     db.session.commit()
     return post
 
 
-def add_to_queue(post: Post) -> Post:
+def add_to_queue(post: Post, *, actor: audit.Actor) -> Post:
     """Schedule the post in the brand's next free posting slot."""
     brand = _brand_of(post)
     _require_schedulable(post, brand)
@@ -70,22 +70,22 @@ def add_to_queue(post: Post) -> Post:
     posting_slots.hold_queue(brand)
     db.session.refresh(post)
     _require_schedulable(post, brand)
-    deliveries.plan_deliveries(post, posting_slots.next_free_slot(brand))
+    deliveries.plan_deliveries(post, posting_slots.next_free_slot(brand), actor=actor)
     db.session.commit()
     return post
 
 
-def publish_now(post: Post) -> Post:
+def publish_now(post: Post, *, actor: audit.Actor) -> Post:
     """Schedule for the current instant; the dispatcher picks the deliveries up at once."""
     brand = _brand_of(post)
     if post.status != PostStatus.SCHEDULED.value:
         _require_schedulable(post, brand)
-    deliveries.plan_deliveries(post, utcnow())
+    deliveries.plan_deliveries(post, utcnow(), actor=actor)
     db.session.commit()
     return post
 
 
-def reschedule(post: Post, at: datetime) -> Post:
+def reschedule(post: Post, at: datetime, *, actor: audit.Actor) -> Post:
     """Move a scheduled post to another future instant."""
     _not_in_past(at)
     if post.status != PostStatus.SCHEDULED.value:
@@ -93,12 +93,12 @@ def reschedule(post: Post, at: datetime) -> Post:
             f"Only a scheduled post can be rescheduled; this one is '{post.status}'"
             + (" (use schedule)." if post.status == PostStatus.APPROVED.value else ".")
         )
-    deliveries.plan_deliveries(post, at)
+    deliveries.plan_deliveries(post, at, actor=actor)
     db.session.commit()
     return post
 
 
-def unschedule(post: Post) -> Post:
+def unschedule(post: Post, *, actor: audit.Actor) -> Post:
     """Take a scheduled post off the schedule: its waiting deliveries are removed and it goes
     back to `approved` (or `draft` when the brand has no approval step)."""
     if post.status != PostStatus.SCHEDULED.value:
@@ -109,17 +109,23 @@ def unschedule(post: Post) -> Post:
         PostStatus.DRAFT if brand.approval_mode == ApprovalMode.NONE.value else PostStatus.APPROVED
     )
     lifecycle.change_status(
-        post, back_to, "post.unscheduled", {"to": back_to.value, "deliveries_removed": removed}
+        post,
+        back_to,
+        "post.unscheduled",
+        {"to": back_to.value, "deliveries_removed": removed},
+        actor=actor,
     )
     db.session.commit()
     return post
 
 
-def cancel(post: Post) -> Post:
+def cancel(post: Post, *, actor: audit.Actor) -> Post:
     """Cancel a post that has not gone out: its pending deliveries are cancelled, never deleted,
     and the post and its activity stay readable."""
     lifecycle.require_transition(post, PostStatus.CANCELLED)
     deliveries.cancel_pending(post)
-    lifecycle.change_status(post, PostStatus.CANCELLED, "post.cancelled", {"from": post.status})
+    lifecycle.change_status(
+        post, PostStatus.CANCELLED, "post.cancelled", {"from": post.status}, actor=actor
+    )
     db.session.commit()
     return post

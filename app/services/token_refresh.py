@@ -103,7 +103,7 @@ def _report_unreadable(account: SocialAccount, now: datetime) -> None:
                 "reason": "the server could not decrypt the stored credentials (a server "
                 "configuration problem, not the account's); the account was left as it is"
             },
-            actor_type="system",
+            actor=audit.SYSTEM,
         )
 
 
@@ -117,7 +117,7 @@ def _mark_dead(account: SocialAccount, reason: str) -> str:
         target_type="social_account",
         target_id=account.id,
         data={"reason": account.last_error},
-        actor_type="system",
+        actor=audit.SYSTEM,
     )
     return "needs_reconnect"
 
@@ -137,6 +137,7 @@ class UnreadableCredentials(RuntimeError):
         )
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def refresh_expiring_tokens(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     """Every account whose token expires within TOKEN_REFRESH_MARGIN_SECONDS, across agencies.
 

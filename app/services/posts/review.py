@@ -18,14 +18,14 @@ from app.errors import Conflict, Forbidden
 from app.extensions import db
 from app.models import ApprovalMode, ApprovalStage, Brand, BrandRole, Post, PostStatus
 from app.models.base import utcnow
-from app.services import deliveries, lifecycle
+from app.services import audit, deliveries, lifecycle
 
 
 def _role_on(principal: Principal, brand_id: str) -> BrandRole | None:
     return principal.brand_roles.get(brand_id)
 
 
-def submit(post: Post) -> Post:
+def submit(post: Post, *, actor: audit.Actor) -> Post:
     brand = tenancy.get_brand_or_404(post.brand_id)
     if brand.approval_mode == ApprovalMode.NONE.value:
         raise Conflict("This brand does not review posts (approval mode 'none'); schedule it.")
@@ -34,7 +34,9 @@ def submit(post: Post) -> Post:
     # Reviewers should not approve what a network would refuse.
     deliveries.check_content(post)
     post.approval_stage = ApprovalStage.INTERNAL.value
-    lifecycle.change_status(post, PostStatus.IN_REVIEW, "post.submitted", {"from": post.status})
+    lifecycle.change_status(
+        post, PostStatus.IN_REVIEW, "post.submitted", {"from": post.status}, actor=actor
+    )
     db.session.commit()
     return post
 
@@ -55,7 +57,9 @@ def _check_reviewer(post: Post, principal: Principal, brand: Brand) -> None:
         raise Forbidden("The agency reviews this post before the client does.")
 
 
-def approve(post: Post, principal: Principal, comment: str | None = None) -> Post:
+def approve(
+    post: Post, principal: Principal, comment: str | None = None, *, actor: audit.Actor
+) -> Post:
     brand = tenancy.get_brand_or_404(post.brand_id)
     _check_reviewer(post, principal, brand)
     stage = post.approval_stage or ApprovalStage.INTERNAL.value
@@ -66,22 +70,26 @@ def approve(post: Post, principal: Principal, comment: str | None = None) -> Pos
         # Still in review, now at the client's stage: the status stays.
         post.approval_stage = ApprovalStage.CLIENT.value
         post.updated_at = utcnow()
-        lifecycle.record_post_event(post, "post.approved", event)
+        lifecycle.record_post_event(post, "post.approved", event, actor=actor)
     else:
         post.approval_stage = None
-        lifecycle.change_status(post, PostStatus.APPROVED, "post.approved", event)
+        lifecycle.change_status(post, PostStatus.APPROVED, "post.approved", event, actor=actor)
     db.session.commit()
     return post
 
 
-def reject(post: Post, principal: Principal, comment: str) -> Post:
+def reject(post: Post, principal: Principal, comment: str, *, actor: audit.Actor) -> Post:
     brand = tenancy.get_brand_or_404(post.brand_id)
     _check_reviewer(post, principal, brand)
     stage = post.approval_stage or ApprovalStage.INTERNAL.value
     post.approval_stage = None
     post.review_comment = comment
     lifecycle.change_status(
-        post, PostStatus.REJECTED, "post.rejected", {"stage": stage, "comment": comment}
+        post,
+        PostStatus.REJECTED,
+        "post.rejected",
+        {"stage": stage, "comment": comment},
+        actor=actor,
     )
     db.session.commit()
     return post

@@ -26,13 +26,15 @@ from app.models import (
     SocialAccount,
 )
 from app.models.base import utcnow
-from app.services import deliveries, lifecycle
+from app.services import audit, deliveries, lifecycle
 
 # Fields whose change alters what would be published (and so needs a fresh approval).
 CONTENT_FIELDS = frozenset({"text", "link", "media_ids", "account_ids", "variants"})
 
 
-def create_post(brand: Brand, principal: Principal, data: dict[str, Any]) -> Post:
+def create_post(
+    brand: Brand, principal: Principal, data: dict[str, Any], *, actor: audit.Actor
+) -> Post:
     post = Post(
         agency_id=brand.agency_id,
         brand_id=brand.id,
@@ -46,12 +48,12 @@ def create_post(brand: Brand, principal: Principal, data: dict[str, Any]) -> Pos
     db.session.add(post)
     _apply_relations(post, data)
     db.session.flush()
-    lifecycle.record_post_event(post, "post.created", {"accounts": post.account_ids})
+    lifecycle.record_post_event(post, "post.created", {"accounts": post.account_ids}, actor=actor)
     db.session.commit()
     return post
 
 
-def update_post(post: Post, changes: dict[str, Any]) -> Post:
+def update_post(post: Post, changes: dict[str, Any], *, actor: audit.Actor) -> Post:
     if not changes:
         return post
     content_changed = any(
@@ -68,14 +70,14 @@ def update_post(post: Post, changes: dict[str, Any]) -> Post:
             setattr(post, field, changes[field] if field != "text" else changes[field] or "")
     _apply_relations(post, changes)
     post.updated_at = utcnow()
-    lifecycle.record_post_event(post, "post.updated", {"fields": sorted(changes)})
+    lifecycle.record_post_event(post, "post.updated", {"fields": sorted(changes)}, actor=actor)
     if content_changed:
-        _after_content_change(post, previous)
+        _after_content_change(post, previous, actor)
     db.session.commit()
     return post
 
 
-def _after_content_change(post: Post, previous: str) -> None:
+def _after_content_change(post: Post, previous: str, actor: audit.Actor) -> None:
     brand = tenancy.get_brand_or_404(post.brand_id)
     reviewed = brand.approval_mode != ApprovalMode.NONE.value
     approved_before = reviewed and previous in lifecycle.APPROVED_CONTENT
@@ -87,11 +89,11 @@ def _after_content_change(post: Post, previous: str) -> None:
         deliveries.withdraw_pending(post)
         post.approval_stage = ApprovalStage.INTERNAL.value
         lifecycle.change_status(
-            post, PostStatus.IN_REVIEW, "post.returned_to_review", {"from": previous}
+            post, PostStatus.IN_REVIEW, "post.returned_to_review", {"from": previous}, actor=actor
         )
     elif previous == PostStatus.SCHEDULED.value:
         # No review in this brand: keep the schedule, checked against the new content and targets.
-        deliveries.plan_deliveries(post, post.scheduled_at or utcnow())
+        deliveries.plan_deliveries(post, post.scheduled_at or utcnow(), actor=actor)
 
 
 def _overrides(post: Post) -> list[dict[str, Any]]:
@@ -101,18 +103,20 @@ def _overrides(post: Post) -> list[dict[str, Any]]:
     ]
 
 
-def set_variant(post: Post, account_id: str, data: dict[str, Any]) -> PostVariant:
+def set_variant(
+    post: Post, account_id: str, data: dict[str, Any], *, actor: audit.Actor
+) -> PostVariant:
     """Target one more account, or change what one target says (null: the post's own)."""
     variants = [v for v in _overrides(post) if v["account_id"] != account_id]
     variants.append(
         {"account_id": account_id, "text": data.get("text"), "media_ids": data.get("media_ids")}
     )
     account_ids = post.account_ids + ([] if account_id in post.account_ids else [account_id])
-    update_post(post, {"account_ids": account_ids, "variants": variants})
+    update_post(post, {"account_ids": account_ids, "variants": variants}, actor=actor)
     return next(v for v in post.variants if v.account_id == account_id)
 
 
-def remove_target(post: Post, account_id: str) -> None:
+def remove_target(post: Post, account_id: str, *, actor: audit.Actor) -> None:
     """The post no longer goes to this account (its variant goes with it)."""
     update_post(
         post,
@@ -120,17 +124,18 @@ def remove_target(post: Post, account_id: str) -> None:
             "account_ids": [a for a in post.account_ids if a != account_id],
             "variants": [v for v in _overrides(post) if v["account_id"] != account_id],
         },
+        actor=actor,
     )
 
 
-def delete_post(post: Post) -> None:
+def delete_post(post: Post, *, actor: audit.Actor) -> None:
     """Drafts (and rejected drafts) are deleted; anything further along is cancelled instead."""
     if post.status not in lifecycle.DRAFTLIKE:
         raise Conflict(
             f"Only drafts can be deleted; this post is '{post.status}'. "
             "Cancel it instead (POST …/posts/{post_id}/cancel)."
         )
-    lifecycle.record_post_event(post, "post.deleted", {"status": post.status})
+    lifecycle.record_post_event(post, "post.deleted", {"status": post.status}, actor=actor)
     db.session.delete(post)
     db.session.commit()
 
