@@ -17,7 +17,7 @@ from app.ids import new_id
 from app.models import Brand, IdempotencyRecord
 from app.models.base import utcnow
 from app.schemas.common import Timestamp
-from app.services import idempotency
+from app.api import idempotency
 from tests.helpers import assert_problem, owner_connection
 
 # -- keyset pagination ----------------------------------------------------------------------------

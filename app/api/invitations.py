@@ -4,7 +4,8 @@ from flask import request
 from flask.views import MethodView
 
 from app import tenancy
-from app.api.http import Blueprint, idempotent, paginate, public
+from app.api.http import Blueprint, paginate, public
+from app.api.idempotency import idempotent
 from app.auth import permissions
 from app.auth.principal import current_principal
 from app.models import Invitation

@@ -9,16 +9,8 @@ from collections.abc import Callable
 from flask import request
 from flask.views import MethodView
 
-from app import tenancy
-from app.api.http import (
-    ETAG_HEADER_DOC,
-    MULTIPART_FRAMING,
-    Blueprint,
-    body_limit,
-    idempotent,
-    send_etag,
-)
-from app.auth import permissions
+from app.api.http import MULTIPART_FRAMING, Blueprint, body_limit, brand_route
+from app.api.idempotency import idempotent
 from app.auth.principal import current_principal
 from app.errors import ValidationFailed
 from app.models import Brand, Post
@@ -32,7 +24,7 @@ from app.schemas.scheduling import (
     PostingSlotsUpdateSchema,
     ScheduleAtSchema,
 )
-from app.services import post_import, posting_slots, posts, scheduling
+from app.services import post_import, posting_slots, scheduling
 
 blp = Blueprint(
     "scheduling",
@@ -61,29 +53,27 @@ def _slots_body(brand: Brand) -> dict:
 @blp.route("/posting-slots")
 class PostingSlots(MethodView):
     @blp.doc(operationId="getPostingSlots")
+    @brand_route("brand.read")
     @blp.response(200, PostingSlotsSchema)
     @_with_dst_rule
-    def get(self, brand_id):
+    def get(self, brand):
         """The brand's weekly posting slots
 
         Wall-clock times in the brand's IANA time zone, used by the queue.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        permissions.require(current_principal(), "brand.read", brand.id)
         return _slots_body(brand)
 
     @blp.doc(operationId="replacePostingSlots")
+    @brand_route("brand.update")
     @blp.arguments(PostingSlotsUpdateSchema)
     @blp.response(200, PostingSlotsSchema)
     @_with_dst_rule
-    def put(self, data, brand_id):
+    def put(self, data, brand):
         """Replace the brand's weekly posting slots
 
         Send the whole weekly set (at most 200, each weekday and time once); it replaces the
         current one.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        permissions.require(current_principal(), "brand.update", brand.id)
         posting_slots.replace_slots(brand, data["slots"])
         return _slots_body(brand)
 
@@ -91,33 +81,18 @@ class PostingSlots(MethodView):
 @blp.route("/calendar")
 class Calendar(MethodView):
     @blp.doc(operationId="getCalendar")
+    @brand_route("posts.read")
     @blp.arguments(CalendarArgsSchema, location="query")
     @blp.response(200, CalendarSchema)
     @_with_dst_rule
-    def get(self, args, brand_id):
+    def get(self, args, brand):
         """The brand's calendar: posts and free slots in a range
 
         Posts scheduled or published in [from, to) and the posting slots no post holds, each
         with its instant in UTC (`at`) and on the brand's clock with the offset then in force
         (`local_at`). The range is at most 92 days.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        principal = current_principal()
-        permissions.require(principal, "posts.read", brand.id)
-        return posting_slots.calendar(brand, args["from_"], args["to"], principal)
-
-
-def _post_for_scheduling(brand_id: str, post_id: str) -> Post:
-    brand = tenancy.get_brand_or_404(brand_id)
-    principal = current_principal()
-    post = posts.get_post_or_404(brand.id, post_id, principal)
-    permissions.require(principal, "posts.write", brand.id)
-    return post
-
-
-def _with_etag(post: Post) -> Post:
-    send_etag(post)
-    return post
+        return posting_slots.calendar(brand, args["from_"], args["to"], current_principal())
 
 
 _CONFLICT = {"response": "CONFLICT", "description": "The post's status does not allow this"}
@@ -127,84 +102,89 @@ _CONTENT = {
 }
 
 
+# Every schedule change: the post in its brand, `posts.write`, and If-Match on the post.
+_SCHEDULING = brand_route("posts.write", load=Post, if_match=True, etag=True)
+
+
 @blp.route("/posts/<id(pst):post_id>/schedule")
 class PostSchedule(MethodView):
     @blp.doc(operationId="schedulePost")
+    @_SCHEDULING
     @blp.arguments(ScheduleAtSchema)
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.response(200, PostSchema)
     @blp.alt_response(409, **_CONFLICT)
-    def post(self, data, brand_id, post_id):
+    def post(self, data, brand, post):
         """Schedule a post at an instant
 
         `at` is RFC 3339 with an offset (a time without one is refused) and must be in the
         future. The post must be approved unless the brand's approval mode is `none`. One
         delivery per target account waits for the publishing workers.
         """
-        return _with_etag(
-            scheduling.schedule_at(_post_for_scheduling(brand_id, post_id), data["at"])
-        )
+        return scheduling.schedule_at(post, data["at"])
 
 
 @blp.route("/posts/<id(pst):post_id>/queue")
 class PostQueue(MethodView):
     @blp.doc(operationId="queuePost")
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @_SCHEDULING
+    @blp.response(200, PostSchema)
     @blp.alt_response(409, **_CONFLICT)
     @blp.alt_response(422, **_CONTENT)
     @_with_dst_rule
-    def post(self, brand_id, post_id):
+    def post(self, brand, post):
         """Add a post to the queue
 
         Schedules the post in the brand's next posting slot that no other post holds
         (409 when the brand has no slots).
         """
-        return _with_etag(scheduling.add_to_queue(_post_for_scheduling(brand_id, post_id)))
+        return scheduling.add_to_queue(post)
 
 
 @blp.route("/posts/<id(pst):post_id>/publish-now")
 class PostPublishNow(MethodView):
     @blp.doc(operationId="publishPostNow")
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @_SCHEDULING
+    @blp.response(200, PostSchema)
     @blp.alt_response(409, **_CONFLICT)
     @blp.alt_response(422, **_CONTENT)
-    def post(self, brand_id, post_id):
+    def post(self, brand, post):
         """Publish a post now
 
         Schedules the post (or moves its schedule) to the current instant, so the publishing
         workers take it at once. Approval rules apply as for scheduling.
         """
-        return _with_etag(scheduling.publish_now(_post_for_scheduling(brand_id, post_id)))
+        return scheduling.publish_now(post)
 
 
 @blp.route("/posts/<id(pst):post_id>/reschedule")
 class PostReschedule(MethodView):
     @blp.doc(operationId="reschedulePost")
+    @_SCHEDULING
     @blp.arguments(ScheduleAtSchema)
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @blp.response(200, PostSchema)
     @blp.alt_response(409, **_CONFLICT)
-    def post(self, data, brand_id, post_id):
+    def post(self, data, brand, post):
         """Move a scheduled post to another instant
 
         Only while no delivery of it has been handed to a worker. `at` is RFC 3339 with an
         offset, in the future.
         """
-        return _with_etag(
-            scheduling.reschedule(_post_for_scheduling(brand_id, post_id), data["at"])
-        )
+        return scheduling.reschedule(post, data["at"])
 
 
 @blp.route("/posts/<id(pst):post_id>/unschedule")
 class PostUnschedule(MethodView):
     @blp.doc(operationId="unschedulePost")
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
+    @_SCHEDULING
+    @blp.response(200, PostSchema)
     @blp.alt_response(409, **_CONFLICT)
-    def post(self, brand_id, post_id):
+    def post(self, brand, post):
         """Take a post off the schedule
 
         Its waiting deliveries are removed and it goes back to `approved` (or to `draft` when
         the brand's approval mode is `none`). Refused once publishing has started.
         """
-        return _with_etag(scheduling.unschedule(_post_for_scheduling(brand_id, post_id)))
+        return scheduling.unschedule(post)
 
 
 _CSV_BODY = {
@@ -255,6 +235,7 @@ def _csv_from_request() -> str:
 @blp.route("/posts/import")
 class PostImport(MethodView):
     @body_limit(post_import.MAX_BYTES, framing=MULTIPART_FRAMING)
+    @brand_route("posts.write")
     @idempotent
     @blp.doc(requestBody=_CSV_BODY)
     @blp.response(201, PostImportResultSchema)
@@ -264,7 +245,7 @@ class PostImport(MethodView):
         description="Some rows are not valid (nothing was created); `errors` lists each",
     )
     @blp.doc(operationId="importPosts")
-    def post(self, brand_id):
+    def post(self, brand):
         """Import posts from a CSV file
 
         Every row is checked first (text, accounts of this brand, time, labels, and each
@@ -275,8 +256,6 @@ class PostImport(MethodView):
         order. In a brand whose approval mode is not `none`, posts are imported as drafts to
         submit for approval, and a row with a time is an error.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        principal = current_principal()
-        permissions.require(principal, "posts.write", brand.id)
-        created = post_import.import_posts(brand, _csv_from_request(), user_id=principal.user_id)
+        user_id = current_principal().user_id
+        created = post_import.import_posts(brand, _csv_from_request(), user_id=user_id)
         return {"count": len(created), "posts": [item["post"] for item in created]}

@@ -6,13 +6,13 @@ from sqlalchemy import delete
 
 from app import tenancy
 from app.extensions import db
-from app.models import PasswordReset, RefreshToken, SignupRequest
+from app.models import IdempotencyRecord, PasswordReset, RefreshToken, SignupRequest
 from app.models.base import utcnow
-from app.services import idempotency, outbox, throttle
+from app.services import outbox, throttle
 
 
 def purge_expired() -> dict[str, int]:
-    purged = {"idempotency_records": idempotency.purge_expired()}
+    purged = {"idempotency_records": _purge_idempotency_records()}
     with tenancy.system_scope():
         result = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= utcnow()))
         db.session.commit()
@@ -28,3 +28,13 @@ def purge_expired() -> dict[str, int]:
     db.session.commit()
     purged["outbound_emails"] = outbox.purge_old()
     return purged
+
+
+def _purge_idempotency_records() -> int:
+    """Forget the kept responses past their 24 h (app/api/idempotency.py keeps them)."""
+    with tenancy.system_scope():
+        result = db.session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow())
+        )
+        db.session.commit()
+    return result.rowcount or 0
