@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask.views import MethodView
 
 from app.api.http import (
@@ -7,6 +9,7 @@ from app.api.http import (
     LINK_HEADER_DOC,
     Blueprint,
     brand_route,
+    operation,
     paginate_rows,
     send_etag,
 )
@@ -97,31 +100,40 @@ class BrandById(MethodView):
         brands.offboard(brand)
 
 
-@blp.route("/<id(brd):brand_id>/archive")
-class BrandArchive(MethodView):
-    @blp.doc(operationId="archiveBrand")
+def _archiving(archived: bool) -> Callable:
+    """The view that archives a brand, or brings it back."""
+
     @brand_route("brand.archive", if_match=True, etag=True)
     @blp.response(200, BrandSchema)
     def post(self, brand):
+        return brands.set_archived(brand, archived)
+
+    return post
+
+
+@blp.route("/<id(brd):brand_id>/archive")
+class BrandArchive(MethodView):
+    post = operation(
+        _archiving(True),
+        "archiveBrand",
         """Archive a brand
 
         Agency owners and admins. The brand and all its data stay, readable; nothing is published
         for it until it is unarchived. Archiving an archived brand changes nothing.
-        """
-        return brands.set_archived(brand, True)
+        """,
+    )
 
 
 @blp.route("/<id(brd):brand_id>/unarchive")
 class BrandUnarchive(MethodView):
-    @blp.doc(operationId="unarchiveBrand")
-    @brand_route("brand.archive", if_match=True, etag=True)
-    @blp.response(200, BrandSchema)
-    def post(self, brand):
+    post = operation(
+        _archiving(False),
+        "unarchiveBrand",
         """Bring an archived brand back
 
         Agency owners and admins. The brand becomes active again, as it was when archived.
-        """
-        return brands.set_archived(brand, False)
+        """,
+    )
 
 
 @blp.route("/<id(brd):brand_id>/export")

@@ -66,6 +66,14 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
 
+def operation(view: Callable, operation_id: str, docstring: str) -> Callable:
+    """A view made by a factory that several routes share (approve and reject, archive and
+    unarchive...), given this route's `operationId` and docstring (its summary and description
+    in the spec, as a view's own docstring would be)."""
+    view.__doc__ = docstring
+    return Blueprint.doc(operationId=operation_id)(view)
+
+
 class IdConverter(BaseConverter):
     """`<id(brd):brand_id>`: only a well-formed id of that kind reaches the view. Anything else is
     a 404 from routing, and `/v1/invitations/accept` cannot be read as an invitation id."""

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from app import tenancy
 from app.api.http import (
@@ -8,12 +11,13 @@ from app.api.http import (
     LINK_HEADER_DOC,
     Blueprint,
     brand_route,
+    operation,
     page_response,
     paginate,
     send_etag,
 )
 from app.api.idempotency import idempotent
-from app.auth.principal import current_principal
+from app.auth.principal import Principal, current_principal
 from app.errors import NotFound
 from app.models import AuditEvent, Delivery, Post, PostVariant, SocialAccount
 from app.schemas.agency import AuditEventPageSchema
@@ -120,114 +124,152 @@ class PostById(MethodView):
         posts.delete_post(post)
 
 
-@blp.route("/<id(pst):post_id>/cancel")
-class PostCancel(MethodView):
-    @blp.doc(operationId="cancelPost")
+CONTENT_REFUSED = "A target account's network would refuse the post (the errors name it)"
+
+
+def post_step(
+    blp: Blueprint, change: Callable[[Post], Post], conflict: str, *, checks_content: bool = False
+) -> Callable:
+    """The view of a step in a post's life that takes no body (cancel, submit, queue...):
+    `change(post)` by someone who writes posts, If-Match on the post, the post and its new ETag
+    in answer, a 409 (`conflict`) when its status does not allow the step. `checks_content`:
+    the step may schedule the post, and a target network that would refuse it is a 422."""
+    refused_content = (
+        blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description=CONTENT_REFUSED)
+        if checks_content
+        else (lambda view: view)
+    )
+
     @brand_route("posts.write", load=Post, if_match=True, etag=True)
     @blp.response(200, PostSchema)
-    @blp.alt_response(409, response="CONFLICT", description="Publishing already started")
+    @blp.alt_response(409, response="CONFLICT", description=conflict)
+    @refused_content
     def post(self, brand, post):
+        return change(post)
+
+    return post
+
+
+@blp.route("/<id(pst):post_id>/cancel")
+class PostCancel(MethodView):
+    post = operation(
+        post_step(blp, deliveries.cancel_post, "Publishing already started"),
+        "cancelPost",
         """Cancel a post
 
         Its deliveries that no worker has taken yet are cancelled; the post and its activity
         stay readable.
-        """
-        return deliveries.cancel_post(post)
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/submit")
 class PostSubmit(MethodView):
-    @blp.doc(operationId="submitPost")
-    @brand_route("posts.write", load=Post, if_match=True, etag=True)
-    @blp.response(200, PostSchema)
-    @blp.alt_response(409, response="CONFLICT", description="Not a draft, or no review here")
-    def post(self, brand, post):
+    post = operation(
+        post_step(blp, posts.submit, "Not a draft, or no review here"),
+        "submitPost",
         """Submit a draft for review
 
         Checks the post against each target network first (422 naming account and field),
         then waits for an approver or manager of the agency.
-        """
-        return posts.submit(post)
+        """,
+    )
+
+
+def _review_step(decide: Callable[[Post, Principal, str | None], Post], body: type) -> Callable:
+    """The view of a review step (approve, reject): `decide(post, reviewer, comment)`."""
+
+    @brand_route("posts.approve", load=Post, if_match=True, etag=True)
+    @blp.arguments(body)
+    @blp.response(200, PostSchema)
+    @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
+    def post(self, data, brand, post):
+        return decide(post, current_principal(), data.get("comment"))
+
+    return post
 
 
 @blp.route("/<id(pst):post_id>/approve")
 class PostApprove(MethodView):
-    @blp.doc(operationId="approvePost")
-    @brand_route("posts.approve", load=Post, if_match=True, etag=True)
-    @blp.arguments(ReviewSchema)
-    @blp.response(200, PostSchema)
-    @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
-    def post(self, data, brand, post):
+    post = operation(
+        _review_step(posts.approve, ReviewSchema),
+        "approvePost",
         """Approve a post in review
 
         At the internal step: an approver or manager. With approval mode
         `internal_and_client`, the post then waits for one of the brand's client users, who
         approves it here too.
-        """
-        return posts.approve(post, current_principal(), data.get("comment"))
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/reject")
 class PostReject(MethodView):
-    @blp.doc(operationId="rejectPost")
-    @brand_route("posts.approve", load=Post, if_match=True, etag=True)
-    @blp.arguments(RejectSchema)
-    @blp.response(200, PostSchema)
-    @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
-    def post(self, data, brand, post):
+    post = operation(
+        _review_step(posts.reject, RejectSchema),
+        "rejectPost",
         """Reject a post in review
 
         A comment saying why is required; the post goes back to its author as `rejected`, to
         be edited and submitted again.
-        """
-        return posts.reject(post, current_principal(), data["comment"])
+        """,
+    )
+
+
+def _post_list(page: type, model: type, statement: Callable[[Post], Select]) -> Callable:
+    """The view of one of a post's lists (its activity, deliveries, variants): keyset pages
+    of `statement(post)`, by id."""
+
+    @brand_route("posts.read", load=Post)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, page, headers=LINK_HEADER_DOC)
+    def get(self, args, brand, post):
+        return paginate(statement(post), model.id, args)
+
+    return get
+
+
+def _rows_of_the_post(model: type) -> Callable[[Post], Select]:
+    return lambda post: tenancy.scoped_select(model).where(model.post_id == post.id)
 
 
 @blp.route("/<id(pst):post_id>/activity")
 class PostActivity(MethodView):
-    @blp.doc(operationId="listPostActivity")
-    @brand_route("posts.read", load=Post)
-    @blp.arguments(PageArgsSchema, location="query")
-    @blp.response(200, AuditEventPageSchema, headers=LINK_HEADER_DOC)
-    def get(self, args, brand, post):
+    get = operation(
+        _post_list(AuditEventPageSchema, AuditEvent, posts.activity_statement),
+        "listPostActivity",
         """A post's activity
 
         Every change and review step of the post, oldest first, from the audit trail:
         who did it, when, and the comment of approvals and rejections.
-        """
-        return paginate(posts.activity_statement(post), AuditEvent.id, args)
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/deliveries")
 class PostDeliveries(MethodView):
-    @blp.doc(operationId="listPostDeliveries")
-    @brand_route("posts.read", load=Post)
-    @blp.arguments(PageArgsSchema, location="query")
-    @blp.response(200, DeliveryPageSchema, headers=LINK_HEADER_DOC)
-    def get(self, args, brand, post):
+    get = operation(
+        _post_list(DeliveryPageSchema, Delivery, _rows_of_the_post(Delivery)),
+        "listPostDeliveries",
         """A post's deliveries
 
         One per target account once the post is scheduled: status, attempts, the network's id
         and URL of the published post, and the last error. Read-only.
-        """
-        stmt = tenancy.scoped_select(Delivery).where(Delivery.post_id == post.id)
-        return paginate(stmt, Delivery.id, args)
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/variants")
 class PostVariants(MethodView):
-    @blp.doc(operationId="listPostVariants")
-    @brand_route("posts.read", load=Post)
-    @blp.arguments(PageArgsSchema, location="query")
-    @blp.response(200, PostVariantPageSchema, headers=LINK_HEADER_DOC)
-    def get(self, args, brand, post):
+    get = operation(
+        _post_list(PostVariantPageSchema, PostVariant, _rows_of_the_post(PostVariant)),
+        "listPostVariants",
         """The post's accounts and variants
 
         One entry per account the post goes to; `text` and `media_ids` are null where the
         account gets the post's own.
-        """
-        stmt = tenancy.scoped_select(PostVariant).where(PostVariant.post_id == post.id)
-        return paginate(stmt, PostVariant.id, args)
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/variants/<id(acc):account_id>")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from datetime import datetime
 
 from flask import request
 from flask.views import MethodView
 
-from app.api.http import MULTIPART_FRAMING, Blueprint, body_limit, brand_route
+from app.api.http import MULTIPART_FRAMING, Blueprint, body_limit, brand_route, operation
 from app.api.idempotency import idempotent
+from app.api.posts import post_step
 from app.auth.principal import current_principal
 from app.errors import ValidationFailed
 from app.models import Brand, Post
@@ -95,96 +97,90 @@ class Calendar(MethodView):
         return posting_slots.calendar(brand, args["from_"], args["to"], current_principal())
 
 
-_CONFLICT = {"response": "CONFLICT", "description": "The post's status does not allow this"}
-_CONTENT = {
-    "response": "UNPROCESSABLE_ENTITY",
-    "description": "A target account's network would refuse the post (the errors name it)",
-}
+# What the post's status does not allow: scheduling a draft, moving a published post...
+_CONFLICT = "The post's status does not allow this"
 
 
-# Every schedule change: the post in its brand, `posts.write`, and If-Match on the post.
-_SCHEDULING = brand_route("posts.write", load=Post, if_match=True, etag=True)
+def _to_instant(move: Callable[[Post, datetime], Post]) -> Callable:
+    """The view that schedules a post at the instant `at`, or moves it there (the other
+    schedule changes take no body: `post_step`)."""
+
+    @brand_route("posts.write", load=Post, if_match=True, etag=True)
+    @blp.arguments(ScheduleAtSchema)
+    @blp.response(200, PostSchema)
+    @blp.alt_response(409, response="CONFLICT", description=_CONFLICT)
+    def post(self, data, brand, post):
+        return move(post, data["at"])
+
+    return post
 
 
 @blp.route("/posts/<id(pst):post_id>/schedule")
 class PostSchedule(MethodView):
-    @blp.doc(operationId="schedulePost")
-    @_SCHEDULING
-    @blp.arguments(ScheduleAtSchema)
-    @blp.response(200, PostSchema)
-    @blp.alt_response(409, **_CONFLICT)
-    def post(self, data, brand, post):
+    post = operation(
+        _to_instant(scheduling.schedule_at),
+        "schedulePost",
         """Schedule a post at an instant
 
         `at` is RFC 3339 with an offset (a time without one is refused) and must be in the
         future. The post must be approved unless the brand's approval mode is `none`. One
         delivery per target account waits for the publishing workers.
-        """
-        return scheduling.schedule_at(post, data["at"])
+        """,
+    )
 
 
 @blp.route("/posts/<id(pst):post_id>/queue")
 class PostQueue(MethodView):
-    @blp.doc(operationId="queuePost")
-    @_SCHEDULING
-    @blp.response(200, PostSchema)
-    @blp.alt_response(409, **_CONFLICT)
-    @blp.alt_response(422, **_CONTENT)
-    @_with_dst_rule
-    def post(self, brand, post):
-        """Add a post to the queue
+    post = _with_dst_rule(
+        operation(
+            post_step(blp, scheduling.add_to_queue, _CONFLICT, checks_content=True),
+            "queuePost",
+            """Add a post to the queue
 
-        Schedules the post in the brand's next posting slot that no other post holds
-        (409 when the brand has no slots).
-        """
-        return scheduling.add_to_queue(post)
+            Schedules the post in the brand's next posting slot that no other post holds
+            (409 when the brand has no slots).
+            """,
+        )
+    )
 
 
 @blp.route("/posts/<id(pst):post_id>/publish-now")
 class PostPublishNow(MethodView):
-    @blp.doc(operationId="publishPostNow")
-    @_SCHEDULING
-    @blp.response(200, PostSchema)
-    @blp.alt_response(409, **_CONFLICT)
-    @blp.alt_response(422, **_CONTENT)
-    def post(self, brand, post):
+    post = operation(
+        post_step(blp, scheduling.publish_now, _CONFLICT, checks_content=True),
+        "publishPostNow",
         """Publish a post now
 
         Schedules the post (or moves its schedule) to the current instant, so the publishing
         workers take it at once. Approval rules apply as for scheduling.
-        """
-        return scheduling.publish_now(post)
+        """,
+    )
 
 
 @blp.route("/posts/<id(pst):post_id>/reschedule")
 class PostReschedule(MethodView):
-    @blp.doc(operationId="reschedulePost")
-    @_SCHEDULING
-    @blp.arguments(ScheduleAtSchema)
-    @blp.response(200, PostSchema)
-    @blp.alt_response(409, **_CONFLICT)
-    def post(self, data, brand, post):
+    post = operation(
+        _to_instant(scheduling.reschedule),
+        "reschedulePost",
         """Move a scheduled post to another instant
 
         Only while no delivery of it has been handed to a worker. `at` is RFC 3339 with an
         offset, in the future.
-        """
-        return scheduling.reschedule(post, data["at"])
+        """,
+    )
 
 
 @blp.route("/posts/<id(pst):post_id>/unschedule")
 class PostUnschedule(MethodView):
-    @blp.doc(operationId="unschedulePost")
-    @_SCHEDULING
-    @blp.response(200, PostSchema)
-    @blp.alt_response(409, **_CONFLICT)
-    def post(self, brand, post):
+    post = operation(
+        post_step(blp, scheduling.unschedule, _CONFLICT),
+        "unschedulePost",
         """Take a post off the schedule
 
         Its waiting deliveries are removed and it goes back to `approved` (or to `draft` when
         the brand's approval mode is `none`). Refused once publishing has started.
-        """
-        return scheduling.unschedule(post)
+        """,
+    )
 
 
 _CSV_BODY = {
