@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from app.api.http import ETAG_HEADER_DOC, Blueprint, brand_route, paginate, send_etag
 from app.api.idempotency import idempotent
+from app.api.views import operation, read_view, update_view
 from app.auth.principal import current_principal
 from app.models import SocialAccount
 from app.schemas.accounts import (
@@ -31,6 +32,14 @@ blp = Blueprint(
 )
 
 
+# The routes that call the network: what it refused (422) or did not answer (502).
+_NETWORK_SILENT = {"response": "BAD_GATEWAY", "description": "The network did not answer"}
+
+
+def _invalid(description: str) -> dict[str, str]:
+    return {"response": "UNPROCESSABLE_ENTITY", "description": description}
+
+
 @blp.route("")
 class Accounts(MethodView):
     @blp.doc(operationId="listAccounts")
@@ -48,17 +57,13 @@ class Accounts(MethodView):
         )
         return paginate(stmt, SocialAccount.id, args)
 
+    @blp.doc(operationId="connectAccount")
     @brand_route("accounts.manage")
     @idempotent
     @blp.arguments(DirectConnectSchema)
     @blp.response(201, AccountSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(
-        422,
-        response="UNPROCESSABLE_ENTITY",
-        description="Invalid input, or the network refused the credentials",
-    )
-    @blp.doc(operationId="connectAccount")
-    @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
+    @blp.alt_response(422, **_invalid("Invalid input, or the network refused the credentials"))
+    @blp.alt_response(502, **_NETWORK_SILENT)
     def post(self, data, brand):
         """Connect an account with credentials (Bluesky, Mastodon)
 
@@ -69,8 +74,7 @@ class Accounts(MethodView):
         in place.
         """
         account = accounts.connect_direct(brand, current_principal(), data)
-        send_etag(account)
-        return account
+        return send_etag(account)
 
 
 @blp.route("/connect")
@@ -99,17 +103,13 @@ class AccountConnect(MethodView):
 
 @blp.route("/callback")
 class AccountCallback(MethodView):
+    @blp.doc(operationId="finishAccountConnection")
     @brand_route("accounts.manage")
     @blp.arguments(CallbackSchema)
     @blp.response(200, AccountListSchema)
     @blp.alt_response(409, response="CONFLICT", description="This state was already used")
-    @blp.alt_response(
-        422,
-        response="UNPROCESSABLE_ENTITY",
-        description="Unknown or expired state, or the network refused the code",
-    )
-    @blp.doc(operationId="finishAccountConnection")
-    @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
+    @blp.alt_response(422, **_invalid("Unknown or expired state, or the network refused the code"))
+    @blp.alt_response(502, **_NETWORK_SILENT)
     def post(self, data, brand):
         """Finish an OAuth connection: exchange the code
 
@@ -129,27 +129,30 @@ class AccountCallback(MethodView):
 
 @blp.route("/<id(acc):account_id>")
 class AccountById(MethodView):
-    @blp.doc(operationId="getAccount")
-    @brand_route("accounts.read", load=SocialAccount, etag=True)
-    @blp.response(200, AccountSchema)
-    def get(self, brand, account):
+    get = operation(
+        read_view(blp, "accounts.read", AccountSchema, load=SocialAccount),
+        "getAccount",
         """One social account
 
         Its network identity, health and display settings; never its credentials.
-        """
-        return account
-
-    @blp.doc(operationId="updateAccount")
-    @brand_route("accounts.manage", load=SocialAccount, if_match=True, etag=True)
-    @blp.arguments(AccountUpdateSchema)
-    @blp.response(200, AccountSchema)
-    def patch(self, changes, brand, account):
+        """,
+    )
+    patch = operation(
+        update_view(
+            blp,
+            "accounts.manage",
+            AccountUpdateSchema,
+            AccountSchema,
+            accounts.update_display,
+            load=SocialAccount,
+        ),
+        "updateAccount",
         """Change an account's display settings
 
         Your `label` for it and its `color` in calendars. Send the ETag you read as `If-Match`
         to be sure not to overwrite someone else's change.
-        """
-        return accounts.update_display(account, changes)
+        """,
+    )
 
     @blp.doc(operationId="disconnectAccount")
     @brand_route("accounts.manage", load=SocialAccount, if_match=True)
@@ -166,19 +169,15 @@ class AccountById(MethodView):
 
 @blp.route("/<id(acc):account_id>/reconnect")
 class AccountReconnect(MethodView):
+    @blp.doc(operationId="reconnectAccount")
     @brand_route("accounts.manage", load=SocialAccount, if_match=True)
     @blp.arguments(ReconnectSchema)
     @blp.response(200, ReconnectResultSchema)
     @blp.alt_response(
         409, response="CONFLICT", description="The credentials belong to another network account"
     )
-    @blp.alt_response(
-        422,
-        response="UNPROCESSABLE_ENTITY",
-        description="Missing credentials, or the network refused them",
-    )
-    @blp.doc(operationId="reconnectAccount")
-    @blp.alt_response(502, response="BAD_GATEWAY", description="The network did not answer")
+    @blp.alt_response(422, **_invalid("Missing credentials, or the network refused them"))
+    @blp.alt_response(502, **_NETWORK_SILENT)
     def post(self, data, brand, account):
         """Reconnect an account, keeping its history
 

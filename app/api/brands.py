@@ -9,11 +9,11 @@ from app.api.http import (
     LINK_HEADER_DOC,
     Blueprint,
     brand_route,
-    operation,
     paginate_rows,
     send_etag,
 )
 from app.api.idempotency import idempotent
+from app.api.views import operation, read_view, update_view
 from app.auth import permissions
 from app.auth.principal import current_principal
 from app.models import Brand
@@ -57,36 +57,37 @@ class Brands(MethodView):
         principal = current_principal()
         permissions.require(principal, "brand.create")
         brand = brands.create_brand(principal.agency_id, data)
-        send_etag(brand)
-        return brand
+        return send_etag(brand)
 
 
 @blp.route("/<id(brd):brand_id>")
 class BrandById(MethodView):
-    @blp.doc(operationId="getBrand")
-    @brand_route("brand.read", etag=True)
-    @blp.response(200, BrandSchema)
-    def get(self, brand):
+    get = operation(
+        read_view(blp, "brand.read", BrandSchema),
+        "getBrand",
         """One brand
 
         Anyone with a role on the brand, and agency owners and admins. A brand of another agency, or
         one you have no role on, is a 404. The ETag is for `If-Match` on PATCH.
-        """
-        return brand
-
-    @blp.doc(operationId="updateBrand")
-    @brand_route("brand.update", if_match=True, etag=True)
-    @blp.arguments(BrandUpdateSchema)
-    @blp.response(200, BrandSchema)
-    @blp.alt_response(409, response="CONFLICT", description="The slug is taken in this agency")
-    def patch(self, changes, brand):
+        """,
+    )
+    patch = operation(
+        update_view(
+            blp,
+            "brand.update",
+            BrandUpdateSchema,
+            BrandSchema,
+            brands.update_brand,
+            conflict="The slug is taken in this agency",
+        ),
+        "updateBrand",
         """Change a brand's settings
 
         Agency owners and admins, and the brand's managers: name, slug, IANA time zone, approval
         mode and report branding. Send the ETag you read as `If-Match` so as not to overwrite
         someone else's change (412 if it is stale); a slug taken in the agency is a 409.
-        """
-        return brands.update_brand(brand, changes)
+        """,
+    )
 
     @blp.doc(operationId="deleteBrand")
     @brand_route("brand.offboard", if_match=True)

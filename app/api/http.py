@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import urlencode
 
 import flask_smorest
@@ -29,6 +29,8 @@ from app.extensions import db
 from app.json_provider import check_depth
 from app.models import BrandMembership, Media, Post, SocialAccount
 from app.services import media, posts
+
+T = TypeVar("T")
 
 # -- blueprints, request bodies and ids in paths --------------------------------------------------
 
@@ -64,14 +66,6 @@ class Blueprint(flask_smorest.Blueprint):
             return func
 
         return decorator
-
-
-def operation(view: Callable, operation_id: str, docstring: str) -> Callable:
-    """A view made by a factory that several routes share (approve and reject, archive and
-    unarchive...), given this route's `operationId` and docstring (its summary and description
-    in the spec, as a view's own docstring would be)."""
-    view.__doc__ = docstring
-    return Blueprint.doc(operationId=operation_id)(view)
 
 
 class IdConverter(BaseConverter):
@@ -263,15 +257,18 @@ def etag_of(obj: Any) -> str:
     return f'"{obj.id}.v{obj.version}"'
 
 
-def send_etag(obj: Any) -> None:
+def send_etag(obj: T) -> T:
     """Attach the object's current ETag to the response, after the view's changes (not to a
-    204: no representation, and a deleted object has no version left to read)."""
+    204: no representation, and a deleted object has no version left to read); returns the
+    object, for a create to answer with (`return send_etag(created)`)."""
 
     @after_this_request
     def _add_etag(response: Response) -> Response:
         if response.status_code < 300 and response.status_code != 204:
             response.headers["ETag"] = etag_of(obj)
         return response
+
+    return obj
 
 
 def check_if_match(obj: Any) -> None:

@@ -19,6 +19,7 @@ from app.api.http import (
     send_etag,
 )
 from app.api.idempotency import idempotent
+from app.api.views import operation, read_view, update_view
 from app.auth.principal import current_principal
 from app.models import Media
 from app.schemas.media import (
@@ -90,32 +91,29 @@ class MediaList(MethodView):
             alt_text=data.get("alt_text"),
             user_id=current_principal().user_id,
         )
-        send_etag(media)
-        return media
+        return send_etag(media)
 
 
 @blp.route("/<id(med):media_id>")
 class MediaById(MethodView):
-    @blp.doc(operationId="getMedia")
-    @brand_route("media.read", load=Media, etag=True)
-    @blp.response(200, MediaSchema)
-    def get(self, brand, media):
+    get = operation(
+        read_view(blp, "media.read", MediaSchema, load=Media),
+        "getMedia",
         """One media item
 
         Its detected type, size, dimensions, duration (videos), checksum and alt text.
-        """
-        return media
-
-    @blp.doc(operationId="updateMedia")
-    @brand_route("media.write", load=Media, if_match=True, etag=True)
-    @blp.arguments(MediaUpdateSchema)
-    @blp.response(200, MediaSchema)
-    def patch(self, changes, brand, media):
+        """,
+    )
+    patch = operation(
+        update_view(
+            blp, "media.write", MediaUpdateSchema, MediaSchema, media_service.update, load=Media
+        ),
+        "updateMedia",
         """Change a media item's alt text
 
         Send the ETag you read as `If-Match` to be sure not to overwrite someone else's change.
-        """
-        return media_service.update(media, changes)
+        """,
+    )
 
     @blp.doc(operationId="deleteMedia")
     @brand_route("media.write", load=Media, if_match=True)

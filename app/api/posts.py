@@ -11,12 +11,12 @@ from app.api.http import (
     LINK_HEADER_DOC,
     Blueprint,
     brand_route,
-    operation,
     page_response,
     paginate,
     send_etag,
 )
 from app.api.idempotency import idempotent
+from app.api.views import operation, read_view, update_view
 from app.auth.principal import Principal, current_principal
 from app.errors import NotFound
 from app.models import AuditEvent, Delivery, Post, PostVariant, SocialAccount
@@ -80,36 +80,38 @@ class Posts(MethodView):
         for review or scheduled, and the errors name the account and the field.
         """
         post = posts.create_post(brand, current_principal(), data)
-        send_etag(post)
-        return post
+        return send_etag(post)
 
 
 @blp.route("/<id(pst):post_id>")
 class PostById(MethodView):
-    @blp.doc(operationId="getPost")
-    @brand_route("posts.read", load=Post, etag=True)
-    @blp.response(200, PostSchema)
-    def get(self, brand, post):
+    get = operation(
+        read_view(blp, "posts.read", PostSchema, load=Post),
+        "getPost",
         """One post
 
         With its variants per account. Internal notes are null for the brand's client users,
         and a post they may not see (see the list) is a 404 for them, on every route.
-        """
-        return post
-
-    @blp.doc(operationId="updatePost")
-    @brand_route("posts.write", load=Post, if_match=True, etag=True)
-    @blp.arguments(PostUpdateSchema)
-    @blp.response(200, PostSchema)
-    @blp.alt_response(409, response="CONFLICT", description="The post can no longer be edited")
-    def patch(self, changes, brand, post):
+        """,
+    )
+    patch = operation(
+        update_view(
+            blp,
+            "posts.write",
+            PostUpdateSchema,
+            PostSchema,
+            posts.update_post,
+            load=Post,
+            conflict="The post can no longer be edited",
+        ),
+        "updatePost",
         """Edit a post
 
         Send the ETag you read as `If-Match` so two people editing one post cannot overwrite
         each other (412). Changing the content (text, link, media, accounts, variants) of an
         approved or scheduled post sends it back to review in brands that review posts.
-        """
-        return posts.update_post(post, changes)
+        """,
+    )
 
     @blp.doc(operationId="deletePost")
     @brand_route("posts.write", load=Post, if_match=True)

@@ -10,9 +10,10 @@ from datetime import datetime
 from flask import request
 from flask.views import MethodView
 
-from app.api.http import MULTIPART_FRAMING, Blueprint, body_limit, brand_route, operation
+from app.api.http import MULTIPART_FRAMING, Blueprint, body_limit, brand_route
 from app.api.idempotency import idempotent
 from app.api.posts import post_step
+from app.api.views import operation
 from app.auth.principal import current_principal
 from app.errors import ValidationFailed
 from app.models import Brand, Post
