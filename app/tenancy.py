@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import g, has_app_context
 from sqlalchemy import Select, event, select
@@ -26,6 +26,9 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound
 from app.extensions import db
 from app.ids import looks_like_id
+
+if TYPE_CHECKING:
+    from app.models import Brand
 
 T = TypeVar("T")
 
@@ -147,7 +150,7 @@ def get_or_404(model: type[T], object_id: str, *, what: str | None = None) -> T:
     return obj
 
 
-def get_brand_or_404(brand_id: str) -> Any:
+def get_brand_or_404(brand_id: str) -> Brand:
     from app.models import Brand
 
     return get_or_404(Brand, brand_id, what="brand")
