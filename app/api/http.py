@@ -338,7 +338,8 @@ def brand_route(
     etag: bool = False,
 ) -> Callable[[Callable], Callable]:
     """The one preamble of every route under `/v1/brands/<brand_id>`; stack it above
-    `@idempotent`, `@blp.arguments` and `@blp.response`.
+    `@idempotent`, `@blp.arguments`, `@blp.response` and `@blp.alt_response` (only decorators
+    that wrap nothing, `@blp.doc` and `@body_limit`, may sit above it).
 
     Before anything reads, parses or validates the request's body or query, it answers 404
     for a brand the caller cannot reach, then for the object the path names (`load`: `Post`,
@@ -347,7 +348,7 @@ def brand_route(
     caller's on the brand. The view gets `brand` (the Brand) and the object, named after it
     (`post`, `media`, `account`, `membership`), in place of their ids:
 
-        @brand_route("posts.write", load=Post, if_match=True)
+        @brand_route("posts.write", load=Post, if_match=True, etag=True)
         @blp.arguments(PostUpdateSchema)
         @blp.response(200, PostSchema)
         def patch(self, changes, brand, post): ...
