@@ -33,7 +33,7 @@ from app.extensions import db
 from app.ids import looks_like_id
 
 if TYPE_CHECKING:
-    from app.models import Agency
+    from app.models import Agency, Brand
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -247,7 +247,7 @@ def get_or_404(model: type[T], object_id: str, *, what: str | None = None) -> T:
     return obj
 
 
-def get_brand_or_404(brand_id: str) -> Any:
+def get_brand_or_404(brand_id: str) -> Brand:
     from app.models import Brand
 
     return get_or_404(Brand, brand_id, what="brand")

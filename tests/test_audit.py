@@ -204,12 +204,8 @@ def test_services_never_read_the_request():
     # service reading flask's `g` or `request` would work in a request and silently record
     # nothing (or the wrong caller) from a job.
     services = Path(__file__).resolve().parent.parent / "app" / "services"
-    # HTTP replay of creates, on its way to app/api (issue 7, item 5): the one exception.
-    leaving = {"idempotency.py"}
     readers = []
-    for path in sorted(services.glob("*.py")):
-        if path.name in leaving:
-            continue
+    for path in sorted(services.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module == "flask":
                 readers += [

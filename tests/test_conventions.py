@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from app import create_app
+from app.api import idempotency
 from app.fields import Timestamp
 from app.ids import new_id
 from app.models import Brand, IdempotencyRecord
 from app.models.base import utcnow
-from app.services import idempotency
 from tests.helpers import assert_problem, owner_connection
 
 # -- keyset pagination ----------------------------------------------------------------------------
@@ -259,6 +259,19 @@ def test_expired_key_is_forgotten(client, make_agency, database):
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response.headers
     assert _brand_count(database, owner.agency_id) == 1
+
+
+def test_housekeeping_purges_expired_idempotency_records(app, make_agency, database):
+    from app.services import maintenance
+
+    owner = make_agency(brands=0)
+    _reserve_key(database, owner, "spent", expires_at=utcnow() - timedelta(seconds=1))
+    _reserve_key(database, owner, "live")
+    with app.app_context():
+        assert maintenance.purge_expired()["idempotency_records"] == 1
+    with owner_connection(database) as connection:
+        kept = connection.execute(select(IdempotencyRecord.key)).scalars().all()
+    assert kept == [hashlib.sha256(b"live").hexdigest()]
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])

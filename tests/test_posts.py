@@ -477,7 +477,7 @@ def test_simultaneous_writers_lose_with_412_not_500(client, make_agency, monkeyp
     """Both pass If-Match at once; the version column stops the second write."""
     from sqlalchemy import update
 
-    import app.api.posts as posts_api
+    import app.api.http as http_api
 
     owner = make_agency("Race", brands=1)
     brand_id = owner.brands[0]
@@ -489,7 +489,7 @@ def test_simultaneous_writers_lose_with_412_not_500(client, make_agency, monkeyp
             execution_options={"synchronize_session": False},
         )
 
-    monkeypatch.setattr(posts_api, "check_if_match", other_writer_commits_first)
+    monkeypatch.setattr(http_api, "check_if_match", other_writer_commits_first)
     path = f"/v1/brands/{brand_id}/posts/{post['id']}"
     response = client.patch(path, json={"text": "mine"}, headers=owner.headers)
     assert response.status_code == 412, response.get_json()

@@ -3,7 +3,8 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app import tenancy
-from app.api.http import Blueprint, idempotent, paginate
+from app.api.http import Blueprint, paginate
+from app.api.idempotency import idempotent
 from app.auth import permissions
 from app.auth.principal import current_actor, current_principal
 from app.models import ApiKey

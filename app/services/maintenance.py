@@ -10,14 +10,14 @@ from sqlalchemy import delete, or_
 
 from app import tenancy
 from app.extensions import db
-from app.models import OAuthState, PasswordReset, RefreshToken, SignupRequest
+from app.models import IdempotencyRecord, OAuthState, PasswordReset, RefreshToken, SignupRequest
 from app.models.base import utcnow
-from app.services import idempotency, outbox, throttle
+from app.services import outbox, throttle
 
 
 @tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def purge_expired() -> dict[str, int]:
-    purged = {"idempotency_records": idempotency.purge_expired()}
+    purged = {"idempotency_records": _purge_idempotency_records()}
     with tenancy.system_scope():
         result = db.session.execute(delete(RefreshToken).where(RefreshToken.expires_at <= utcnow()))
         db.session.commit()
@@ -42,6 +42,17 @@ def purge_expired_oauth_states(*, now: datetime | None = None) -> int:
             delete(OAuthState).where(
                 or_(OAuthState.expires_at <= cutoff, OAuthState.used_at <= cutoff)
             )
+        )
+        db.session.commit()
+    return result.rowcount or 0
+
+
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
+def _purge_idempotency_records() -> int:
+    """Forget the kept responses past their 24 h (app/api/idempotency.py keeps them)."""
+    with tenancy.system_scope():
+        result = db.session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow())
         )
         db.session.commit()
     return result.rowcount or 0
