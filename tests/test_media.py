@@ -436,26 +436,12 @@ def test_delete_removes_the_file_and_hides_the_item(app, media_store, client, ma
 
 
 def test_delete_refused_while_a_scheduled_post_uses_it(
-    app, media_store, client, make_agency
+    media_store, client, make_agency, factory
 ) -> None:
-    from app import tenancy
-    from app.extensions import db
-    from app.models import Post, PostMedia
-
     owner = make_agency()
     brand = owner.brands[0]
     media_id = upload(client, owner, brand, image_bytes(), "a.png").get_json()["id"]
-    with app.app_context():
-        tenancy.enter_agency(owner.agency_id)
-        post = Post(agency_id=owner.agency_id, brand_id=brand, text="hi", status="scheduled")
-        db.session.add(post)
-        db.session.flush()
-        db.session.add(
-            PostMedia(agency_id=owner.agency_id, brand_id=brand, post_id=post.id, position=0,
-                      media_id=media_id)
-        )  # fmt: skip
-        db.session.commit()
-        post_id = post.id
+    post_id = factory.post(owner, brand, text="hi", status="scheduled", media_ids=[media_id])
     refused = client.delete(f"/v1/brands/{brand}/media/{media_id}", headers=owner.headers)
     assert refused.status_code == 409 and post_id in refused.get_json()["detail"]
     assert len(media_store.stored()) == 1
