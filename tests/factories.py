@@ -8,8 +8,9 @@ noise. Agencies and brands themselves are made through the API (`make_agency`, c
 - The `factory` fixture (a `RowFactory`): one row per call, committed, its id returned, as in
   `factory.account(owner, brand_id, "bluesky")` or
   `factory.post(owner, brand_id, [account_id], status="approved")`.
-- `factory.in_brand(owner, brand_id)`, or `in_brand(app, agency_id, brand_id)` without the
-  fixture: several rows in one transaction, as ORM objects (`BrandRows`).
+- `factory.in_brand(owner, brand_id)` (or `in_agency` for an agency's own rows), or
+  `in_brand(app, agency_id, brand_id)` without the fixture: several rows in one transaction,
+  as ORM objects (`TenantRows`).
 - `generic_row()`: a row of any model, every required column filled plainly, for the tests that
   must cover every table (RLS, the role and isolation matrices).
 - `insert_brand_rows()`: one row in every table holding a brand's data, every column filled,
@@ -41,6 +42,7 @@ from app.models import (
     Base,
     BrandMembership,
     Delivery,
+    IdempotencyRecord,
     Invitation,
     Media,
     Post,
@@ -76,26 +78,35 @@ def in_tenant(app: Flask, agency_id: str) -> Iterator[Session]:
 
 
 @contextmanager
-def in_brand(app: Flask, agency_id: str, brand_id: str) -> Iterator[BrandRows]:
-    """Rows of one brand made in one transaction (`in_tenant`), committed at the end."""
+def in_brand(app: Flask, agency_id: str, brand_id: str) -> Iterator[TenantRows]:
+    """Rows of one brand (and its agency) made in one transaction, committed at the end."""
     with in_tenant(app, agency_id) as session:
-        yield BrandRows(session, agency_id, brand_id)
+        yield TenantRows(session, agency_id, brand_id)
+
+
+@contextmanager
+def in_agency(app: Flask, agency_id: str) -> Iterator[TenantRows]:
+    """Rows of one agency, none of a brand's (an agency may have no brand yet)."""
+    with in_tenant(app, agency_id) as session:
+        yield TenantRows(session, agency_id, None)
 
 
 # -- typed rows -----------------------------------------------------------------------------------
 
 
 @dataclass
-class BrandRows:
-    """Makes rows in one brand of one agency, in an open tenant session. Each row is flushed,
-    so its id is known, and returned as the ORM object."""
+class TenantRows:
+    """Makes rows of one agency, and of one of its brands, in an open tenant session. Each row
+    is flushed, so its id is known, and returned as the ORM object."""
 
     session: Session
     agency_id: str
-    brand_id: str
+    brand_id: str | None  # None: `in_agency`, for the agency's own rows only
 
     @property
     def scope(self) -> dict[str, str]:
+        """The columns of a brand's row."""
+        assert self.brand_id is not None, "a brand's row: make it in_brand(), not in_agency()"
         return {"agency_id": self.agency_id, "brand_id": self.brand_id}
 
     def _add(self, row: Row) -> Row:
@@ -201,16 +212,21 @@ class BrandRows:
         }
         return self._add(Invitation(**self.scope, **values))
 
+    def idempotency_record(self, **fields: Any) -> IdempotencyRecord:
+        """What a create sent with an `Idempotency-Key` left: in flight (no status yet) unless
+        `fields` say more. `scope` and `key` (hashed) name the caller and its key."""
+        values = {
+            "method": "POST",
+            "path": "/v1/brands",
+            "request_hash": "0" * 64,
+            "expires_at": utcnow() + timedelta(hours=1),
+            **fields,
+        }
+        return self._add(IdempotencyRecord(agency_id=self.agency_id, **values))
+
     def generic(self, model: type[Row], *, user_id: str, **overrides: Any) -> Row:
         """A row of any model in this brand (see `generic_row`)."""
-        return generic_row(
-            self.session,
-            model,
-            agency_id=self.agency_id,
-            brand_id=self.brand_id,
-            user_id=user_id,
-            **overrides,
-        )
+        return generic_row(self.session, model, **self.scope, user_id=user_id, **overrides)
 
 
 class RowFactory:
@@ -220,8 +236,13 @@ class RowFactory:
         self.app = app
 
     @contextmanager
-    def in_brand(self, tenant: Tenant, brand_id: str) -> Iterator[BrandRows]:
+    def in_brand(self, tenant: Tenant, brand_id: str) -> Iterator[TenantRows]:
         with in_brand(self.app, tenant.agency_id, brand_id) as rows:
+            yield rows
+
+    @contextmanager
+    def in_agency(self, tenant: Tenant) -> Iterator[TenantRows]:
+        with in_agency(self.app, tenant.agency_id) as rows:
             yield rows
 
     def account(
@@ -281,7 +302,7 @@ def generic_row(
     """A row of `model` in the given agency and brand, every required column filled plainly.
 
     Enough for routes that only load the row (tenancy tests); a route that needs a meaningful
-    row gets a typed factory (`BrandRows`) instead.
+    row gets a typed factory (`TenantRows`) instead.
     """
     values: dict[str, Any] = dict(overrides)
     for column in model.__table__.columns:  # type: ignore[attr-defined]

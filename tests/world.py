@@ -20,7 +20,7 @@ from flask import Flask
 
 from app.ids import PREFIXES
 from app.models import AgencyMembership
-from tests.factories import BrandRows, NoFactory, in_brand, model_for_prefix, unique
+from tests.factories import NoFactory, TenantRows, in_brand, model_for_prefix, unique
 
 ROLES = ("owner", "admin", "member", "manager", "editor", "approver", "client", "key", "key_brand")
 # Roles that reach only the brands they are given (brand 0 of the world); the rest reach all.
@@ -47,7 +47,7 @@ class World:
     # Fresh objects, made straight in the database (fast, and no audit noise).
 
     @contextmanager
-    def rows(self, brand_id: str) -> Iterator[BrandRows]:
+    def rows(self, brand_id: str) -> Iterator[TenantRows]:
         with in_brand(self.app, self.agency_id, brand_id) as rows:
             yield rows
 
