@@ -53,6 +53,7 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
+from app.storage import get_storage, media_key
 
 Row = TypeVar("Row")
 
@@ -135,9 +136,6 @@ class TenantRows:
             **fields,
         }
         if content is not None:
-            from app.storage import get_storage
-            from app.storage.base import media_key
-
             values.setdefault("id", new_id(PREFIXES["media"]))
             name = values["id"] + PurePath(values["filename"]).suffix
             values["storage_key"] = media_key(self.agency_id, self.brand_id, name)
