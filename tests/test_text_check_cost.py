@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_scheduling_api import seed  # noqa: F401 (the fixture)
-
 ROOT = Path(__file__).resolve().parent.parent
 BOUND_SECONDS = 30
 N = 100_000
@@ -191,7 +189,7 @@ _API_SCRIPT = textwrap.dedent(
 def test_schedule_and_csv_import_check_adversarial_texts_fast(
     app_config,
     make_agency,
-    seed,  # noqa: F811 (the fixture imported above)
+    factory,
 ) -> None:
     """The same checks run per variant on schedule and per row and account on import."""
     import csv
@@ -200,17 +198,17 @@ def test_schedule_and_csv_import_check_adversarial_texts_fast(
 
     owner = make_agency("Adversary", approval_mode="none")
     brand = owner.brands[0]
-    x, mastodon = seed.account(owner, brand, "x"), seed.account(owner, brand, "mastodon")
-    bluesky = seed.account(owner, brand, "bluesky")
+    x, mastodon = factory.account(owner, brand, "x"), factory.account(owner, brand, "mastodon")
+    bluesky = factory.account(owner, brand, "bluesky")
     dots = "http://a" + "." * 69_990 + "a"  # one URL: 23 on X and Mastodon, too long on Bluesky
     schemes = "http://" * 9_000 + "<"  # no URL at all: 63,001 everywhere
     mention = "@" + "a" * 69_990 + "."
     flags = FLAG * 34_000
     posts = {
-        "dots": seed.post(owner, brand, [x, mastodon], text=dots),
-        "schemes": seed.post(owner, brand, [x, mastodon], text=schemes),
-        "mention": seed.post(owner, brand, [mastodon], text=mention),
-        "flags": seed.post(owner, brand, [bluesky, x], text=flags),
+        "dots": factory.post(owner, brand, [x, mastodon], text=dots, status="approved"),
+        "schemes": factory.post(owner, brand, [x, mastodon], text=schemes, status="approved"),
+        "mention": factory.post(owner, brand, [mastodon], text=mention, status="approved"),
+        "flags": factory.post(owner, brand, [bluesky, x], text=flags, status="approved"),
     }
     rows = io.StringIO()
     writer = csv.writer(rows)

@@ -64,7 +64,7 @@ class MediaList(MethodView):
         `kind=image` or `kind=video`. The brand's client users see only the media of the posts
         they see; any other item is a 404 for them.
         """
-        stmt = media_service.list_stmt(brand.id, current_principal(), args.get("kind"))
+        stmt = media_service.list_statement(brand.id, current_principal(), args.get("kind"))
         return paginate(stmt, Media.id, args)
 
     @blp.doc(operationId="uploadMedia")
