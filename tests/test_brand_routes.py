@@ -20,7 +20,10 @@ from app.api.http import PATH_OBJECTS, Blueprint, brand_route, brand_route_of
 from app.auth import permissions
 from app.models import Post
 from app.schemas.posts import PostSchema, PostUpdateSchema
-from tests.tenants import build_world, prepare_call, snapshot, spec_operations
+from tests.matrix_requests import prepare_call
+from tests.openapi_operations import spec_operations
+from tests.tenant_data import snapshot
+from tests.world import build_world
 
 PROBLEM_JSON = "application/problem+json"
 BRAND_RULE = "/v1/brands/<id(brd):brand_id>"
