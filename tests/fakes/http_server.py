@@ -32,6 +32,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    raw_query: str = ""
 
     @property
     def form(self) -> dict[str, str]:
@@ -127,6 +128,7 @@ class FakeServer:
                     query=dict(parse_qsl(parts.query)),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
+                    raw_query=parts.query,
                 )
                 response = fake.dispatch(request)
                 if response is DROP:
