@@ -27,10 +27,11 @@ before trying again; it never means the account is lost.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, ClassVar
 
 
@@ -138,6 +139,9 @@ class NetworkAccount:
     secrets: dict[str, Any]
     instance_url: str | None = None
     account_kind: str | None = None
+    # When the access token runs out, if the network said (`TokenSet.expires_at`): a
+    # connector raises TokenExpired instead of sending a request bound to fail.
+    token_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -278,3 +282,29 @@ class Connector(ABC):
     def delete(self, account: NetworkAccount, external_id: str) -> None:
         """Remove a published post from the network. A post already gone counts as deleted."""
         raise NotSupported(f"{self.network} does not let us delete posts.")
+
+    def check_token_fresh(self, account: NetworkAccount) -> None:
+        """TokenExpired (refresh first) or CredentialsRejected (nothing to refresh with) when
+        the access token has run out or is about to, before any request is sent."""
+        expires = account.token_expires_at
+        if expires is None or expires > datetime.now(UTC) + TOKEN_MARGIN:
+            return
+        if self.can_refresh(account.secrets):
+            raise TokenExpired(f"the {self.network} access token has expired; refresh it")
+        raise CredentialsRejected(f"the {self.network} access token has expired")
+
+
+# A token this close to its end could die in flight.
+TOKEN_MARGIN = timedelta(seconds=60)
+_SPACES = re.compile(r"\s+")
+_URLS = re.compile(r"https?://\S+")
+
+
+def same_text(sent: str, found: str) -> bool:
+    """Whether a post's text as the network shows it is the text we sent: whitespace runs
+    and URLs ignored, since networks shorten (t.co), render or re-space them."""
+
+    def plain(text: str) -> str:
+        return _SPACES.sub(" ", _URLS.sub(" ", text)).strip()
+
+    return plain(sent) == plain(found)

@@ -147,7 +147,7 @@ def _error_code(response: httpx.Response) -> str:
     return ""
 
 
-def _retry_after(response: httpx.Response) -> int | None:
+def retry_after_seconds(response: httpx.Response) -> int | None:
     """Retry-After in seconds: either form RFC 9110 allows (seconds, or an HTTP date)."""
     value = response.headers.get("Retry-After", "").strip()
     if value.isdigit():
@@ -175,7 +175,7 @@ def check_response(response: httpx.Response) -> None:
     where = f"{response.request.method} {response.request.url.copy_with(query=None)}"
     if status == 429 or status >= 500:
         raise TransientNetworkError(
-            f"{where} answered {status}", status=status, retry_after=_retry_after(response)
+            f"{where} answered {status}", status=status, retry_after=retry_after_seconds(response)
         )
     if status == 401 or code in DEAD_TOKEN_ERRORS:
         raise CredentialsRejected(
@@ -305,7 +305,7 @@ def failed_publishing(
     retry would then post twice. 503 is the exception: servers send it when they refuse work.
     """
     status = response.status_code
-    retry_after = retry_after if retry_after is not None else _retry_after(response)
+    retry_after = retry_after if retry_after is not None else retry_after_seconds(response)
     where = f"{response.request.method} {_where(str(response.request.url))}"
     text = f"{where} answered {status}: {message}" if message else f"{where} answered {status}"
     if status == 429 or status == 503:
