@@ -19,10 +19,12 @@ must go out exactly once:
 - `ContentRejected`: the network refused this post (too long, duplicate, bad media) and said
   why; `str(error)` is the network's own message, for the person who wrote the post.
 
-A `TransientNetworkError` raised by `publish` always means the network did not create the post
-(the connection never opened, a 429 or 503, a media upload that failed before the post was
-created): trying again later is safe. `TokenExpired` asks for a refresh of the credentials
-before trying again; it never means the account is lost.
+A `TransientNetworkError` raised by `publish` means trying again later is safe: the network
+did not create the post (the connection never opened, a 429 or 503, a media upload that failed
+before the post was made), or the network deduplicates by our idempotency key (a 5xx from
+Mastodon or Bluesky: the retry returns the post if there is one; Mastodon forgets keys after
+`idempotency_window`, so a retry later than that must reconcile first). `TokenExpired` asks for
+a refresh of the credentials before trying again; it never means the account is lost.
 """
 
 from __future__ import annotations
@@ -256,9 +258,10 @@ class Connector(ABC):
 
     # -- publishing ------------------------------------------------------------------------------
 
-    # How long the network itself refuses to make a second post for one idempotency key:
-    # None where it has no such key (a retry after an unknown outcome could post twice, so the
-    # caller asks `find_existing` first), `timedelta.max` where the key lasts forever.
+    # How long the network itself refuses to make a second post for one idempotency key,
+    # counted from the first attempt: None where it has no such key (a retry after an unknown
+    # outcome could post twice, so the caller asks `find_existing` first), `timedelta.max`
+    # where the key lasts forever (Bluesky's record key).
     idempotency_window: ClassVar[timedelta | None] = None
     # How often, and how long, to wait for media the network is still processing (videos
     # mostly) before giving up for now: nothing is published meanwhile, so giving up is safe.

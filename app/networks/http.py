@@ -248,6 +248,9 @@ def send(
         return client.request(method, url, **options)
     except TargetRefused as exc:
         raise NetworkError(str(exc)) from exc
+    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+        # A request we could not even form: nothing left, and retrying will not help.
+        raise NetworkError(f"could not send the request ({exc})") from exc
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         raise TransientNetworkError(f"could not reach the network ({type(exc).__name__})") from exc
     except (httpx.TransportError, AnswerTooLarge) as exc:
