@@ -290,3 +290,29 @@ def test_fresh_token_is_revoked_when_the_account_check_fails(ctx, connector):
         assert parse_qs(revocation.body.decode())["client_id"] == [client_id]
     finally:
         fake.stop()
+
+
+def test_one_account_through_two_urls_of_one_server(client, make_agency):
+    """The same person connected through http://127.0.0.1:port and http://localhost:port (two
+    names of one server, whose accounts live at example.social) is one account of the brand."""
+    fake = FakeMastodonNetwork(domain="example.social").start()
+    try:
+        owner = make_agency("Two names")
+        brand = owner.brands[0]
+        token = fake.token("alice")
+        port = urlsplit(fake.url).port
+        ids = []
+        for url in (fake.url, f"http://localhost:{port}"):
+            created = client.post(
+                f"/v1/brands/{brand}/accounts",
+                json={"network": "mastodon", "instance_url": url, "access_token": token},
+                headers=owner.headers,
+            )
+            assert created.status_code in (200, 201), created.get_json()
+            ids.append(created.get_json()["id"])
+            assert created.get_json()["handle"] == "@alice@example.social"
+        listed = client.get(f"/v1/brands/{brand}/accounts", headers=owner.headers).get_json()
+    finally:
+        fake.stop()
+    assert ids[0] == ids[1]
+    assert len(listed["items"]) == 1
