@@ -4,7 +4,9 @@ instance's own domain, and a fresh token revoked when the account check after it
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -142,6 +144,14 @@ def test_rate_limit_gives_retry_after(ctx, fake, connector):
         connector.publish(account_of(fake), publish_request())
     assert 100 <= limited.value.retry_after <= 121
     assert fake.posts_made == 0
+
+
+def test_retry_after_as_an_http_date(ctx, fake, connector):
+    when = formatdate(time.time() + 120, usegmt=True)
+    fake.fail_next(STATUSES, 429, {"error": "Too many requests"}, **{"Retry-After": when})
+    with pytest.raises(TransientNetworkError) as limited:
+        connector.publish(account_of(fake), publish_request())
+    assert 100 <= limited.value.retry_after <= 121
 
 
 def test_server_error_is_transient_because_the_key_makes_retries_safe(ctx, fake, connector):

@@ -291,10 +291,14 @@ def test_delete_and_delete_again(target):
     target.connector.delete(target.account, published.external_id)  # already gone
 
 
-def test_connection_refused_is_transient(target):
-    target.fake.stop()
+def test_connection_refused_is_transient_and_nothing_is_sent(target):
+    request = target.request("Before sending")
+    target.fake.refuse_connections()
     with pytest.raises(TransientNetworkError):
-        target.connector.publish(target.account, target.request())
+        target.connector.publish(target.account, request)
+    target.fake.accept_connections()
+    target.connector.publish(target.account, request)
+    assert target.counted() == 1
 
 
 # -- X ------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Faults, each for the next request to one path (matched exactly), in the order qu
   AFTER the server did the work: what makes an outcome unknown);
 - `drop_next(path, after_handling=False)`: close the connection without any answer, before
   handling the request (nothing happened) or after (the work is done).
-`latency` (seconds) delays every request, as a distant network would.
+`latency` (seconds) delays every request, as a distant network would; `refuse_connections()`
+and `accept_connections()` take the server off the network and back, its state kept.
 """
 
 from __future__ import annotations
@@ -155,7 +156,11 @@ class FakeServer:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._handler = _Handler
+        self._listen(0)
+
+    def _listen(self, port: int) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
         self._server.daemon_threads = True
         # A short poll: `stop` waits for it, and suites stop many fakes.
         self._thread = threading.Thread(
@@ -174,6 +179,16 @@ class FakeServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def refuse_connections(self) -> None:
+        """Stop listening, state kept: connections are refused, so no request is ever sent (a
+        failure "before sending"), until `accept_connections`."""
+        self.stop()
+
+    def accept_connections(self) -> None:
+        """Listen again on the same port, after `refuse_connections`."""
+        self._listen(self._server.server_address[1])
+        self.start()
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
