@@ -2,7 +2,7 @@
 
 A connector knows one network's endpoints and nothing about our database: it takes and returns
 plain values (credentials as a dict that the service encrypts), and signals failures with the
-three errors below, which the services turn into account health and API problems:
+errors below, which the services turn into account health and API problems:
 
 - `TransientNetworkError`: timeout, connection failure, 429 or 5xx. Try again later; the
   credentials may well be fine, so never mark an account disconnected for one.
