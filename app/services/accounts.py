@@ -25,6 +25,7 @@ from app.errors import BadGateway, Conflict, ValidationFailed
 from app.extensions import db
 from app.models import (
     AccountHealth,
+    AccountRevocation,
     AuditEvent,
     Brand,
     MastodonApp,
@@ -699,6 +700,8 @@ def rotate_encryption_keys(batch: int = 200) -> Rotation:
         (MastodonApp, MastodonApp.client_secret_encrypted, "mastodon_apps"),
         # Messages not sent yet (the context of a sent one is erased).
         (OutboundEmail, OutboundEmail.context_encrypted, "outbound_emails"),
+        # Offboarded brands' accounts waiting for their revocation at the network.
+        (AccountRevocation, AccountRevocation.credentials_encrypted, "account_revocations"),
     )
     for model, column, name in targets:
         last_id: Any = None
