@@ -132,6 +132,18 @@ _UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _access_log = logging.getLogger("relais.access")
 
 
+_CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_templates: dict[str, str] = {}
+
+
+def _route_template(rule: str) -> str:
+    """`/v1/brands/<id(brd):brand_id>` as the spec writes it: `/v1/brands/{brand_id}`."""
+    template = _templates.get(rule)
+    if template is None:
+        template = _templates[rule] = _CONVERTER.sub(r"{\1}", rule)
+    return template
+
+
 def _install_request_observability(app: Flask) -> None:
     """The log context of each request (app/logs.py): its id, then the ids in its URL; one
     access line per request; and the HTTP metrics (app/metrics.py), by route template."""
@@ -155,7 +167,7 @@ def _install_request_observability(app: Flask) -> None:
             return response
         seconds = time.perf_counter() - started
         rule = request.url_rule
-        route = rule.rule if rule is not None else "unmatched"
+        route = _route_template(rule.rule) if rule is not None else "unmatched"
         try:
             metrics.http_request(request.method, route, response.status_code, seconds)
         except OSError as exc:  # the metrics directory is gone: say so, answer anyway
@@ -184,6 +196,12 @@ def _install_request_observability(app: Flask) -> None:
         token = g.pop("log_context", None)
         if token is not None:
             logs.end(token)
+
+    @app.teardown_appcontext
+    def _forget_tenant_in_logs(_exc: BaseException | None) -> None:
+        # The tenant scope lives on `g` and ends with the app context (a CLI command, a
+        # script); the agency id it put in the log context ends with it.
+        logs.bind(agency_id=None)
 
 
 def _install_no_store(app: Flask) -> None:

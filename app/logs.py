@@ -10,7 +10,8 @@ see their own). Who binds what:
 - `tenancy.set_scope` (thus `enter_agency`): `agency_id`, whichever process enters a tenant;
 - a job (`workers/context.py`): `job_id`, `job` (the function's dotted name) and the job's own
   id arguments (`delivery_id`, `agency_id`, ...);
-- services, where they learn more: `logs.bind(post_id=…, brand_id=…)` after loading a delivery.
+- services, where they learn more: `with logs.bound(post_id=…, brand_id=…):` around the work
+  on a delivery once loaded (or `logs.bind(…)`, kept until the request or job ends).
 
 `LOG_FORMAT=json` writes one JSON object per line (`time`, `level`, `logger`, `message`, the
 context fields, `exception`); `text` (the default outside production) writes the usual line

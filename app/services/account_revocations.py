@@ -126,23 +126,26 @@ def revoke(revocation_id: str, agency_id: str) -> str:
         if row is None:
             db.session.rollback()
             return "skipped"
-        logs.bind(account_id=row.account_id, brand_id=row.offboarded_brand_id)
-        row.attempts += 1
-        try:
-            secrets = crypto.decrypt(row.credentials_encrypted)
-            connector_for(row.network).revoke(secrets, row.instance_url)
-        except (CredentialsRejected, NotSupported) as exc:
-            return _revoked(row, note=f"nothing to revoke: {exc}")
-        except NetworkError as exc:
-            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
-                # Refused for a reason retrying will not change.
-                return _give_up(row, str(exc))
-            return _retry_later(row, exc)
-        except Exception as exc:  # noqa: BLE001 - an unreadable key, a bug: counted, retried
-            return _retry_later(row, exc)
-        return _revoked(row)
+        with logs.bound(account_id=row.account_id, brand_id=row.offboarded_brand_id):
+            return _attempt(row)
     finally:
         tenancy.set_scope(tenancy.NO_SCOPE)
+
+
+def _attempt(row: AccountRevocation) -> str:
+    row.attempts += 1
+    try:
+        secrets = crypto.decrypt(row.credentials_encrypted)
+        connector_for(row.network).revoke(secrets, row.instance_url)
+    except (CredentialsRejected, NotSupported) as exc:
+        return _revoked(row, note=f"nothing to revoke: {exc}")
+    except NetworkError as exc:
+        if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+            return _give_up(row, str(exc))  # refused for a reason retrying will not change
+        return _retry_later(row, exc)
+    except Exception as exc:  # noqa: BLE001 - an unreadable key, a bug: counted, retried
+        return _retry_later(row, exc)
+    return _revoked(row)
 
 
 def _audit(row: AccountRevocation, action: str, **data: Any) -> None:
