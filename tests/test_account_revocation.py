@@ -20,7 +20,7 @@ from app.extensions import db
 from app.models import AccountRevocation
 from app.models.base import utcnow
 from app.services import account_revocations
-from tests.test_accounts_oauth import _connect, networks  # noqa: F401 - the fixture
+from tests.test_accounts_oauth import Networks, _connect
 
 _revocations_log = logging.getLogger(account_revocations.__name__)
 
@@ -52,6 +52,14 @@ def _run_default_jobs(app):
 
 
 @pytest.fixture
+def networks(app, monkeypatch):
+    """Fakes of the OAuth networks (tests/fakes/oauth_networks.py), with revocation."""
+    fakes = Networks(app, monkeypatch)
+    yield fakes
+    fakes.stop()
+
+
+@pytest.fixture
 def empty_default_queue(app):
     with app.app_context():
         queue.queue(queue.DEFAULT).empty()
@@ -60,7 +68,7 @@ def empty_default_queue(app):
         queue.queue(queue.DEFAULT).empty()
 
 
-def _offboard_with_accounts(client, owner, networks):  # noqa: F811
+def _offboard_with_accounts(client, owner, networks):
     brand = owner.brands[0]
     for network in ("x", "linkedin"):
         done, _ = _connect(client, owner, brand, networks, network)
@@ -74,7 +82,7 @@ def test_offboarding_revokes_every_account_at_its_network(
     client,
     make_agency,
     networks,
-    empty_default_queue,  # noqa: F811
+    empty_default_queue,
 ):
     owner = make_agency("Offboarded")
     brand = _offboard_with_accounts(client, owner, networks)
@@ -122,7 +130,7 @@ def test_a_network_that_is_down_is_tried_again_then_given_up_on(
     make_agency,
     networks,
     empty_default_queue,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     monkeypatch.setitem(app.config, "ACCOUNT_REVOCATION_RETRY_INTERVALS", [60])
     owner = make_agency("Down")
@@ -156,7 +164,7 @@ def test_a_network_back_in_time_revokes_on_the_next_try(
     client,
     make_agency,
     networks,
-    empty_default_queue,  # noqa: F811
+    empty_default_queue,
 ):
     owner = make_agency("Back")
     brand = owner.brands[0]
@@ -178,7 +186,7 @@ def test_a_refusal_that_retrying_cannot_change_is_given_up_at_once(
     client,
     make_agency,
     networks,
-    empty_default_queue,  # noqa: F811
+    empty_default_queue,
 ):
     owner = make_agency("Refused")
     brand = owner.brands[0]
@@ -200,7 +208,7 @@ def test_dead_credentials_leave_nothing_to_revoke(
     client,
     make_agency,
     networks,
-    empty_default_queue,  # noqa: F811
+    empty_default_queue,
 ):
     owner = make_agency("Dead")
     brand = owner.brands[0]
@@ -220,7 +228,7 @@ def test_a_job_handed_another_agencys_id_touches_nothing(
     client,
     make_agency,
     networks,
-    empty_default_queue,  # noqa: F811
+    empty_default_queue,
 ):
     owner = make_agency("Owner")
     stranger = make_agency("Stranger")
@@ -242,7 +250,7 @@ def test_the_sweep_enqueues_again_what_redis_lost(
     client,
     make_agency,
     networks,
-    empty_default_queue,  # noqa: F811
+    empty_default_queue,
 ):
     owner = make_agency("Lost")
     brand = owner.brands[0]
@@ -265,7 +273,7 @@ def test_the_sweep_enqueues_again_what_redis_lost(
     assert _held(app, owner.agency_id) == []
 
 
-def test_a_failed_offboarding_queues_nothing(app, client, make_agency, networks, monkeypatch):  # noqa: F811
+def test_a_failed_offboarding_queues_nothing(app, client, make_agency, networks, monkeypatch):
     owner = make_agency("Rolled back")
     brand = owner.brands[0]
     done, _ = _connect(client, owner, brand, networks, "x")
