@@ -35,7 +35,7 @@ def normalize_database_url(url: str) -> str:
 class Config:
     ENV = os.environ.get("RELAIS_ENV", "development")
     # Unset in development: create_app reads (or makes, on first run) SECRET_KEY_FILE, so the
-    # API, the worker, `rq cron` and `relais demo` of one checkout share one random secret.
+    # API, the worker, `relais cron` and `relais demo` of one checkout share one random secret.
     # Production refuses to start without a real one (app/security/secret_key.py says what
     # counts as real).
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
