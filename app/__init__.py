@@ -172,23 +172,30 @@ def _install_request_observability(app: Flask) -> None:
             metrics.http_request(request.method, route, response.status_code, seconds)
         except OSError as exc:  # the metrics directory is gone: say so, answer anyway
             _access_log.warning("HTTP metrics not recorded: %s", exc)
-        if request.path not in _UNLOGGED_PATHS:
+        if request.path not in _UNLOGGED_PATHS and _access_log.isEnabledFor(logging.INFO):
             # The route's template, never the path: some paths carry a token (signed links).
-            _access_log.info(
+            # The record is made directly: `info()` would also walk the stack for a source line
+            # that no format shows, on every request.
+            milliseconds = round(seconds * 1000, 1)
+            status = response.status_code
+            record = _access_log.makeRecord(
+                _access_log.name,
+                logging.INFO,
+                __file__,
+                0,
                 "%s %s %s %.1fms",
-                request.method,
-                route,
-                response.status_code,
-                seconds * 1000,
+                (request.method, route, status, milliseconds),
+                None,
                 extra={
                     "fields": {
                         "method": request.method,
                         "route": route,
-                        "status": response.status_code,
-                        "duration_ms": round(seconds * 1000, 1),
+                        "status": status,
+                        "duration_ms": milliseconds,
                     }
                 },
             )
+            _access_log.handle(record)
         return response
 
     @app.teardown_request
