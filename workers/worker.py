@@ -19,13 +19,20 @@ from typing import Any
 from rq import Queue, Worker
 from rq.job import Job
 
+_checked = False
+
 
 def refuse_to_start_misconfigured() -> None:
+    """Build the app (once) and run the API's checks, or exit with the reasons."""
+    global _checked
+    if _checked:
+        return
     from app.startup import UnsafeConfiguration, refuse_unsafe_database
     from workers import context
 
     try:
         refuse_unsafe_database(context.app().config)
+        _checked = True
     except UnsafeConfiguration as exc:
         raise SystemExit(f"[relais] worker {exc}") from None
     except (RuntimeError, ValueError) as exc:  # create_app's other refusals (e.g. a bad key)
