@@ -279,3 +279,33 @@ def test_a_leader_that_lost_the_lock_stands_by(connection, cron_keys):
     connection.delete(relais_cron.LOCK_KEY)  # expired while the leader was paused
     assert second.hold_lock()
     assert not first.hold_lock() and not first.leading
+
+
+def test_the_cron_waits_for_redis_to_come_back(connection, cron_keys, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from rq.exceptions import StopRequested
+
+    scheduler = relais_cron.SingleCronScheduler(connection)
+    monkeypatch.setattr(scheduler, "_install_signal_handlers", lambda: None)
+    answers = iter([RedisConnectionError("Connection refused")])
+    real_hold_lock = scheduler.hold_lock
+
+    def hold_lock() -> bool:
+        failure = next(answers, None)
+        if failure is not None:
+            raise failure
+        return real_hold_lock()
+
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            assert scheduler.leading and connection.exists(relais_cron.LOCK_KEY)
+            raise StopRequested
+
+    monkeypatch.setattr(scheduler, "hold_lock", hold_lock)
+    monkeypatch.setattr(relais_cron.time, "sleep", sleep)
+    scheduler.start()  # returns on StopRequested, as on SIGTERM
+    assert pauses[0] == relais_cron.STANDBY_POLL_SECONDS  # waited, then led
+    assert not connection.exists(relais_cron.LOCK_KEY)  # released on the way out

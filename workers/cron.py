@@ -19,7 +19,9 @@ import time
 from contextlib import suppress
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.cron import CronScheduler
 from rq.exceptions import StopRequested
 
@@ -75,13 +77,19 @@ class SingleCronScheduler(CronScheduler):
         self.register_birth()
         try:
             while True:
-                if self.hold_lock():
-                    if self.enqueue_jobs():
-                        self.save()
-                    pause = self.calculate_sleep_interval()
-                else:
+                try:
+                    if self.hold_lock():
+                        if self.enqueue_jobs():
+                            self.save()
+                        pause = self.calculate_sleep_interval()
+                    else:
+                        pause = STANDBY_POLL_SECONDS
+                    self.heartbeat()
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    # Redis restarting: wait for it rather than exit (the lock, if still ours
+                    # when it is back, is renewed; if not, another cron leads).
+                    log.warning("relais cron %s: Redis unreachable (%s); retrying", self.name, exc)
                     pause = STANDBY_POLL_SECONDS
-                self.heartbeat()
                 if pause > 0:
                     time.sleep(pause)
         except (KeyboardInterrupt, StopRequested):
