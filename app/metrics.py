@@ -178,13 +178,17 @@ def _one_of(value: str, allowed: tuple[str, ...], what: str) -> str:
 
 
 def delivery_attempted(network: str, outcome: str) -> None:
-    """Count one publish attempt's outcome (one of DELIVERY_OUTCOMES)."""
+    """Count one publish attempt that did not publish: `retry`, `failed`, `unknown` or
+    `cancelled` (a publication goes through `delivery_published`, with its lateness)."""
+    if outcome == "published":
+        raise ValueError("count a publication with delivery_published(network, lateness)")
     DELIVERIES.labels(_network(network), _one_of(outcome, DELIVERY_OUTCOMES, "outcome")).inc()
 
 
 def delivery_published(network: str, lateness_seconds: float) -> None:
-    """A delivery reached the network `lateness_seconds` after its scheduled time: counts it as
-    published and observes its lateness (early counts as on time)."""
+    """A delivery reached the network `lateness_seconds` after its scheduled time (or the
+    reconciler found it there): counts it as published and observes its lateness (early
+    counts as on time)."""
     DELIVERIES.labels(_network(network), "published").inc()
     PUBLISH_LATENESS.labels(network).observe(max(0.0, lateness_seconds))
 

@@ -149,7 +149,9 @@ def test_metrics_helpers_refuse_unbounded_labels():
     with pytest.raises(ValueError, match="outcome"):
         metrics.delivery_attempted("mastodon", "exploded")
     with pytest.raises(ValueError, match="network"):
-        metrics.delivery_attempted("myspace", "published")
+        metrics.delivery_attempted("myspace", "failed")
+    with pytest.raises(ValueError, match="delivery_published"):
+        metrics.delivery_attempted("mastodon", "published")
     with pytest.raises(ValueError, match="reason"):
         metrics.webhook_failed("https://hooks.example.com/agency-42")
     assert [metrics.webhook_failure_reason(s) for s in (410, 404, 503, 302)] == [
