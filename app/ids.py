@@ -31,6 +31,7 @@ PREFIXES = {
     "outbound_email": "eml",
     "signup_request": "sgn",
     "password_reset": "pwr",
+    "account_revocation": "arv",
 }
 
 _ID_RE = re.compile(r"^[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}$")

@@ -28,6 +28,7 @@ from flask import g, has_app_context
 from sqlalchemy import Delete, Select, Table, Update, delete, event, select, update
 from sqlalchemy.orm import Session
 
+from app import logs
 from app.errors import NotFound
 from app.extensions import db
 from app.ids import looks_like_id
@@ -59,6 +60,7 @@ def current_scope() -> TenantScope:
 def set_scope(scope: TenantScope) -> None:
     """Make `scope` the current one, and apply it at once if a transaction is already open."""
     g.tenant_scope = scope
+    logs.bind(agency_id=scope.agency_id)  # every log line from here on names the tenant
     session = db.session()
     # A transaction that a failed statement left inactive can only be rolled back: asking it
     # for its connection would raise and hide the original error (an IntegrityError that the

@@ -8,6 +8,7 @@ PostgreSQL, as a run-time role that is neither owner nor superuser, and real Red
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import tempfile
@@ -24,7 +25,9 @@ from sqlalchemy.pool import NullPool
 from app import create_app
 from app.config import TestConfig
 from app.models import Base
+from app.storage import make_storage as make_storage_backend
 from tests.factories import RowFactory
+from tests.media_files import MediaStore
 
 APP_ROLE = "relais_test_app"
 # Parallel runs (several work trees) each set their own RELAIS_TEST_DB.
@@ -288,3 +291,42 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
 _ = tempfile
+
+
+# -- media storage: every media test runs on local disk and on S3 ------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_storage(s3_server):
+    return make_storage_backend(s3_server.settings())
+
+
+@pytest.fixture(params=["local", "s3"])
+def media_store(request, tmp_path, monkeypatch) -> MediaStore:
+    """An empty storage of each kind per test, installed in the app when the test uses it."""
+    if request.param == "local":
+        root = tmp_path / "media"
+        settings = {"MEDIA_STORAGE": "local", "MEDIA_ROOT": str(root)}
+
+        def names() -> list[str]:
+            return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+        storage = make_storage_backend(settings)
+    else:
+        s3 = request.getfixturevalue("s3_server")
+        settings = s3.settings()
+        prefix = settings["S3_PREFIX"] + "/"
+        # One boto3 client for the session (making one costs about a second): a shallow copy
+        # shares it, under this test's own prefix.
+        storage = copy.copy(request.getfixturevalue("s3_storage"))
+        storage.prefix = prefix
+
+        def names() -> list[str]:
+            return [name.removeprefix(prefix) for name in s3.object_names(prefix)]
+
+    if "app" in request.fixturenames:
+        app = request.getfixturevalue("app")
+        for key, value in settings.items():
+            monkeypatch.setitem(app.config, key, value)
+        monkeypatch.setitem(app.extensions, "relais_storage", storage)
+    return MediaStore(request.param, storage, names)

@@ -1,12 +1,18 @@
 """Media files made in memory for the upload tests (an image of any format PIL writes, a
-minimal MP4), and the upload request itself."""
+minimal MP4), the upload request itself, and and a look at a storage's files
+(`MediaStore`, given by the `media_store` fixture in conftest.py)."""
 
 from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from PIL import Image
+
+from app.storage import Storage
 
 
 def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 48)) -> bytes:
@@ -52,3 +58,19 @@ def upload(client, actor, brand_id, content: bytes, name: str, mimetype: str | N
         headers=actor.headers,
         content_type="multipart/form-data",
     )
+
+
+@dataclass
+class MediaStore:
+    """The storage backend a test runs on, and a look at what it holds (by storage key)."""
+
+    kind: str
+    storage: Storage
+    _names: Callable[[], list[str]]
+
+    def stored(self) -> list[PurePosixPath]:
+        return [PurePosixPath(name) for name in self._names()]
+
+    def read(self, key: PurePosixPath) -> bytes:
+        with self.storage.open(str(key)) as stream:
+            return stream.read()

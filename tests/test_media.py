@@ -6,75 +6,21 @@ Every test runs twice: on local disk, and on the S3 backend against a real S3-co
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pytest
 
 from app.services.media_probe import probe, sniff_type
-from app.storage import InvalidKey, Storage, brand_prefix, media_key
-from app.storage import make_storage as make_storage_backend
-from tests.media_files import image_bytes, mp4_bytes, upload
-
-
-@dataclass
-class MediaStore:
-    """The storage backend a test runs on, and a look at what it holds (by storage key)."""
-
-    kind: str
-    storage: Storage
-    _names: Callable[[], list[str]]
-
-    def stored(self) -> list[PurePosixPath]:
-        return [PurePosixPath(name) for name in self._names()]
-
-    def read(self, key: PurePosixPath) -> bytes:
-        with self.storage.open(str(key)) as stream:
-            return stream.read()
-
-
-@pytest.fixture(scope="session")
-def s3_storage(s3_server):
-    return make_storage_backend(s3_server.settings())
-
-
-@pytest.fixture(params=["local", "s3"], autouse=True)
-def media_store(request, tmp_path, monkeypatch) -> MediaStore:
-    """An empty storage of each kind per test, installed in the app when the test uses it."""
-    if request.param == "local":
-        root = tmp_path / "media"
-        settings = {"MEDIA_STORAGE": "local", "MEDIA_ROOT": str(root)}
-
-        def names() -> list[str]:
-            return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-        storage = make_storage_backend(settings)
-    else:
-        s3 = request.getfixturevalue("s3_server")
-        settings = s3.settings()
-        prefix = settings["S3_PREFIX"] + "/"
-        # One boto3 client for the session (making one costs about a second): a shallow copy
-        # shares it, under this test's own prefix.
-        storage = copy.copy(request.getfixturevalue("s3_storage"))
-        storage.prefix = prefix
-
-        def names() -> list[str]:
-            return [name.removeprefix(prefix) for name in s3.object_names(prefix)]
-
-    if "app" in request.fixturenames:
-        app = request.getfixturevalue("app")
-        for key, value in settings.items():
-            monkeypatch.setitem(app.config, key, value)
-        monkeypatch.setitem(app.extensions, "relais_storage", storage)
-    return MediaStore(request.param, storage, names)
-
+from app.storage import InvalidKey, brand_prefix, media_key
+from tests.media_files import MediaStore, image_bytes, mp4_bytes, upload
 
 # -- sniffing and probing ----------------------------------------------------------------------
+
+# Every test here runs on local disk and on S3 (conftest.py).
+pytestmark = pytest.mark.usefixtures("media_store")
 
 
 @pytest.mark.parametrize(

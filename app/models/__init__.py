@@ -1,5 +1,6 @@
 """All models, imported here so metadata (and Alembic) sees every table."""
 
+from app.models.account_revocation import AccountRevocation
 from app.models.agency import Agency, AgencyMembership, AgencyRole
 from app.models.api_key import ApiKey
 from app.models.audit import AuditEvent
@@ -31,6 +32,7 @@ from app.models.social_account import (
 from app.models.user import User
 
 __all__ = [
+    "AccountRevocation",
     "Agency",
     "AgencyMembership",
     "AccountHealth",

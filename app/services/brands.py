@@ -17,7 +17,7 @@ from app.extensions import db
 from app.fields import dump_datetime
 from app.models import ApiKey, Base, Brand, BrandStatus
 from app.models.base import utcnow
-from app.services import audit, media
+from app.services import account_revocations, audit, media
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -148,7 +148,10 @@ def brand_owned_tables() -> list[Any]:
 
 
 def offboard(brand: Brand, *, actor: audit.Actor) -> dict[str, int]:
-    """Delete every row the brand owns, then the brand. Returns the rows deleted per table."""
+    """Delete every row the brand owns, then the brand. Returns the rows deleted per table.
+
+    The accounts' tokens are revoked at their networks by jobs, once this commits."""
+    account_revocations.hold(brand)  # before their rows go
     deleted: dict[str, int] = {}
     for table in brand_owned_tables():
         result = db.session.execute(

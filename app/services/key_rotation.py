@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app import tenancy
 from app.extensions import db
-from app.models import MastodonApp, OAuthState, OutboundEmail, SocialAccount
+from app.models import AccountRevocation, MastodonApp, OAuthState, OutboundEmail, SocialAccount
 from app.security import crypto
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ def rotate_encryption_keys(batch: int = 200) -> Rotation:
         (MastodonApp, MastodonApp.client_secret_encrypted, "mastodon_apps"),
         # Messages not sent yet (the context of a sent one is erased).
         (OutboundEmail, OutboundEmail.context_encrypted, "outbound_emails"),
+        # Offboarded brands' accounts waiting for their revocation at the network.
+        (AccountRevocation, AccountRevocation.credentials_encrypted, "account_revocations"),
     )
     for model, column, name in targets:
         last_id: Any = None

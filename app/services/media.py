@@ -254,11 +254,12 @@ def delete(media: Media, *, actor: audit.Actor) -> None:
 
 def _forget_file(key: str) -> None:
     """Delete a file no row points to any more. With the store down, the deletion the caller
-    asked for has still happened: the stray file is logged for the operator, not an error."""
+    asked for has still happened: the stray file is logged, not an error, and the periodic
+    sweep (app/services/media_sweep.py) removes it later."""
     try:
         get_storage().delete(key)
     except StorageUnavailable:
-        log.error("media file %s could not be deleted; remove it from the store by hand", key)
+        log.error("media file %s could not be deleted; the orphan sweep will remove it", key)
 
 
 def open_file(media: Media) -> tuple[str | None, BinaryIO | None]:
@@ -287,8 +288,8 @@ def remove_brand_files(agency_id: str, brand_id: str) -> int:
         return get_storage().delete_prefix(prefix)
     except StorageUnavailable:
         # The brand's rows are gone already (see brands.offboard); its files are left to the
-        # operator, named in the log.
-        log.error("media files under %s/ could not be deleted; remove them by hand", prefix)
+        # orphan sweep (app/services/media_sweep.py).
+        log.error("media files under %s/ could not be deleted; the orphan sweep will", prefix)
         return 0
 
 
