@@ -144,6 +144,28 @@ class Config:
     )
     PASSWORD_RESET_TTL_SECONDS = int(os.environ.get("PASSWORD_RESET_TTL_SECONDS", "3600"))
 
+    # -- outgoing webhooks (app/services/webhooks.py, app/services/webhook_delivery.py) -------
+    # One attempt waits this long at most to connect and for each read; the answer's body is
+    # read up to 1 KiB, redirects are not followed.
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+    # Attempts per delivery, the first included; between two, BASE × 3^(n-1) seconds (at most
+    # MAX_DELAY), each ±20 % at random. The defaults: 9 attempts over about 26 hours.
+    WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "9"))
+    WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "60"))
+    WEBHOOK_RETRY_MAX_DELAY_SECONDS = float(
+        os.environ.get("WEBHOOK_RETRY_MAX_DELAY_SECONDS", "36000")
+    )
+    # After `rotate-secret`, the previous secret keeps signing, beside the new one, this long
+    # (unless the request names its own overlap).
+    WEBHOOK_SECRET_OVERLAP_SECONDS = int(os.environ.get("WEBHOOK_SECRET_OVERLAP_SECONDS", "86400"))
+    # An endpoint that has answered nothing with 2xx for this long is disabled (and its agency's
+    # owners told by mail) when one more of its deliveries runs out of attempts.
+    WEBHOOK_DISABLE_AFTER_SECONDS = int(
+        os.environ.get("WEBHOOK_DISABLE_AFTER_SECONDS", str(3 * 86400))
+    )
+    # Events and their delivery logs are kept this many days.
+    WEBHOOK_LOG_RETENTION_DAYS = int(os.environ.get("WEBHOOK_LOG_RETENTION_DAYS", "30"))
+
     # flask-smorest / OpenAPI
     API_TITLE = "Relais API"
     API_VERSION = "v1"

@@ -328,6 +328,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
                 env["REDIS_URL"],
                 "publishing",
                 "mail",
+                "webhooks",
                 "default",
                 "billing",
                 "reports",

@@ -31,6 +31,9 @@ PREFIXES = {
     "outbound_email": "eml",
     "signup_request": "sgn",
     "password_reset": "pwr",
+    "webhook_endpoint": "whk",
+    "webhook_event": "wev",
+    "webhook_delivery": "wdl",
 }
 
 _ID_RE = re.compile(r"^[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}$")

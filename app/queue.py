@@ -15,7 +15,9 @@ BILLING = "billing"
 REPORTS = "reports"
 # Mail has its own queue: a link someone waits for must not queue behind a long report.
 MAIL = "mail"
-ALL_QUEUES = (PUBLISHING, MAIL, DEFAULT, BILLING, REPORTS)
+# Webhooks too: an endpoint slow to answer must hold up neither publishing nor mail.
+WEBHOOKS = "webhooks"
+ALL_QUEUES = (PUBLISHING, MAIL, WEBHOOKS, DEFAULT, BILLING, REPORTS)
 
 
 def queue(name: str = DEFAULT) -> Queue:

@@ -3,9 +3,9 @@
 from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
-from app.queue import DEFAULT, MAIL
+from app.queue import DEFAULT, MAIL, WEBHOOKS
 from app.startup import refuse_unsafe_environment
-from workers.jobs import accounts, mail, maintenance
+from workers.jobs import accounts, mail, maintenance, webhooks
 
 # The API's refusals, checked on the environment: a cron with the wrong configuration says so
 # at once. It builds no app and touches no database (it only enqueues), so that is all it needs.
@@ -16,6 +16,9 @@ PERIODIC_JOBS = [
     (maintenance.purge_expired_records, DEFAULT, 3600),
     (accounts.refresh_expiring_tokens, DEFAULT, 900),
     (mail.enqueue_stalled_mail, MAIL, 300),
+    # Webhook retries are due at their time to the minute: the sweep is how they are enqueued.
+    (webhooks.enqueue_due_webhooks, WEBHOOKS, 60),
+    (webhooks.purge_old_webhook_events, DEFAULT, 3600),
 ]
 
 

@@ -26,6 +26,7 @@ def register_blueprints(app: Flask) -> None:
         media,
         posts,
         scheduling,
+        webhooks,
     )
 
     app.url_map.converters["id"] = IdConverter
@@ -43,6 +44,8 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(media.files_blp)
     api.register_blueprint(scheduling.blp)
     api.register_blueprint(accounts.blp)
+    api.register_blueprint(webhooks.blp)
+    webhooks.document_event_body(api)
 
     @app.before_request
     def _authenticate() -> None:

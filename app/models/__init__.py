@@ -29,6 +29,14 @@ from app.models.social_account import (
     SocialAccount,
 )
 from app.models.user import User
+from app.models.webhook import (
+    DisabledReason,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventType,
+)
 
 __all__ = [
     "Agency",
@@ -66,4 +74,10 @@ __all__ = [
     "RefreshToken",
     "SocialAccount",
     "User",
+    "DisabledReason",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventType",
 ]

@@ -31,6 +31,7 @@ from app.models import (
     OAuthState,
     OutboundEmail,
     SocialAccount,
+    WebhookEndpoint,
 )
 from app.models.base import utcnow
 from app.networks import OAUTH_NETWORKS, connector_for
@@ -43,7 +44,7 @@ from app.networks.base import (
     TransientNetworkError,
 )
 from app.security import crypto
-from app.services import audit
+from app.services import audit, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -593,6 +594,7 @@ def _mark_dead(account: SocialAccount, reason: str) -> str:
         data={"reason": account.last_error},
         actor_type="system",
     )
+    webhooks.emit_for_account("account.needs_reconnect", account)
     return "needs_reconnect"
 
 
@@ -699,6 +701,8 @@ def rotate_encryption_keys(batch: int = 200) -> Rotation:
         (MastodonApp, MastodonApp.client_secret_encrypted, "mastodon_apps"),
         # Messages not sent yet (the context of a sent one is erased).
         (OutboundEmail, OutboundEmail.context_encrypted, "outbound_emails"),
+        # Webhook signing secrets (encrypted, not hashed: they sign every message).
+        (WebhookEndpoint, WebhookEndpoint.secrets_encrypted, "webhook_endpoints"),
     )
     for model, column, name in targets:
         last_id: Any = None

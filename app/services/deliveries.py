@@ -26,7 +26,7 @@ from app.models import (
     SocialAccount,
 )
 from app.models.base import utcnow
-from app.services import audit, content_rules
+from app.services import audit, content_rules, webhooks
 
 # Deliveries not handed to a worker yet: they can still be moved, replaced or cancelled.
 PENDING = {DeliveryStatus.SCHEDULED.value}
@@ -191,6 +191,7 @@ def schedule_post(post: Post, when: datetime, *, commit: bool = True) -> list[De
         "post.scheduled",
         {"from": previous, "scheduled_at": when.isoformat(), "accounts": sorted(targets)},
     )
+    webhooks.emit_for_post("post.scheduled", post)
     if commit:
         db.session.commit()
     return deliveries

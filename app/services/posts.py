@@ -59,7 +59,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.schemas.common import dump_datetime
-from app.services import deliveries
+from app.services import deliveries, webhooks
 
 # Fields whose change alters what would be published (and so needs a fresh approval).
 CONTENT_FIELDS = frozenset({"text", "link", "media_ids", "account_ids", "variants"})
@@ -134,6 +134,7 @@ def _after_content_change(post: Post, previous: str) -> None:
         post.status = PostStatus.IN_REVIEW.value
         post.approval_stage = ApprovalStage.INTERNAL.value
         deliveries.record_post_event(post, "post.returned_to_review", {"from": previous})
+        webhooks.emit_for_post("post.approval_requested", post, stage=post.approval_stage)
     elif previous == PostStatus.SCHEDULED.value:
         # No review in this brand: keep the schedule, checked against the new content and targets.
         deliveries.schedule_post(post, post.scheduled_at or utcnow(), commit=False)
@@ -290,6 +291,7 @@ def submit(post: Post) -> Post:
     post.approval_stage = ApprovalStage.INTERNAL.value
     post.updated_at = utcnow()
     deliveries.record_post_event(post, "post.submitted", {"from": previous})
+    webhooks.emit_for_post("post.approval_requested", post, stage=post.approval_stage)
     db.session.commit()
     return post
 
@@ -317,9 +319,11 @@ def approve(post: Post, principal: Principal, comment: str | None = None) -> Pos
     needs_client = brand.approval_mode == ApprovalMode.INTERNAL_AND_CLIENT.value
     if stage == ApprovalStage.INTERNAL.value and needs_client:
         post.approval_stage = ApprovalStage.CLIENT.value
+        webhooks.emit_for_post("post.approval_requested", post, stage=post.approval_stage)
     else:
         post.status = PostStatus.APPROVED.value
         post.approval_stage = None
+        webhooks.emit_for_post("post.approved", post, stage=stage, comment=comment)
     post.review_comment = None
     return _reviewed(post, "post.approved", stage, comment)
 
@@ -331,6 +335,7 @@ def reject(post: Post, principal: Principal, comment: str) -> Post:
     post.status = PostStatus.REJECTED.value
     post.approval_stage = None
     post.review_comment = comment
+    webhooks.emit_for_post("post.rejected", post, stage=stage, comment=comment)
     return _reviewed(post, "post.rejected", stage, comment)
 
 
