@@ -127,6 +127,9 @@ FIELD_HINTS: dict[str, Callable[[], Any]] = {
     "time": lambda: "09:00",  # a posting slot's local HH:MM
     "logo_url": lambda: f"https://example.com/{_unique('matrix')}.png",
     "link": lambda: f"https://example.com/{_unique('matrix')}",
+    # A webhook endpoint's URL: the suite's outbound guard lets only loopback targets through.
+    # Nothing listens on port 9 (discard), and no test sends the matrices' deliveries.
+    "url": lambda: f"http://127.0.0.1:9/{_unique('matrix')}",
 }
 
 
@@ -430,6 +433,41 @@ class World:
             external_id=_unique("urn"),
         )
 
+    def new_webhook_endpoint(self, brand_id: str) -> str:
+        """An enabled endpoint of the agency (loopback URL; nothing is sent in the matrices)."""
+        from app.models import WebhookEndpoint
+        from app.security import crypto
+        from app.services.webhooks import new_secret
+
+        with in_tenant(self.app, self.agency_id) as session:
+            endpoint = WebhookEndpoint(
+                agency_id=self.agency_id,
+                url="http://127.0.0.1:9/matrix",
+                secrets_encrypted=crypto.encrypt({"current": new_secret(), "previous": None}),
+                enabled=True,
+            )
+            session.add(endpoint)
+        return endpoint.id
+
+    def new_webhook_delivery(self, params: dict[str, str]) -> str:
+        """A finished delivery of the endpoint in `params` (so it can be redelivered)."""
+        from app.models import WebhookDelivery, WebhookEvent
+
+        with in_tenant(self.app, self.agency_id) as session:
+            event = WebhookEvent(agency_id=self.agency_id, type="post.scheduled", payload="{}")
+            session.add(event)
+            session.flush()
+            delivery = WebhookDelivery(
+                agency_id=self.agency_id,
+                endpoint_id=params["endpoint_id"],
+                event_id=event.id,
+                event_type=event.type,
+                status="succeeded",
+                attempts=1,
+            )
+            session.add(delivery)
+        return delivery.id
+
     def new_post_target(self, params: dict[str, str]) -> str:
         """An account of the brand that the post in `params` goes to."""
         from app.models import PostVariant
@@ -512,6 +550,9 @@ PATH_PARAMS: dict[str, Callable[[World, dict[str, str]], str]] = {
     "/v1/media-files/{token}": lambda world, p: "made-up-capability",
     # The account must be one the post goes to (else DELETE …/variants/{account_id} is a 404).
     "/v1/brands/{brand_id}/posts/{post_id}/variants/{account_id}": World.new_post_target,
+    "endpoint_id": lambda world, p: world.new_webhook_endpoint(p["brand_id"]),
+    # `delivery_id` names a post's delivery elsewhere: keyed by the path.
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}": World.new_webhook_delivery,
 }
 
 

@@ -466,6 +466,7 @@ def _tell_owners(endpoint: WebhookEndpoint, reason: DisabledReason) -> None:
     agency = db.session.get(Agency, endpoint.agency_id)
     owners = db.session.execute(
         tenancy.scoped_select(AgencyMembership, User.email, User.name)
+        .select_from(AgencyMembership)
         .join(User, AgencyMembership.user_id == User.id)
         .where(AgencyMembership.role == AgencyRole.OWNER.value)
         .order_by(User.email)

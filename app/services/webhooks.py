@@ -216,6 +216,7 @@ def _record(
     )
     session = db.session()
     session.add(webhook_event)
+    session.flush()  # before its deliveries: no relationship tells the session the order
     for endpoint in endpoints:
         _new_delivery(webhook_event, endpoint.id, now=now)
     return webhook_event
