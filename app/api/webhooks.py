@@ -54,10 +54,11 @@ def document_event_body(api: Any) -> None:
 
 
 def _endpoint_or_404(endpoint_id: str) -> WebhookEndpoint:
-    # Load first: another agency's endpoint is a 404 whatever the caller's role.
-    endpoint = tenancy.get_or_404(WebhookEndpoint, endpoint_id, what="webhook endpoint")
+    # The permission first: whoever may not manage endpoints gets the same 403 for any id, so
+    # it learns nothing about which exist (in its agency or another); whoever may gets 404 for
+    # another agency's endpoint, as for one that never existed.
     permissions.require(current_principal(), "webhooks.manage")
-    return endpoint
+    return tenancy.get_or_404(WebhookEndpoint, endpoint_id, what="webhook endpoint")
 
 
 def _with_secret(shown: webhooks.EndpointWithSecret) -> dict:
