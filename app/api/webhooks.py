@@ -44,13 +44,52 @@ blp = Blueprint(
 )
 
 
+_SIGNATURE_HEADERS = {
+    "webhook-id": "The event's `id`: the same on every attempt and redelivery (dedupe on it)",
+    "webhook-timestamp": "When this attempt was signed, in Unix seconds",
+    "webhook-signature": "`v1,<base64 HMAC-SHA256>`, one per secret (two, space-separated, "
+    "while a rotated secret overlaps)",
+}
+
+
 def document_event_body(api: Any) -> None:
-    """What endpoints receive is no route's answer: the spec names it as a component,
-    `WebhookEvent`, for receivers to generate types from."""
+    """What endpoints receive is no route's answer: the spec states it as OpenAPI 3.1's
+    `webhooks` (one request we send), with its body as the `WebhookEvent` component, for
+    receivers to generate types from."""
     description = inspect.cleandoc(WebhookEventSchema.__doc__ or "")
     api.spec.components.schema(
         "WebhookEvent", component={"description": description}, schema=WebhookEventSchema
     )
+    body = {"$ref": "#/components/schemas/WebhookEvent"}
+    api.spec.options["webhooks"] = {
+        "event": {
+            "post": {
+                "operationId": "receiveWebhookEvent",
+                "summary": "An event, POSTed to each endpoint that takes it",
+                "description": description,
+                # Signed (see the headers), not authenticated with the API's credentials.
+                "security": [],
+                "parameters": [
+                    {
+                        "in": "header",
+                        "name": name,
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": text,
+                    }
+                    for name, text in _SIGNATURE_HEADERS.items()
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": body}},
+                },
+                "responses": {
+                    "200": {"description": "Received (any 2xx counts)"},
+                    "410": {"description": "Gone: Relais disables the endpoint"},
+                },
+            }
+        }
+    }
 
 
 def _endpoint_or_404(endpoint_id: str) -> WebhookEndpoint:
