@@ -795,3 +795,29 @@ def test_secrets_are_read_back_with_the_credentials_keys(app, client, make_agenc
     with app.app_context():
         stored = endpoint_row(database, endpoint["id"]).secrets_encrypted
         assert crypto.decrypt(stored) == {"current": endpoint["secret"], "previous": None}
+
+
+def test_a_replayed_create_shows_the_secret_again_without_storing_it_in_clear(
+    client, make_agency, database
+):
+    owner = make_agency(brands=0)
+    headers = {**owner.headers, "Idempotency-Key": "hook-1"}
+    body = {"url": "http://127.0.0.1:9/h"}
+    first = client.post("/v1/webhook-endpoints", json=body, headers=headers)
+    again = client.post("/v1/webhook-endpoints", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    secret = first.get_json()["secret"]
+    with owner_connection(database) as connection:
+        for table in ("webhook_endpoints", "idempotency_records", "audit_events"):
+            for row in connection.execute(select(WebhookEndpoint.metadata.tables[table])):
+                assert secret not in repr(tuple(row)), table
+
+
+def test_emit_knows_only_the_documented_event_types(app, make_agency):
+    owner = make_agency(brands=0)
+    with app.app_context():
+        tenancy.enter_agency(owner.agency_id)
+        with pytest.raises(ValueError, match="unknown webhook event type"):
+            webhooks.emit("post.exploded", agency_id=owner.agency_id, brand_id=None, data={})
