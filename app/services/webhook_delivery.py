@@ -220,13 +220,18 @@ def _deliver(agency_id: str, delivery_id: str) -> str:
     db.session.commit()
     if claimed.rowcount != 1:
         return "skipped"  # done, not due yet, being sent by another worker, or not this agency's
-    claim = Claim(_scoped_one(WebhookDelivery, delivery_id), now)
-    endpoint = _scoped_one(WebhookEndpoint, claim.delivery.endpoint_id)
+    delivery = _scoped_one(WebhookDelivery, delivery_id)
+    if delivery is None:
+        return "skipped"  # its endpoint was deleted since the claim
+    claim = Claim(delivery, now)
+    endpoint = _scoped_one(WebhookEndpoint, delivery.endpoint_id)
+    webhook_event = _scoped_one(WebhookEvent, delivery.event_id)
+    if endpoint is None or webhook_event is None:
+        return "skipped"
     if not endpoint.enabled:
         claim.finish(WebhookDeliveryStatus.CANCELLED, error="The endpoint was disabled.")
         db.session.commit()
         return "cancelled"
-    webhook_event = _scoped_one(WebhookEvent, claim.delivery.event_id)
     try:
         secrets = webhooks.signing_secrets(endpoint, now)
     except crypto.CredentialsUnreadable:
@@ -416,7 +421,7 @@ def _scoped_one(model: type, object_id: str) -> Any:
         tenancy.scoped_select(model)
         .where(model.id == object_id)  # type: ignore[attr-defined]
         .execution_options(populate_existing=True)
-    ).one()
+    ).first()
 
 
 # -- disabling ----------------------------------------------------------------------------------
@@ -440,6 +445,7 @@ def disable(endpoint_id: str, reason: DisabledReason, *, now: datetime) -> bool:
     if changed.rowcount != 1:
         return False
     endpoint = _scoped_one(WebhookEndpoint, endpoint_id)
+    assert endpoint is not None  # just updated, in this transaction
     webhooks.cancel_pending(endpoint_id)
     audit.record(
         "webhook_endpoint.disabled",
