@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -24,7 +25,10 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
         config = Config
     settings = config if isinstance(config, dict) else config_as_dict(config)
     app.config.update(settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from app import logs, metrics
+
+    logs.configure(app.config)  # every process's one handler: LOG_FORMAT, LOG_LEVEL
+    metrics.prepare_directory()
     from app.startup import check_config
 
     check_config(app.config)  # the development secret, then every refusal (app/startup.py)
@@ -54,6 +58,7 @@ def create_app(config: type[Config] | Config | dict[str, Any] | None = None) -> 
 
     mail.init_app(app)
     _install_request_id(app)
+    _install_request_observability(app)
     _install_body_limit(app)
     _install_no_store(app)
     # Before CORS: after-request functions run in reverse order, so these headers are set
@@ -120,6 +125,90 @@ def _install_request_id(app: Flask) -> None:
     def _echo_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.get("request_id") or ""
         return response
+
+
+# Probes and scrapes, every few seconds: no access line for them.
+_UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_access_log = logging.getLogger("relais.access")
+
+
+_CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_templates: dict[str, str] = {}
+
+
+def _route_template(rule: str) -> str:
+    """`/v1/brands/<id(brd):brand_id>` as the spec writes it: `/v1/brands/{brand_id}`."""
+    template = _templates.get(rule)
+    if template is None:
+        template = _templates[rule] = _CONVERTER.sub(r"{\1}", rule)
+    return template
+
+
+def _install_request_observability(app: Flask) -> None:
+    """The log context of each request (app/logs.py): its id, then the ids in its URL; one
+    access line per request; and the HTTP metrics (app/metrics.py), by route template."""
+    from app import logs, metrics
+    from app.ids import looks_like_id
+
+    @app.before_request
+    def _open_log_context() -> None:
+        g.request_started = time.perf_counter()
+        ids = {
+            name: value
+            for name, value in (request.view_args or {}).items()
+            if name.endswith("_id") and isinstance(value, str) and looks_like_id(value)
+        }
+        g.log_context = logs.start(request_id=g.request_id, **ids)
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        started = g.get("request_started")
+        if started is None:  # a before_request before ours answered
+            return response
+        seconds = time.perf_counter() - started
+        rule = request.url_rule
+        route = _route_template(rule.rule) if rule is not None else "unmatched"
+        try:
+            metrics.http_request(request.method, route, response.status_code, seconds)
+        except OSError as exc:  # the metrics directory is gone: say so, answer anyway
+            _access_log.warning("HTTP metrics not recorded: %s", exc)
+        if request.path not in _UNLOGGED_PATHS and _access_log.isEnabledFor(logging.INFO):
+            # The route's template, never the path: some paths carry a token (signed links).
+            # The record is made directly: `info()` would also walk the stack for a source line
+            # that no format shows, on every request.
+            milliseconds = round(seconds * 1000, 1)
+            status = response.status_code
+            record = _access_log.makeRecord(
+                _access_log.name,
+                logging.INFO,
+                __file__,
+                0,
+                "%s %s %s %.1fms",
+                (request.method, route, status, milliseconds),
+                None,
+                extra={
+                    "fields": {
+                        "method": request.method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": milliseconds,
+                    }
+                },
+            )
+            _access_log.handle(record)
+        return response
+
+    @app.teardown_request
+    def _close_log_context(_exc: BaseException | None) -> None:
+        token = g.pop("log_context", None)
+        if token is not None:
+            logs.end(token)
+
+    @app.teardown_appcontext
+    def _forget_tenant_in_logs(_exc: BaseException | None) -> None:
+        # The tenant scope lives on `g` and ends with the app context (a CLI command, a
+        # script); the agency id it put in the log context ends with it.
+        logs.bind(agency_id=None)
 
 
 def _install_no_store(app: Flask) -> None:

@@ -18,15 +18,18 @@ def main() -> None:
     """Relais: the backend for community-management agencies."""
 
 
-def _add_run_embedded() -> None:
-    # On the group itself, not on the app: FlaskGroup then finds it without building the app,
-    # which `make run`'s supervisor never uses (its children build their own).
-    from app.commands import run_embedded_command
+def _add_process_commands() -> None:
+    # On the group itself, not on the app: FlaskGroup then finds them without building the app.
+    # `make run`'s supervisor never uses one (its children build their own); the worker builds
+    # its own once, its way (workers/worker.py); the cron builds none.
+    from app.commands import cron_command, run_embedded_command, worker_command
 
     main.add_command(run_embedded_command)
+    main.add_command(worker_command)
+    main.add_command(cron_command)
 
 
-_add_run_embedded()
+_add_process_commands()
 
 
 def register_commands(app: Flask) -> None:

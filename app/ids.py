@@ -34,6 +34,7 @@ PREFIXES = {
     "webhook_endpoint": "whk",
     "webhook_event": "wev",
     "webhook_delivery": "wdl",
+    "account_revocation": "arv",
 }
 
 _ID_RE = re.compile(r"^[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}$")

@@ -1,9 +1,9 @@
 """What a process refuses to start with.
 
-The API (`create_app`, then `wsgi.py` for the database role), the RQ worker
-(`workers/worker.py`) and `rq cron` (`workers/schedule.py`) run the same checks. A worker started
-without the production variables would otherwise fall back to development keys, fail to read
-every stored credential and act on that; it must stop before its first job instead.
+The API (`create_app`, then `wsgi.py` for the database role), `relais worker`
+(`workers/worker.py`) and `relais cron` (`workers/schedule.py`) run the same checks. A worker
+started without the production variables would otherwise fall back to development keys, fail to
+read every stored credential and act on that; it must stop before its first job instead.
 
 Every problem is listed in one message, so an operator fixes them all in one round.
 """
@@ -142,8 +142,9 @@ def check_config(config: MutableMapping[str, Any]) -> None:
         )
 
 
-def refuse_unsafe_environment(process: str = "rq cron") -> None:
-    """For processes that build no app (`rq cron`): the checks on the environment's Config."""
+def refuse_unsafe_environment(process: str = "relais cron") -> None:
+    """For processes that build no app (`relais cron`): the checks on the environment's
+    Config."""
     problems = config_problems(config_as_dict(Config))
     if problems:
         raise SystemExit(f"[relais] {process} {UnsafeConfiguration(problems)}")

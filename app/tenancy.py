@@ -2,32 +2,42 @@
 
 Every read or write of tenant data goes through these helpers:
 
-- `scoped_select(Model)` filters by the caller's agency and, for brand-owned rows, by the brands
-  the caller may reach. Views never build unscoped queries for tenant data.
+- `scoped_select(Model)`, `scoped_update(Model)` and `scoped_delete(Model)` filter by the
+  caller's agency and, for brand-owned rows, by the brands the caller may reach. Nothing outside
+  this module builds a statement on tenant data (tests/test_tenant_statements.py checks it).
+- `current_agency()`: the caller's agency row.
 - `get_or_404(Model, id)` and `get_brand_or_404(brand_id)`: another tenant's object, or one the
   caller may not reach, is a 404 and never a 403, so ids leak nothing.
 - On PostgreSQL every transaction starts with `set_config('app.agency_id', …, true)`; Row-Level
   Security policies on every tenant table then filter again, so a bug in a view leaks nothing.
   `system_scope()` is the one audited way past RLS, for the few operations that must look across
   agencies before a tenant is known (login, API-key lookup, invitation acceptance, dispatchers).
+- The functions that build such statements by hand are marked `@system_lookup(reason)`; the
+  reasons, the whole list of exceptions, are `SystemLookup` below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import g, has_app_context
-from sqlalchemy import Select, event, select
+from sqlalchemy import Delete, Select, Table, Update, delete, event, select, update
 from sqlalchemy.orm import Session
 
+from app import logs
 from app.errors import NotFound
 from app.extensions import db
 from app.ids import looks_like_id
 
+if TYPE_CHECKING:
+    from app.models import Agency, Brand
+
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ def current_scope() -> TenantScope:
 def set_scope(scope: TenantScope) -> None:
     """Make `scope` the current one, and apply it at once if a transaction is already open."""
     g.tenant_scope = scope
+    logs.bind(agency_id=scope.agency_id)  # every log line from here on names the tenant
     session = db.session()
     # A transaction that a failed statement left inactive can only be rolled back: asking it
     # for its connection would raise and hide the original error (an IntegrityError that the
@@ -73,6 +84,53 @@ def system_scope() -> Iterator[None]:
         yield
     finally:
         set_scope(previous)
+
+
+class SystemLookup(StrEnum):
+    """Why a function may build statements on tenant data by hand: the whole list of exceptions.
+
+    Each is work that must look across agencies, or find its tenant, before a scope exists. It
+    runs under `system_scope()` for that one lookup (or, for authentication, under the agency the
+    credential names), returns or acts on ids, and re-enters the tenant before touching its data.
+    """
+
+    AUTHENTICATION = (
+        "authentication: the credential (access token, API key, refresh token) names its agency; "
+        "the caller's role and session are read before a scope can be built from them"
+    )
+    SIGN_IN = "sign-in: the agencies a person belongs to, across agencies, to choose one to enter"
+    INVITATION = (
+        "invitation acceptance: the token names the agency; no tenant is known before it is read"
+    )
+    SESSIONS = (
+        "ending a person's sessions in every agency they belong to (a password change or reset)"
+    )
+    IDEMPOTENCY = (
+        "Idempotency-Key records are keyed by the caller, across agencies (public routes such as "
+        "sign-up have none), and replay only to the caller who made them"
+    )
+    SWEEP = (
+        "periodic sweeps and maintenance commands over every agency (purges, the token-refresh "
+        "sweep, key rotation): they read ids and re-enter each tenant before acting on its rows"
+    )
+    DISPATCHER = (
+        "dispatchers claiming due work across agencies: the claim returns ids only, and each job "
+        "re-enters its tenant before loading anything"
+    )
+
+
+def system_lookup(reason: SystemLookup) -> Callable[[F], F]:
+    """Mark a function that builds statements on tenant data outside this module, and say why.
+
+    A marker only (the function is returned as it is): tests/test_tenant_statements.py reads it,
+    and fails on any statement on tenant data built elsewhere without it.
+    """
+
+    def mark(function: F) -> F:
+        function.__system_lookup__ = reason  # type: ignore[attr-defined]
+        return function
+
+    return mark
 
 
 def enter_agency(agency_id: str, brand_ids: frozenset[str] | None = None) -> None:
@@ -112,6 +170,15 @@ def _forget_applied_settings(session: Session, transaction: Any) -> None:
     session.info.pop(_APPLIED, None)
 
 
+def agency_wide(scope: TenantScope | None = None) -> TenantScope:
+    """The caller's agency without the limit to the brands they reach.
+
+    For yes-or-no questions about the agency as a whole that must not depend on the caller's
+    brands (whether someone keeps any place in it); never for rows handed back to the caller.
+    """
+    return TenantScope(agency_id=_require_agency(scope or current_scope()))
+
+
 def _require_agency(scope: TenantScope) -> str:
     if scope.agency_id is None:
         # A programming error, not a client error: tenant data asked for outside a tenant.
@@ -119,22 +186,57 @@ def _require_agency(scope: TenantScope) -> str:
     return scope.agency_id
 
 
+def _tenant_conditions(target: Any, scope: TenantScope | None) -> list[Any]:
+    """What keeps a statement on `target` (a model or a Table) to the caller's tenant."""
+    scope = scope or current_scope()
+    agency_id = _require_agency(scope)
+    columns = target.c if isinstance(target, Table) else None
+    if columns is not None:
+        conditions = [columns.agency_id == agency_id]
+        table_name, brand_column = target.name, columns.get("brand_id")
+    else:
+        conditions = [target.agency_id == agency_id]
+        table_name = getattr(target, "__tablename__", "")
+        brand_column = getattr(target, "brand_id", None)
+    if scope.brand_ids is not None:
+        if table_name == "brands":
+            own_id = columns.id if columns is not None else target.id
+            conditions.append(own_id.in_(scope.brand_ids))
+        elif brand_column is not None:
+            conditions.append(brand_column.in_(scope.brand_ids))
+    return conditions
+
+
 def scoped_select(model: type[T], *columns: Any, scope: TenantScope | None = None) -> Select[Any]:
     """`select(model)` limited to the caller's agency and reachable brands.
 
-    `scope` defaults to the current one; name it to build a statement to keep and reuse (a
-    hot read then skips building it), keyed by the scope it was built for.
+    `model` may also be a Table (a brand's export reads every table it owns). `scope` defaults to
+    the current one; name it to build a statement to keep and reuse (a hot read then skips
+    building it), keyed by the scope it was built for.
     """
-    scope = scope or current_scope()
-    agency_id = _require_agency(scope)
     stmt = select(*columns) if columns else select(model)
-    stmt = stmt.where(model.agency_id == agency_id)  # type: ignore[attr-defined]
-    if scope.brand_ids is not None:
-        if getattr(model, "__tablename__", "") == "brands":
-            stmt = stmt.where(model.id.in_(scope.brand_ids))  # type: ignore[attr-defined]
-        elif hasattr(model, "brand_id"):
-            stmt = stmt.where(model.brand_id.in_(scope.brand_ids))  # type: ignore[attr-defined]
-    return stmt
+    return stmt.where(*_tenant_conditions(model, scope))
+
+
+def scoped_update(model: Any, *, scope: TenantScope | None = None) -> Update:
+    """`update(model)` limited like `scoped_select`: add the row's own conditions and values."""
+    return update(model).where(*_tenant_conditions(model, scope))
+
+
+def scoped_delete(model: Any, *, scope: TenantScope | None = None) -> Delete:
+    """`delete(model)` limited like `scoped_select`; `model` may also be a Table."""
+    return delete(model).where(*_tenant_conditions(model, scope))
+
+
+def current_agency() -> Agency:
+    """The caller's agency. The row is its own tenant key (RLS on `agencies` filters on `id`)."""
+    from app.models import Agency
+
+    agency_id = _require_agency(current_scope())
+    agency = db.session.get(Agency, agency_id)
+    if agency is None:  # deleted while a token of it still lived
+        raise NotFound(f"No agency with id '{agency_id}'.")
+    return agency
 
 
 def get_or_404(model: type[T], object_id: str, *, what: str | None = None) -> T:
@@ -147,7 +249,7 @@ def get_or_404(model: type[T], object_id: str, *, what: str | None = None) -> T:
     return obj
 
 
-def get_brand_or_404(brand_id: str) -> Any:
+def get_brand_or_404(brand_id: str) -> Brand:
     from app.models import Brand
 
     return get_or_404(Brand, brand_id, what="brand")

@@ -233,7 +233,7 @@ def seed(api: Api, owner_url: str, brands: int) -> Seeded:
     from app.config import Config, config_as_dict
     from app.extensions import db
     from app.models import User
-    from app.services import signup
+    from app.services import audit, signup
 
     email, password = "bench@relais.test", "bench-password-123"
     app = create_app({**config_as_dict(Config), "DATABASE_URL": owner_url})
@@ -241,7 +241,7 @@ def seed(api: Api, owner_url: str, brands: int) -> Seeded:
         owner = User(email=email, name="Bench", password_hash=hash_password(password))
         db.session.add(owner)
         db.session.flush()
-        agency_id = signup.create_agency("Bench Agency", owner).id
+        agency_id = signup.create_agency("Bench Agency", owner, actor=audit.SYSTEM).id
         db.session.commit()
     token = api("POST", "/v1/auth/token", {"email": email, "password": password})["access_token"]
     ids = [

@@ -269,13 +269,13 @@ def set_up(size: Size, admin_url: str, redis_url: str) -> None:
     from app.auth.passwords import hash_password
     from app.extensions import db
     from app.models import User
-    from app.services import signup
+    from app.services import audit, signup
 
     with size.app.app_context():
         owner = User(email=EMAIL, name="Bench", password_hash=hash_password(PASSWORD))
         db.session.add(owner)
         db.session.flush()
-        size.agency_id = signup.create_agency("Bench", owner).id
+        size.agency_id = signup.create_agency("Bench", owner, actor=audit.SYSTEM).id
         db.session.commit()
     token = size.client.post("/v1/auth/token", json={"email": EMAIL, "password": PASSWORD})
     headers = {"Authorization": f"Bearer {token.get_json()['access_token']}"}

@@ -9,7 +9,7 @@ virtualenv, e.g. `git archive main | tar -x -C /tmp/main` for a before/after com
    own: when gunicorn listens, when the first `/healthz` answers 200, when the supervisor says
    ready (all from the moment the command is started);
 3. the periodic jobs of `workers/schedule.py` on that empty database, enqueued by name as
-   `rq cron` does once the worker is idle: enqueue to finished, each `--runs` times.
+   `relais cron` does once the worker is idle: enqueue to finished, each `--runs` times.
 
     .venv/bin/python benchmarks/startup_bench.py [--tree DIR] [--runs 3] [--port 8399]
 
@@ -182,7 +182,7 @@ def start_up(tree: Path, port: int, runs: int, show_log: bool = False) -> None:
             print(f"  first /healthz 200 {_at(healthz)}  ({after} after listening)")
             print(f"  supervisor ready   {_at(supervised.when(r'ready in'))}")
 
-            # The worker is up and has run what rq cron enqueued at its start: then time ours.
+            # The worker is up and has run what relais cron enqueued at its start: then time ours.
             queue = Queue("default", connection=connection, serializer=JSONSerializer)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -191,7 +191,7 @@ def start_up(tree: Path, port: int, runs: int, show_log: bool = False) -> None:
                     break
                 time.sleep(0.1)
             worker_idle = time.monotonic() - supervised.started
-            print(f"  worker idle        {_at(worker_idle)} (after rq cron's first jobs)")
+            print(f"  worker idle        {_at(worker_idle)} (after relais cron's first jobs)")
             for name in JOBS:
                 seconds = [_run_job(queue, name) for _ in range(runs)]
                 print(f"  job {name.rsplit('.', 1)[-1]}: {_list(seconds)} s (enqueue to finished)")

@@ -58,7 +58,7 @@ def time_of(func, *args) -> float:
 def bench(sizes: list[int]) -> None:
     from marshmallow import ValidationError
 
-    from app.schemas.common import Text
+    from app.fields import Text
 
     accounts = [SimpleNamespace(id=n, network=n, settings={}) for n in NETWORKS]
     print(f"{'input':22} {'size':>9} " + " ".join(f"{n:>9}" for n in NETWORKS))

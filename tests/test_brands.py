@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from tests.factories import brand_tables, count_brand_rows, insert_brand_rows
 from tests.helpers import assert_problem, owner_connection
-from tests.tenant_rows import brand_tables, count_brand_rows, insert_brand_rows
 
 
 def _create(client, actor, **payload):

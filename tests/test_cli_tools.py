@@ -109,7 +109,7 @@ def test_downgrade_asks_first_and_prints_the_revision_reached(app_config, tmp_pa
     assert done.exit_code == 0, done.output
     assert migrations.current_revision(url) == previous
     assert f"database at {previous} (" in done.output
-    assert "-1" not in done.output
+    assert "-1" not in done.stdout  # (stderr has the log lines, their dates included)
 
     up = runner.invoke(args=["db", "upgrade"])
     assert up.exit_code == 0, up.output

@@ -1,19 +1,16 @@
 """A brand's client sees only what the agency has put before them: posts waiting for the
 client's approval and posts from approval on. Drafts, posts in internal review, rejected and
 cancelled posts do not exist for them (404, left out of lists and the calendar), nor do media
-that no post they see uses. The rule: app/services/posts.py (CLIENT_VISIBLE_STATUSES)."""
+that no post they see uses. The rule: app/services/lifecycle.py (CLIENT_VISIBLE_STATUSES)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app import tenancy
-from app.extensions import db
-from app.models import Delivery, Media, Post, PostMedia, PostStatus, PostVariant, SocialAccount
-from app.services import audit, posting_slots
+from app.models import PostStatus
+from app.services import audit, lifecycle
 
 AT = datetime(2031, 6, 2, 9, 0, tzinfo=UTC)  # a Monday
 # (status, approval stage) -> whether the brand's client sees a post in that state.
@@ -40,7 +37,7 @@ def test_every_status_is_decided():
 
 
 @pytest.fixture
-def brand(app, client, make_agency, invite_user):
+def brand(factory, make_agency, invite_user):
     """A brand with a post in every state (each with a variant, a delivery, an audit event and
     a media item of its own), media shared or unused, and a client user."""
     owner = make_agency("Visible", brands=1, approval_mode="internal_and_client")
@@ -48,49 +45,30 @@ def brand(app, client, make_agency, invite_user):
     customer = invite_user(owner, brand_id=brand_id, brand_role="client")
     editor = invite_user(owner, brand_id=brand_id, brand_role="editor")
     made: dict = {"posts": {}, "media": {}}
-    with app.app_context():
-        tenancy.enter_agency(owner.agency_id)
-        scope = {"agency_id": owner.agency_id, "brand_id": brand_id}
-        account = SocialAccount(
-            **scope, network="mastodon", external_id=uuid.uuid4().hex, handle="acc"
-        )
-        db.session.add(account)
+    with factory.in_brand(owner, brand_id) as rows:
+        account = rows.account(handle="acc")
 
-        def media(name: str) -> Media:
-            item = Media(
-                **scope,
-                filename=f"{name}.png",
-                content_type="image/png",
-                size_bytes=3,
-                sha256="0" * 64,
-                storage_key=f"{name}.png",
-            )
-            db.session.add(item)
-            db.session.flush()
-            made["media"][name] = item.id
-            return item
+        def media(name: str) -> str:
+            made["media"][name] = rows.media(filename=f"{name}.png").id
+            return made["media"][name]
 
         shared = media("shared")  # in a draft and in a visible post
         media("unused")
         for n, (status, stage) in enumerate(STATES):
             own = media(f"{status}-{stage}")
             in_variant = media(f"variant-{status}-{stage}")
-            post = Post(
-                **scope,
+            post = rows.post(
                 text=f"secret {status} {stage}",
                 status=status,
                 approval_stage=stage,
                 scheduled_at=AT + timedelta(hours=n),
+                media_ids=[own, shared] if status in ("draft", "approved") else [own],
+                variants={account.id: {"media_ids": [in_variant]}},
             )
-            post.media_rows = [PostMedia(**scope, position=0, media_id=own.id)]
-            if status in ("draft", "approved"):
-                post.media_rows.append(PostMedia(**scope, position=1, media_id=shared.id))
-            post.variants = [PostVariant(**scope, account_id=account.id, media_ids=[in_variant.id])]
-            db.session.add(post)
-            db.session.flush()
-            db.session.add(Delivery(**scope, post_id=post.id, account_id=account.id))
+            rows.delivery(post, account.id)
             audit.record(
                 "post.created",
+                actor=audit.SYSTEM,
                 agency_id=owner.agency_id,
                 brand_id=brand_id,
                 target_type="post",
@@ -98,7 +76,6 @@ def brand(app, client, make_agency, invite_user):
                 data={},
             )
             made["posts"][(status, stage)] = post.id
-        db.session.commit()
     return owner, customer, editor, brand_id, made
 
 
@@ -177,7 +154,7 @@ def test_the_calendar_shows_the_client_only_posts_put_before_them(client, brand,
     owner, customer, _, brand_id, made = brand
     # Today every post that holds a slot is one the client sees; hold drafts too, to prove
     # the calendar filters rather than relies on that.
-    monkeypatch.setattr(posting_slots, "OCCUPYING", (*posting_slots.OCCUPYING, PostStatus.DRAFT))
+    monkeypatch.setattr(lifecycle, "HOLDS_SLOT", lifecycle.HOLDS_SLOT | {PostStatus.DRAFT.value})
     client.put(
         f"/v1/brands/{brand_id}/posting-slots",
         json={"slots": [{"weekday": "monday", "time": "09:00"}]},  # the draft's instant (UTC)

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Brand
-from app.services import slots
+from app.models import Brand, Delivery
+from app.models.post import WEEKDAYS
 from tests.helpers import PROBLEM_JSON, owner_connection
-from tests.test_scheduling_api import seed  # noqa: F401 (the fixture)
 
 THREADS = 8
 ROUNDS = 12
@@ -49,6 +48,13 @@ def _brands_of(database, agency_id: str) -> int:
         ).scalar_one()
 
 
+def _deliveries_of(database, post_id: str) -> int:
+    with owner_connection(database) as connection:
+        return connection.execute(
+            select(func.count()).select_from(Delivery).where(Delivery.post_id == post_id)
+        ).scalar_one()
+
+
 def test_parallel_creates_with_one_idempotency_key_never_fail(app, make_agency, database):
     """Every racer gets the first response (201, replayed) or a 409 "in progress"; never a 500,
     and one brand per key."""
@@ -75,19 +81,21 @@ def test_parallel_creates_with_one_idempotency_key_never_fail(app, make_agency, 
     assert set(statuses) <= {201, 409}, statuses
 
 
-def test_posts_queued_at_once_never_share_a_slot(app, make_agency, seed):  # noqa: F811
+def test_posts_queued_at_once_never_share_a_slot(app, make_agency, factory):
     """Posts queued in parallel each take their own slot, on SQLite (the database's write lock)
     as on PostgreSQL (a row lock on the brand)."""
     owner = make_agency("Queue race", timezone="Europe/Paris", approval_mode="none")
     brand = owner.brands[0]
-    account = seed.account(owner, brand)
-    daily = [{"weekday": day, "time": "09:00"} for day in slots.WEEKDAYS]
+    account = factory.account(owner, brand)
+    daily = [{"weekday": day, "time": "09:00"} for day in WEEKDAYS]
     app.test_client().put(
         f"/v1/brands/{brand}/posting-slots", json={"slots": daily}, headers=owner.headers
     )
     taken: list[str] = []
     for _ in range(ROUNDS // 2):
-        posts = [seed.post(owner, brand, [account]) for _ in range(THREADS // 2)]
+        posts = [
+            factory.post(owner, brand, [account], status="approved") for _ in range(THREADS // 2)
+        ]
 
         def queue(client, post_id):
             return client.post(f"/v1/brands/{brand}/posts/{post_id}/queue", headers=owner.headers)
@@ -103,16 +111,16 @@ def test_posts_queued_at_once_never_share_a_slot(app, make_agency, seed):  # noq
     assert all(b - a == timedelta(days=1) for a, b in zip(instants, instants[1:], strict=False))
 
 
-def test_one_post_queued_twice_at_once_is_queued_once(app, make_agency, seed):  # noqa: F811
+def test_one_post_queued_twice_at_once_is_queued_once(app, make_agency, factory, database):
     owner = make_agency("Double queue", approval_mode="none")
     brand = owner.brands[0]
-    account = seed.account(owner, brand)
-    daily = [{"weekday": day, "time": "09:00"} for day in slots.WEEKDAYS]
+    account = factory.account(owner, brand)
+    daily = [{"weekday": day, "time": "09:00"} for day in WEEKDAYS]
     app.test_client().put(
         f"/v1/brands/{brand}/posting-slots", json={"slots": daily}, headers=owner.headers
     )
     for _ in range(ROUNDS // 4):
-        post_id = seed.post(owner, brand, [account])
+        post_id = factory.post(owner, brand, [account], status="approved")
 
         def queue(client, post_id=post_id):
             return client.post(f"/v1/brands/{brand}/posts/{post_id}/queue", headers=owner.headers)
@@ -121,14 +129,14 @@ def test_one_post_queued_twice_at_once_is_queued_once(app, make_agency, seed):  
         assert sorted(a.status_code for a in answers) == [200, 409, 409, 409], [
             a.get_data(as_text=True) for a in answers
         ]
-        assert len(seed.deliveries(owner, post_id)) == 1
+        assert _deliveries_of(database, post_id) == 1
 
 
-def test_a_csv_import_and_queue_calls_at_once_never_share_a_slot(app, make_agency, seed):  # noqa: F811
+def test_a_csv_import_and_queue_calls_at_once_never_share_a_slot(app, make_agency, factory):
     owner = make_agency("Import race", approval_mode="none")
     brand = owner.brands[0]
-    account = seed.account(owner, brand)
-    daily = [{"weekday": day, "time": "09:00"} for day in slots.WEEKDAYS]
+    account = factory.account(owner, brand)
+    daily = [{"weekday": day, "time": "09:00"} for day in WEEKDAYS]
     app.test_client().put(
         f"/v1/brands/{brand}/posting-slots", json={"slots": daily}, headers=owner.headers
     )
@@ -145,7 +153,7 @@ def test_a_csv_import_and_queue_calls_at_once_never_share_a_slot(app, make_agenc
         )
 
     for round_ in range(1, 4):
-        posts = [seed.post(owner, brand, [account]) for _ in range(3)]
+        posts = [factory.post(owner, brand, [account], status="approved") for _ in range(3)]
         answers = race(app, [import_rows, *(lambda c, p=p: queue(c, p) for p in posts)])
         assert [a.status_code for a in answers] == [201, 200, 200, 200], [
             a.get_data(as_text=True) for a in answers

@@ -11,13 +11,11 @@ import regex
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from app.services.content_rules import (
-    RULES,
+from app.services.content_rules import RULES, text_length, validate_post
+from app.services.text_counting import (
     X_WEIGHT_RANGES,
     grapheme_length,
     mastodon_length,
-    text_length,
-    validate_post,
     x_weighted_length,
 )
 
@@ -440,5 +438,5 @@ def test_no_single_code_point_emoji_weighs_one_on_x() -> None:
     + ["a" + FLAG_FR[0] * 5 + "\u0301" + FLAG_FR[0] * 4, "\u0600" + FLAG_FR * 3 + "\u0301"],
 )
 def test_runs_of_regional_indicators_pair_up_as_before(text: str) -> None:
-    # Long runs are cut between pairs before segmenting (see content_rules._graphemes).
+    # Long runs are cut between pairs before segmenting (see text_counting._graphemes).
     assert grapheme_length(text) == len(regex.findall(r"\X", text))

@@ -10,14 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import marshmallow as ma
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from app import create_app
-from app.ids import new_id
+from app.api import idempotency
+from app.fields import Timestamp
 from app.models import Brand, IdempotencyRecord
 from app.models.base import utcnow
-from app.schemas.common import Timestamp
-from app.services import idempotency
 from tests.helpers import assert_problem, owner_connection
 
 # -- keyset pagination ----------------------------------------------------------------------------
@@ -212,29 +211,23 @@ def test_replay_does_not_leak_across_agencies(client, make_agency):
     assert [b["id"] for b in listed] == [theirs.get_json()["id"]]
 
 
-def _reserve_key(database, owner, key: str, **fields) -> None:
+def _reserve_key(factory, owner, key: str, **fields) -> None:
     """A key as a first request left it: in flight (no status yet), unless `fields` say more."""
-    row = {
-        "id": new_id("idm"),
-        "agency_id": owner.agency_id,
-        "scope": idempotency.caller_scope(owner.agency_id, "user", owner.user_id),
-        "key": hashlib.sha256(key.encode()).hexdigest(),  # stored hashed
-        "method": "POST",
-        "path": "/v1/brands",
-        "request_hash": "0" * 64,
-        "expires_at": utcnow() + timedelta(hours=1),
-        "created_at": utcnow(),
-        **fields,
-    }
-    with owner_connection(database) as connection:
-        connection.execute(insert(IdempotencyRecord.__table__).values(row))
+    with factory.in_agency(owner) as rows:
+        rows.idempotency_record(
+            scope=idempotency.caller_scope(owner.agency_id, "user", owner.user_id),
+            key=hashlib.sha256(key.encode()).hexdigest(),  # stored hashed
+            **fields,
+        )
 
 
-def test_key_of_a_request_still_in_flight_is_409_with_retry_after(client, make_agency, database):
+def test_key_of_a_request_still_in_flight_is_409_with_retry_after(
+    client, make_agency, database, factory
+):
     owner = make_agency(brands=0)
     body = {"name": "Slow"}
     digest = hashlib.sha256(json.dumps(body, separators=(",", ":")).encode()).hexdigest()
-    _reserve_key(database, owner, "in-flight", request_hash=digest)
+    _reserve_key(factory, owner, "in-flight", request_hash=digest)
     response = client.post(
         "/v1/brands", json=body, headers={**owner.headers, "Idempotency-Key": "in-flight"}
     )
@@ -243,10 +236,10 @@ def test_key_of_a_request_still_in_flight_is_409_with_retry_after(client, make_a
     assert _brand_count(database, owner.agency_id) == 0
 
 
-def test_expired_key_is_forgotten(client, make_agency, database):
+def test_expired_key_is_forgotten(client, make_agency, database, factory):
     owner = make_agency(brands=0)
     _reserve_key(
-        database,
+        factory,
         owner,
         "old",
         status_code=201,
@@ -259,6 +252,19 @@ def test_expired_key_is_forgotten(client, make_agency, database):
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response.headers
     assert _brand_count(database, owner.agency_id) == 1
+
+
+def test_housekeeping_purges_expired_idempotency_records(app, make_agency, factory, database):
+    from app.services import maintenance
+
+    owner = make_agency(brands=0)
+    _reserve_key(factory, owner, "spent", expires_at=utcnow() - timedelta(seconds=1))
+    _reserve_key(factory, owner, "live")
+    with app.app_context():
+        assert maintenance.purge_expired()["idempotency_records"] == 1
+    with owner_connection(database) as connection:
+        kept = connection.execute(select(IdempotencyRecord.key)).scalars().all()
+    assert kept == [hashlib.sha256(b"live").hexdigest()]
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
@@ -413,9 +419,11 @@ def test_readyz_when_database_and_redis_answer(client):
 
 def test_readyz_is_503_when_redis_is_unreachable(app_config, client):
     down = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"}).test_client()
-    response = down.get("/readyz")
-    assert response.status_code == 503
-    assert response.get_json()["checks"] == {
+    # A problem document like every other 5xx, each check's state in the `checks` member.
+    body = assert_problem(down.get("/readyz"), 503)
+    assert body["type"].endswith("/not-ready") and body["title"] == "Not ready"
+    assert body["detail"] == "Not ready: redis unreachable."
+    assert body["checks"] == {
         "database": "ok",
         "redis": "unreachable",
         "media_storage": "ok",
@@ -427,9 +435,9 @@ def test_readyz_is_503_when_redis_is_unreachable(app_config, client):
 def test_readyz_is_503_when_the_database_is_unreachable(app_config, tmp_path):
     missing = tmp_path / "no-such-dir" / "db.sqlite"
     down = create_app({**app_config, "DATABASE_URL": f"sqlite:///{missing}"}).test_client()
-    response = down.get("/readyz")
-    assert response.status_code == 503
-    assert response.get_json()["checks"]["database"] == "unreachable"
+    body = assert_problem(down.get("/readyz"), 503)
+    assert "database unreachable" in body["detail"]
+    assert body["checks"]["database"] == "unreachable"
 
 
 def test_docs_ui_is_served(client):

@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 from app import create_app
 from app.models.base import utcnow
 from app.security.crypto import CredentialsCipher
-from app.services.accounts import UnreadableCredentials
+from app.services.token_refresh import UnreadableCredentials
 from tests.accounts_helpers import raw_account_row, set_account_columns
 from tests.fakes.oauth_networks import FakeMastodon
 
@@ -51,7 +51,7 @@ def _audit_actions(client, owner) -> list[str]:
 def test_refresh_with_the_wrong_key_leaves_accounts_alone_and_fails_loudly(
     app, app_config, client, make_agency, mastodon, caplog
 ):
-    from app.services import accounts
+    from app.services import token_refresh
 
     owner = make_agency("Keys")
     account_id = _connect(client, owner, mastodon, "alice")
@@ -62,7 +62,7 @@ def test_refresh_with_the_wrong_key_leaves_accounts_alone_and_fails_loudly(
     wrong = create_app({**app_config, "CREDENTIALS_ENCRYPTION_KEYS": [Fernet.generate_key()]})
     unreadable = pytest.raises(UnreadableCredentials, match="CREDENTIALS_ENCRYPTION_KEYS")
     with wrong.app_context(), caplog.at_level(logging.ERROR), unreadable as failed:
-        accounts.refresh_expiring_tokens()
+        token_refresh.refresh_expiring_tokens()
     assert failed.value.account_ids == [account_id]
     assert failed.value.outcomes == {"unreadable": 1}
     assert any(account_id in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
@@ -73,14 +73,14 @@ def test_refresh_with_the_wrong_key_leaves_accounts_alone_and_fails_loudly(
         assert after[column] == before[column], column
     # Audited for the agency once (not every 15 minutes while the keys stay wrong).
     with wrong.app_context(), pytest.raises(UnreadableCredentials):
-        accounts.refresh_expiring_tokens()
+        token_refresh.refresh_expiring_tokens()
     actions = _audit_actions(client, owner)
     assert actions.count("social_account.credentials_unreadable") == 1
     assert "social_account.needs_reconnect" not in actions
 
     # With the right key the same run goes through (Mastodon tokens cannot be refreshed).
     with app.app_context():
-        assert accounts.refresh_expiring_tokens() == {"expiring": 1}
+        assert token_refresh.refresh_expiring_tokens() == {"expiring": 1}
 
 
 def test_the_refresh_job_fails_in_rq_when_a_key_is_missing(

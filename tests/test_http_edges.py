@@ -11,7 +11,7 @@ import pytest
 
 from app import create_app
 from app.json_provider import MAX_JSON_DEPTH, json_depth
-from tests.test_media import image_bytes
+from tests.media_files import image_bytes
 
 PROBLEM = "application/problem+json"
 MIB = 1024 * 1024

@@ -6,7 +6,6 @@ objects, `paginate` and the page schema's dump."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,10 +15,11 @@ from app import tenancy
 from app.api.http import paginate
 from app.auth.principal import current_principal
 from app.extensions import db
-from app.models import Brand, Media, Post, PostLabel, PostMedia, PostVariant, SocialAccount
+from app.models import Brand, Post
 from app.schemas.brands import BrandPageSchema, BrandQueryArgsSchema
 from app.schemas.posts import PostPageSchema, PostQueryArgsSchema, PostSchema
 from app.services import posts
+from tests.factories import in_tenant
 
 REQUEST_ID = "lean-list-comparison"
 SOON = datetime(2031, 3, 29, 0, 59, 59, 123456, tzinfo=UTC)
@@ -80,34 +80,14 @@ def _compare(app, client, url: str, actor) -> dict:
 
 
 @pytest.fixture
-def world(app, client, make_agency, invite_user):
+def world(factory, make_agency, invite_user):
     """A brand with posts of every status and every field shape, and its client user."""
     owner = make_agency("Lean", brands=2, approval_mode="internal_and_client")
     brand_id, other_brand = owner.brands
     customer = invite_user(owner, brand_id=brand_id, brand_role="client")
-    with app.app_context():
-        tenancy.enter_agency(owner.agency_id)
-        scope = {"agency_id": owner.agency_id, "brand_id": brand_id}
-        accounts = []
-        for i in range(3):
-            account = SocialAccount(
-                **scope, network="mastodon", external_id=uuid.uuid4().hex, handle=f"acc{i}"
-            )
-            db.session.add(account)
-            accounts.append(account)
-        media = []
-        for i in range(3):
-            item = Media(
-                **scope,
-                filename=f"m{i}.png",
-                content_type="image/png",
-                size_bytes=10,
-                sha256="0" * 64,
-                storage_key=f"k{i}",
-            )
-            db.session.add(item)
-            media.append(item)
-        db.session.flush()
+    with factory.in_brand(owner, brand_id) as rows:
+        accounts = [rows.account(handle=f"acc{i}").id for i in range(3)]
+        media = [rows.media(filename=f"m{i}.png", size_bytes=10).id for i in range(3)]
         statuses = [
             ("draft", None),
             ("in_review", "internal"),
@@ -122,10 +102,10 @@ def world(app, client, make_agency, invite_user):
             ("rejected", None),
             ("cancelled", None),
         ]
+        variant_media = [None, [], [media[2], media[0]]]
         for n in range(30):
             status, stage = statuses[n % len(statuses)]
-            post = Post(
-                **scope,
+            rows.post(
                 text=f'Post {n} — été ✓ "quoted" <b>' if n % 3 else "",
                 link=f"https://example.com/{n}" if n % 2 else None,
                 campaign="spring" if n % 4 == 0 else None,
@@ -137,31 +117,19 @@ def world(app, client, make_agency, invite_user):
                 published_at=SOON - timedelta(microseconds=n) if status == "published" else None,
                 created_by_user_id=owner.user_id if n % 7 else None,
                 updated_at=SOON if n % 3 == 0 else None,
+                # Labels given out of order: both reads sort them.
+                labels=["zeta", "Alpha", "éclair", "mid", "alpha"][: n % 6],
+                media_ids=[media[(n + i) % 3] for i in range(n % 3)],
+                variants={
+                    account: {
+                        "text": None if (n + i) % 2 else f"variant {i} of {n}",
+                        "media_ids": variant_media[(n + i) % 3],
+                    }
+                    for i, account in enumerate(accounts[: n % 4])
+                },
             )
-            # Labels given out of order: both reads sort them.
-            post.label_rows = [
-                PostLabel(**scope, label=label)
-                for label in (["zeta", "Alpha", "éclair", "mid", "alpha"][: n % 6])
-            ]
-            post.media_rows = [
-                PostMedia(**scope, position=i, media_id=media[(n + i) % 3].id) for i in range(n % 3)
-            ]
-            variant_media = [None, [], [media[2].id, media[0].id]]
-            post.variants = [
-                PostVariant(
-                    **scope,
-                    account_id=account.id,
-                    text=None if (n + i) % 2 else f"variant {i} of {n}",
-                    media_ids=variant_media[(n + i) % 3],
-                )
-                for i, account in enumerate(accounts[: n % 4])
-            ]
-            db.session.add(post)
-        # A post of the other brand, which no list of this brand shows.
-        db.session.add(
-            Post(agency_id=owner.agency_id, brand_id=other_brand, text="elsewhere", status="draft")
-        )
-        db.session.commit()
+    # A post of the other brand, which no list of this brand shows.
+    factory.post(owner, other_brand, text="elsewhere", status="draft")
     return owner, customer, brand_id
 
 
@@ -257,13 +225,11 @@ def test_brand_pages_are_what_the_schema_dumps(app, client, make_agency, invite_
         brand_id = created.get_json()["id"]
         if i % 3 == 0:
             client.post(f"/v1/brands/{brand_id}/archive", headers=owner.headers)
-        with app.app_context():
-            tenancy.enter_agency(owner.agency_id)
-            brand = db.session.get(Brand, brand_id)
+        with in_tenant(app, owner.agency_id) as session:
+            brand = session.get(Brand, brand_id)
             brand.branding = brandings[i % 4]
             if i == 4:
                 brand.branding = None
-            db.session.commit()
     member = invite_user(owner, brand_id=brand_id, brand_role="editor")
     for actor in (owner, member):
         for query in ("limit=4", "limit=50", "status=archived", "status=active&limit=2"):

@@ -180,7 +180,7 @@ def test_the_burst_hook_is_called_with_the_account(client, app, clock, make_agen
     monkeypatch.setattr(
         security_notices,
         "failed_sign_in_burst",
-        lambda user, count, window: calls.append((user.id, count, window)),
+        lambda user, count, window, actor: calls.append((user.id, count, window)),
     )
     owner = make_agency(brands=0)
     for i in range(app.config["LOGIN_BURST_FAILURES"] + 3):

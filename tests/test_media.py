@@ -6,122 +6,21 @@ Every test runs twice: on local disk, and on the S3 backend against a real S3-co
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pytest
-from PIL import Image
 
 from app.services.media_probe import probe, sniff_type
-from app.storage import InvalidKey, Storage, brand_prefix, media_key
-from app.storage import make_storage as make_storage_backend
-
-# -- test files, made here ---------------------------------------------------------------------
-
-
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 48)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (200, 40, 90)).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def _box(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I4s", 8 + len(payload), kind) + payload
-
-
-def mp4_bytes(
-    brand: bytes = b"isom", seconds: float = 12.5, size: tuple[int, int] = (640, 360)
-) -> bytes:
-    """A minimal ISO base media file: ftyp, moov (mvhd + one video trak with tkhd), mdat."""
-    ftyp = _box(b"ftyp", brand + b"\x00\x00\x02\x00" + b"isomiso2avc1mp41")
-    mvhd = _box(
-        b"mvhd",
-        b"\x00\x00\x00\x00" + struct.pack(">IIII", 0, 0, 1000, int(seconds * 1000)) + bytes(80),
-    )
-    tkhd_payload = (
-        b"\x00\x00\x00\x03" + bytes(4 * 5) + bytes(8) + bytes(8) + bytes(36)
-        + struct.pack(">II", size[0] << 16, size[1] << 16)
-    )  # fmt: skip
-    audio_tkhd = _box(b"tkhd", b"\x00\x00\x00\x03" + bytes(80))
-    moov = _box(
-        b"moov",
-        mvhd + _box(b"trak", audio_tkhd) + _box(b"trak", _box(b"tkhd", tkhd_payload)),
-    )
-    return ftyp + _box(b"mdat", bytes(256)) + moov
-
-
-def upload(client, actor, brand_id, content: bytes, name: str, mimetype: str | None = None,
-           **fields):  # fmt: skip
-    data = {
-        "file": (io.BytesIO(content), name, mimetype) if mimetype else (io.BytesIO(content), name)
-    }
-    data.update(fields)
-    return client.post(
-        f"/v1/brands/{brand_id}/media",
-        data=data,
-        headers=actor.headers,
-        content_type="multipart/form-data",
-    )
-
-
-@dataclass
-class MediaStore:
-    """The storage backend a test runs on, and a look at what it holds (by storage key)."""
-
-    kind: str
-    storage: Storage
-    _names: Callable[[], list[str]]
-
-    def stored(self) -> list[PurePosixPath]:
-        return [PurePosixPath(name) for name in self._names()]
-
-    def read(self, key: PurePosixPath) -> bytes:
-        with self.storage.open(str(key)) as stream:
-            return stream.read()
-
-
-@pytest.fixture(scope="session")
-def s3_storage(s3_server):
-    return make_storage_backend(s3_server.settings())
-
-
-@pytest.fixture(params=["local", "s3"], autouse=True)
-def media_store(request, tmp_path, monkeypatch) -> MediaStore:
-    """An empty storage of each kind per test, installed in the app when the test uses it."""
-    if request.param == "local":
-        root = tmp_path / "media"
-        settings = {"MEDIA_STORAGE": "local", "MEDIA_ROOT": str(root)}
-
-        def names() -> list[str]:
-            return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-        storage = make_storage_backend(settings)
-    else:
-        s3 = request.getfixturevalue("s3_server")
-        settings = s3.settings()
-        prefix = settings["S3_PREFIX"] + "/"
-        # One boto3 client for the session (making one costs about a second): a shallow copy
-        # shares it, under this test's own prefix.
-        storage = copy.copy(request.getfixturevalue("s3_storage"))
-        storage.prefix = prefix
-
-        def names() -> list[str]:
-            return [name.removeprefix(prefix) for name in s3.object_names(prefix)]
-
-    if "app" in request.fixturenames:
-        app = request.getfixturevalue("app")
-        for key, value in settings.items():
-            monkeypatch.setitem(app.config, key, value)
-        monkeypatch.setitem(app.extensions, "relais_storage", storage)
-    return MediaStore(request.param, storage, names)
-
+from app.storage import InvalidKey, brand_prefix, media_key
+from tests.media_files import MediaStore, image_bytes, mp4_bytes, upload
 
 # -- sniffing and probing ----------------------------------------------------------------------
+
+# Every test here runs on local disk and on S3 (conftest.py).
+pytestmark = pytest.mark.usefixtures("media_store")
 
 
 @pytest.mark.parametrize(
@@ -436,26 +335,12 @@ def test_delete_removes_the_file_and_hides_the_item(app, media_store, client, ma
 
 
 def test_delete_refused_while_a_scheduled_post_uses_it(
-    app, media_store, client, make_agency
+    media_store, client, make_agency, factory
 ) -> None:
-    from app import tenancy
-    from app.extensions import db
-    from app.models import Post, PostMedia
-
     owner = make_agency()
     brand = owner.brands[0]
     media_id = upload(client, owner, brand, image_bytes(), "a.png").get_json()["id"]
-    with app.app_context():
-        tenancy.enter_agency(owner.agency_id)
-        post = Post(agency_id=owner.agency_id, brand_id=brand, text="hi", status="scheduled")
-        db.session.add(post)
-        db.session.flush()
-        db.session.add(
-            PostMedia(agency_id=owner.agency_id, brand_id=brand, post_id=post.id, position=0,
-                      media_id=media_id)
-        )  # fmt: skip
-        db.session.commit()
-        post_id = post.id
+    post_id = factory.post(owner, brand, text="hi", status="scheduled", media_ids=[media_id])
     refused = client.delete(f"/v1/brands/{brand}/media/{media_id}", headers=owner.headers)
     assert refused.status_code == 409 and post_id in refused.get_json()["detail"]
     assert len(media_store.stored()) == 1

@@ -13,7 +13,7 @@ from app import create_app
 from app.config import TestConfig, config_as_dict
 from app.storage import StorageUnavailable, brand_prefix, make_storage, media_key
 from app.storage import s3 as s3_backend
-from tests.test_media import image_bytes, upload
+from tests.media_files import image_bytes, upload
 
 # -- the S3 backend, against a real S3-compatible server ---------------------------------------
 

@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.fields import _BIDI_CONTROLS, _INVISIBLE, NAME_PATTERN, Timestamp
 from app.openapi_dump import generate
-from app.schemas.common import _BIDI_CONTROLS, _INVISIBLE, NAME_PATTERN, Timestamp
 from tests.conftest import PASSWORD
 from tests.helpers import assert_problem
-from tests.test_scheduling_api import seed  # noqa: F401 (the fixture)
 
 # Each looks like no name at all, or reads as another.
 BAD_NAMES = {
@@ -135,11 +134,11 @@ def _strings(messages) -> str:
 def test_invisible_and_bidi_override_names_are_refused_naming_the_field(
     client,
     make_agency,
-    seed,  # noqa: F811
+    factory,
 ):
     owner = make_agency("Names", approval_mode="internal")
     brand = owner.brands[0]
-    account = seed.account(owner, brand)
+    account = factory.account(owner, brand)
     for what, send, field in _names(client, owner, brand, account):
         for kind, name in BAD_NAMES.items():
             problem = assert_problem(send(name), 422)
@@ -162,11 +161,11 @@ def test_invisible_and_bidi_override_names_are_refused_naming_the_field(
 def test_names_in_any_script_with_marks_and_emoji_are_kept_as_given(
     client,
     make_agency,
-    seed,  # noqa: F811
+    factory,
 ):
     owner = make_agency("Good names", approval_mode="internal")
     brand = owner.brands[0]
-    account = seed.account(owner, brand)
+    account = factory.account(owner, brand)
     for what, send, _field in _names(client, owner, brand, account):
         for name in GOOD_NAMES:
             answer = send(name)
@@ -229,10 +228,10 @@ def test_rfc_3339_instants_are_accepted(value):
         ("1899-12-31T23:00:00Z", "between the years 1900 and 9000"),
     ],
 )
-def test_other_forms_are_422_with_a_clear_message(client, make_agency, seed, value, says):  # noqa: F811
+def test_other_forms_are_422_with_a_clear_message(client, make_agency, factory, value, says):
     owner = make_agency("Instants", approval_mode="none")
     brand = owner.brands[0]
-    post = seed.post(owner, brand, [seed.account(owner, brand)])
+    post = factory.post(owner, brand, [factory.account(owner, brand)], status="approved")
     answer = client.post(
         f"/v1/brands/{brand}/posts/{post}/schedule", json={"at": value}, headers=owner.headers
     )
@@ -247,10 +246,10 @@ def test_the_spec_states_the_instant_rule_the_server_applies():
     assert patterns["from"] == patterns["to"] == Timestamp.PATTERN
 
 
-def test_schedule_answers_in_utc_as_every_later_read(client, make_agency, seed):  # noqa: F811
+def test_schedule_answers_in_utc_as_every_later_read(client, make_agency, factory):
     owner = make_agency("Utc", approval_mode="none")
     brand = owner.brands[0]
-    post = seed.post(owner, brand, [seed.account(owner, brand)])
+    post = factory.post(owner, brand, [factory.account(owner, brand)], status="approved")
     instant = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
     in_utc = instant.strftime("%Y-%m-%dT%H:%M:%S") + "+00:00"
     paris = (instant + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S") + "+02:00"
@@ -271,19 +270,12 @@ def test_schedule_answers_in_utc_as_every_later_read(client, make_agency, seed):
 # -- handles in messages ------------------------------------------------------------------------
 
 
-def test_messages_print_handles_as_the_network_shows_them(client, make_agency, seed, app):  # noqa: F811
-    from app import tenancy
-    from app.extensions import db
-    from app.models import SocialAccount
-
+def test_messages_print_handles_as_the_network_shows_them(client, make_agency, factory):
     owner = make_agency("Handles", approval_mode="none")
     brand = owner.brands[0]
-    account_id = seed.account(owner, brand, "bluesky")
-    with app.app_context():
-        tenancy.enter_agency(owner.agency_id)
-        db.session.get(SocialAccount, account_id).handle = "@cafe.bsky.social"
-        db.session.commit()
-    post = seed.post(owner, brand, [account_id], text="a" * 301)
+    # A handle stored with its "@": the message prints it once.
+    account_id = factory.account(owner, brand, "bluesky", handle="@cafe.bsky.social")
+    post = factory.post(owner, brand, [account_id], text="a" * 301, status="approved")
     answer = client.post(
         f"/v1/brands/{brand}/posts/{post}/schedule",
         json={"at": (datetime.now(UTC) + timedelta(days=1)).isoformat()},

@@ -14,7 +14,7 @@ import pytest
 from app import create_app
 from tests.conftest import PASSWORD, invitation_token, sign_up
 from tests.mail import last_mail, links_in, token_in
-from tests.tenants import openapi_spec
+from tests.openapi_operations import openapi_spec
 
 PAGE_PATHS = ("/accept-invitation", "/verify-email", "/reset-password")
 

@@ -3,36 +3,14 @@ validation naming account and field, deliveries and the status roll-up, isolatio
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app import tenancy
 from app.extensions import db
-from app.models import DeliveryStatus, Media, Post, PostStatus, SocialAccount
-from app.services import deliveries
-
-
-@pytest.fixture
-def make_account(app):
-    """A connected social account of a brand, made directly (connect flows are tested apart)."""
-
-    def factory(owner, brand_id: str, network: str = "mastodon") -> str:
-        with app.app_context():
-            tenancy.enter_agency(owner.agency_id)
-            account = SocialAccount(
-                agency_id=owner.agency_id,
-                brand_id=brand_id,
-                network=network,
-                external_id=uuid.uuid4().hex,
-                handle=f"{network}-{uuid.uuid4().hex[:6]}",
-            )
-            db.session.add(account)
-            db.session.commit()
-            return account.id
-
-    return factory
+from app.models import DeliveryStatus, Post, PostStatus
+from app.services import audit, deliveries, lifecycle
 
 
 def _brand(client, owner, mode: str) -> str:
@@ -61,17 +39,19 @@ def _schedule(app, owner, post_id: str, when: datetime):
     with app.app_context():
         tenancy.enter_agency(owner.agency_id)
         post = db.session.get(Post, post_id)
-        return [d.id for d in deliveries.schedule_post(post, when)]
+        ids = [d.id for d in deliveries.plan_deliveries(post, when, actor=audit.SYSTEM)]
+        db.session.commit()
+        return ids
 
 
 IN_A_DAY = datetime.now(UTC) + timedelta(days=1)
 
 
-def test_create_get_list_filters_and_variants(client, make_agency, make_account):
+def test_create_get_list_filters_and_variants(client, make_agency, factory):
     owner = make_agency("Posts", brands=1)
     brand_id = owner.brands[0]
-    masto = make_account(owner, brand_id, "mastodon")
-    bsky = make_account(owner, brand_id, "bluesky")
+    masto = factory.account(owner, brand_id, "mastodon")
+    bsky = factory.account(owner, brand_id, "bluesky")
     post = _create(
         client,
         owner,
@@ -124,11 +104,11 @@ def test_create_get_list_filters_and_variants(client, make_agency, make_account)
     assert "account_ids" in unknown_account.get_json()["errors"]
 
 
-def test_validation_errors_name_account_and_field(app, client, make_agency, make_account):
+def test_validation_errors_name_account_and_field(app, client, make_agency, factory):
     owner = make_agency("Valid", brands=0)
     brand_id = _brand(client, owner, "internal")
-    masto = make_account(owner, brand_id, "mastodon")
-    bsky = make_account(owner, brand_id, "bluesky")
+    masto = factory.account(owner, brand_id, "mastodon")
+    bsky = factory.account(owner, brand_id, "bluesky")
     post = _create(client, owner, brand_id, text="x" * 400, account_ids=[masto, bsky])
     response = client.post(
         f"/v1/brands/{brand_id}/posts/{post['id']}/submit", headers=owner.headers
@@ -152,10 +132,10 @@ def test_validation_errors_name_account_and_field(app, client, make_agency, make
     assert "account_ids" in problem["errors"]
 
 
-def test_mode_none_schedules_drafts_and_refuses_submit(app, client, make_agency, make_account):
+def test_mode_none_schedules_drafts_and_refuses_submit(app, client, make_agency, factory):
     owner = make_agency("None", brands=0)
     brand_id = _brand(client, owner, "none")
-    account = make_account(owner, brand_id)
+    account = factory.account(owner, brand_id)
     post = _create(client, owner, brand_id, text="direct", account_ids=[account])
     _act(client, owner, brand_id, post["id"], "submit", expect=409)
     _schedule(app, owner, post["id"], IN_A_DAY)
@@ -168,10 +148,10 @@ def test_mode_none_schedules_drafts_and_refuses_submit(app, client, make_agency,
     assert edited.get_json()["status"] == "scheduled"
 
 
-def test_internal_mode_flow_with_roles(app, client, make_agency, invite_user, make_account):
+def test_internal_mode_flow_with_roles(app, client, make_agency, invite_user, factory):
     owner = make_agency("Internal", brands=0)
     brand_id = _brand(client, owner, "internal")
-    account = make_account(owner, brand_id)
+    account = factory.account(owner, brand_id)
     editor = invite_user(owner, brand_id=brand_id, brand_role="editor")
     approver = invite_user(owner, brand_id=brand_id, brand_role="approver")
     customer = invite_user(owner, brand_id=brand_id, brand_role="client")
@@ -181,7 +161,9 @@ def test_internal_mode_flow_with_roles(app, client, make_agency, invite_user, ma
     with app.app_context():
         tenancy.enter_agency(owner.agency_id)
         with pytest.raises(Exception, match="approved"):
-            deliveries.schedule_post(db.session.get(Post, post["id"]), IN_A_DAY)
+            deliveries.plan_deliveries(
+                db.session.get(Post, post["id"]), IN_A_DAY, actor=audit.SYSTEM
+            )
 
     _act(client, approver, brand_id, post["id"], "submit", expect=403)
     _act(client, editor, brand_id, post["id"], "submit")
@@ -219,11 +201,11 @@ def test_internal_mode_flow_with_roles(app, client, make_agency, invite_user, ma
 
 
 def test_internal_and_client_mode_client_approves_through_api(
-    app, client, make_agency, invite_user, make_account
+    app, client, make_agency, invite_user, factory
 ):
     owner = make_agency("Client", brands=0)
     brand_id = _brand(client, owner, "internal_and_client")
-    account = make_account(owner, brand_id)
+    account = factory.account(owner, brand_id)
     manager = invite_user(owner, brand_id=brand_id, brand_role="manager")
     customer = invite_user(owner, brand_id=brand_id, brand_role="client")
 
@@ -274,11 +256,11 @@ def test_internal_and_client_mode_client_approves_through_api(
 
 
 def test_editing_approved_or_scheduled_content_goes_back_to_review(
-    app, client, make_agency, make_account
+    app, client, make_agency, factory
 ):
     owner = make_agency("Edit", brands=0)
     brand_id = _brand(client, owner, "internal")
-    account = make_account(owner, brand_id)
+    account = factory.account(owner, brand_id)
     post = _create(client, owner, brand_id, text="v1", account_ids=[account])
     _act(client, owner, brand_id, post["id"], "submit")
     _act(client, owner, brand_id, post["id"], "approve")
@@ -322,10 +304,10 @@ def test_etag_if_match_and_stale_412(client, make_agency):
     assert client.get(path, headers=owner.headers).get_json()["text"] == "mine"
 
 
-def test_delete_drafts_only_and_cancel(app, client, make_agency, make_account):
+def test_delete_drafts_only_and_cancel(app, client, make_agency, factory):
     owner = make_agency("Del", brands=1)
     brand_id = owner.brands[0]
-    account = make_account(owner, brand_id)
+    account = factory.account(owner, brand_id)
     draft = _create(client, owner, brand_id, text="bye")
     path = f"/v1/brands/{brand_id}/posts/{draft['id']}"
     assert client.delete(path, headers=owner.headers).status_code == 204
@@ -343,12 +325,10 @@ def test_delete_drafts_only_and_cancel(app, client, make_agency, make_account):
     assert client.patch(path, json={"text": "again"}, headers=owner.headers).status_code == 409
 
 
-def test_schedule_creates_one_delivery_per_account_and_rolls_up(
-    app, client, make_agency, make_account
-):
+def test_schedule_creates_one_delivery_per_account_and_rolls_up(app, client, make_agency, factory):
     owner = make_agency("Roll", brands=1)
     brand_id = owner.brands[0]
-    accounts = [make_account(owner, brand_id, n) for n in ("mastodon", "bluesky", "linkedin")]
+    accounts = [factory.account(owner, brand_id, n) for n in ("mastodon", "bluesky", "linkedin")]
     post = _create(client, owner, brand_id, text="three ways", account_ids=accounts)
     ids = _schedule(app, owner, post["id"], IN_A_DAY)
     assert len(ids) == 3
@@ -369,14 +349,14 @@ def test_schedule_creates_one_delivery_per_account_and_rolls_up(
                 delivery.status = status
                 if status == "published":
                     delivery.published_at = datetime.now(UTC)
-            deliveries.refresh_post_status(post_row)
+            deliveries.refresh_post_status(post_row, actor=audit.SYSTEM)
             db.session.commit()
         return client.get(path, headers=owner.headers).get_json()
 
     assert workers_report(["publishing", "scheduled", "scheduled"])["status"] == "publishing"
-    assert workers_report(["published", "failed", "published"])["status"] == ("partially_published")
-    done = workers_report(["published", "published", "published"])
-    assert done["status"] == "published" and done["published_at"] is not None
+    assert workers_report(["published", "failed", "publishing"])["status"] == "publishing"
+    done = workers_report(["published", "failed", "published"])
+    assert done["status"] == "partially_published" and done["published_at"] is not None
 
 
 @pytest.mark.parametrize(
@@ -395,7 +375,7 @@ def test_schedule_creates_one_delivery_per_account_and_rolls_up(
     ],
 )
 def test_roll_up(statuses, expected):
-    assert deliveries.roll_up(statuses) == expected
+    assert lifecycle.roll_up(statuses) == expected
     assert all(s in {d.value for d in DeliveryStatus} for s in statuses)
 
 
@@ -429,12 +409,12 @@ def test_another_brands_post_is_404(client, make_agency, invite_user):
         assert listed.status_code == 404
 
 
-def test_variants_per_account(app, client, make_agency, make_account):
+def test_variants_per_account(app, client, make_agency, factory):
     owner = make_agency("Variants", brands=2)
     brand_id, other_brand = owner.brands
-    masto = make_account(owner, brand_id, "mastodon")
-    bsky = make_account(owner, brand_id, "bluesky")
-    foreign = make_account(owner, other_brand, "bluesky")
+    masto = factory.account(owner, brand_id, "mastodon")
+    bsky = factory.account(owner, brand_id, "bluesky")
+    foreign = factory.account(owner, other_brand, "bluesky")
     post = _create(client, owner, brand_id, text="Hello", account_ids=[masto])
     path = f"/v1/brands/{brand_id}/posts/{post['id']}"
 
@@ -455,10 +435,10 @@ def test_variants_per_account(app, client, make_agency, make_account):
     assert client.delete(f"{path}/variants/{masto}", headers=owner.headers).status_code == 404
 
 
-def test_approving_a_stale_version_is_412(client, make_agency, make_account):
+def test_approving_a_stale_version_is_412(client, make_agency, factory):
     owner = make_agency("StaleApprove", brands=0)
     brand_id = _brand(client, owner, "internal")
-    account = make_account(owner, brand_id)
+    account = factory.account(owner, brand_id)
     post = _create(client, owner, brand_id, text="v1", account_ids=[account])
     path = f"/v1/brands/{brand_id}/posts/{post['id']}"
     _act(client, owner, brand_id, post["id"], "submit")
@@ -473,7 +453,7 @@ def test_simultaneous_writers_lose_with_412_not_500(client, make_agency, monkeyp
     """Both pass If-Match at once; the version column stops the second write."""
     from sqlalchemy import update
 
-    import app.api.posts as posts_api
+    import app.api.http as http_api
 
     owner = make_agency("Race", brands=1)
     brand_id = owner.brands[0]
@@ -485,32 +465,28 @@ def test_simultaneous_writers_lose_with_412_not_500(client, make_agency, monkeyp
             execution_options={"synchronize_session": False},
         )
 
-    monkeypatch.setattr(posts_api, "check_if_match", other_writer_commits_first)
+    monkeypatch.setattr(http_api, "check_if_match", other_writer_commits_first)
     path = f"/v1/brands/{brand_id}/posts/{post['id']}"
     response = client.patch(path, json={"text": "mine"}, headers=owner.headers)
     assert response.status_code == 412, response.get_json()
     assert response.get_json()["status"] == 412
 
 
-def test_account_needing_reconnect_is_named_before_review(app, client, make_agency, make_account):
+def test_account_needing_reconnect_is_named_before_review(app, client, make_agency, factory):
     owner = make_agency("Health", brands=0)
     brand_id = _brand(client, owner, "internal")
-    account = make_account(owner, brand_id, "mastodon")
-    with app.app_context():
-        tenancy.enter_agency(owner.agency_id)
-        db.session.get(SocialAccount, account).health = "needs_reconnect"
-        db.session.commit()
+    account = factory.account(owner, brand_id, "mastodon", health="needs_reconnect")
     post = _create(client, owner, brand_id, text="hello", account_ids=[account])
     problem = _act(client, owner, brand_id, post["id"], "submit", expect=422)
     assert list(problem["errors"]) == [f"accounts.{account}.account"]
 
 
 def test_brand_leaving_client_approval_does_not_strand_posts(
-    client, make_agency, invite_user, make_account
+    client, make_agency, invite_user, factory
 ):
     owner = make_agency("Switch", brands=0)
     brand_id = _brand(client, owner, "internal_and_client")
-    account = make_account(owner, brand_id)
+    account = factory.account(owner, brand_id)
     customer = invite_user(owner, brand_id=brand_id, brand_role="client")
     post = _create(client, owner, brand_id, text="hello", account_ids=[account])
     _act(client, owner, brand_id, post["id"], "submit")
@@ -537,30 +513,22 @@ def test_create_is_idempotent_with_a_key(client, make_agency):
     assert len(listed["items"]) == 1
 
 
-def test_media_order_and_per_account_media(app, client, make_agency, make_account):
+def test_media_order_and_per_account_media(app, client, make_agency, factory):
     owner = make_agency("Media", brands=1)
     brand_id = owner.brands[0]
-    account = make_account(owner, brand_id, "mastodon")
-    with app.app_context():
-        tenancy.enter_agency(owner.agency_id)
-        images = [
-            Media(
-                agency_id=owner.agency_id,
-                brand_id=brand_id,
-                filename=f"{n}.png",
-                content_type="image/png",
-                size_bytes=1000,
-                sha256="0" * 64,
-                width=10,
-                height=10,
-                alt_text="a picture",
-                storage_key=f"k/{n}",
-            )
-            for n in ("one", "two")
-        ]
-        db.session.add_all(images)
-        db.session.commit()
-        first, second = (m.id for m in images)
+    account = factory.account(owner, brand_id, "mastodon")
+    first, second = (
+        factory.media(
+            owner,
+            brand_id,
+            filename=f"{n}.png",
+            size_bytes=1000,
+            width=10,
+            height=10,
+            alt_text="a picture",
+        )
+        for n in ("one", "two")
+    )
     post = _create(client, owner, brand_id, text="pics", media_ids=[first, second])
     path = f"/v1/brands/{brand_id}/posts/{post['id']}"
     assert post["media_ids"] == [first, second]

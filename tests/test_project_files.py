@@ -88,3 +88,18 @@ def test_pyproject_uses_an_spdx_license_string() -> None:
     [setuptools] = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
     minimum = re.fullmatch(r"setuptools>=(\d+)(?:\.\d+)*", setuptools.replace(" ", ""))
     assert minimum and int(minimum.group(1)) >= 77, setuptools
+
+
+def test_the_readme_layout_names_every_folder_of_the_app() -> None:
+    # A newcomer finds a feature's code from the folder names: the README's layout paragraph
+    # must say what each one holds, and CONTRIBUTING.md which file shows the way to add to it.
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("Code layout") : readme.index("## Tenancy and roles")]
+    folders = sorted(
+        p.name for p in (ROOT / "app").iterdir() if p.is_dir() and not p.name.startswith("__")
+    )
+    missing = [name for name in folders if f"`{name}/`" not in layout]
+    assert not missing, "name these folders of app/ in the README's layout paragraph: " + ", ".join(
+        missing
+    )
+    assert (ROOT / "CONTRIBUTING.md").is_file()

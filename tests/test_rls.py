@@ -15,7 +15,9 @@ from sqlalchemy.pool import NullPool
 from app import tenancy
 from app.extensions import db
 from app.models import Agency, Brand
-from tests.tenants import build_world, generic_row, in_tenant, tenant_models
+from tests.factories import generic_row
+from tests.tenant_data import tenant_models
+from tests.world import build_world
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
 
@@ -95,21 +97,15 @@ def test_the_app_connects_as_a_role_rls_applies_to(app, owner_conn):
 
 
 @pytest.fixture
-def two_agencies(app, client, make_agency, invite_user):
+def two_agencies(client, make_agency, invite_user):
     a = build_world(client, make_agency, invite_user, "Alpha")
     b = build_world(client, make_agency, invite_user, "Bravo")
     # A row of A in every tenant table, even those no route fills yet.
     for world in (a, b):
         for model in tenant_models():
-            with in_tenant(app, world.agency_id) as session:
-                if session.scalar(select(model).limit(1)) is None:
-                    generic_row(
-                        session,
-                        model,
-                        agency_id=world.agency_id,
-                        brand_id=world.brands[0],
-                        user_id=world.actors["owner"].user_id,
-                    )
+            with world.rows(world.brands[0]) as made:
+                if made.session.scalar(select(model).limit(1)) is None:
+                    made.generic(model, user_id=world.actors["owner"].user_id)
     return a, b
 
 

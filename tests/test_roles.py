@@ -21,20 +21,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from app.models import Post, PostStatus
-from tests.tenants import (
-    BRAND_LIMITED_ROLES,
-    ROLES,
-    Call,
-    Operation,
-    World,
-    build_world,
-    generic_row,
-    in_tenant,
-    prepare_call,
-    snapshot,
-    spec_operations,
-    tenant_models,
-)
+from tests.matrix_requests import Call, prepare_call
+from tests.openapi_operations import Operation, spec_operations
+from tests.tenant_data import snapshot, tenant_models
+from tests.world import BRAND_LIMITED_ROLES, FRESH_KEY_PREFIX, ROLES, World, build_world
 
 # ok  = past tenancy and permissions: 2xx, or a domain answer (409 wrong state, 422 bad input)
 # 403 = the role sees the object but may not do this
@@ -176,7 +166,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], str]] = {
 }
 
 # Who reads a post in each state: the brand's client only what the agency has put before them,
-# a post waiting for their approval and every post from approval on (app/services/posts.py,
+# a post waiting for their approval and every post from approval on (app/services/lifecycle.py,
 # CLIENT_VISIBLE_STATUSES); any other post is a 404 for them, as if it did not exist.
 SEEN_BY_ALL = "ok  ok  404 | ok  ok  ok  ok  | ok  ok"
 NOT_BY_CLIENT = "ok  ok  404 | ok  ok  ok  404 | ok  ok"
@@ -255,9 +245,9 @@ class Arena:
             keys = conn.execute(
                 text(
                     "SELECT id, revoked_at, brand_ids FROM api_keys WHERE agency_id = :a "
-                    "AND prefix <> 'rk_matrix' ORDER BY id"
+                    "AND prefix <> :fresh ORDER BY id"
                 ),
-                {"a": w.agency_id},
+                {"a": w.agency_id, "fresh": FRESH_KEY_PREFIX},
             ).all()
         return brand, [r for r in roles if r[0] in users], keys
 
@@ -379,7 +369,7 @@ def test_a_role_on_one_brand_gets_404_on_the_others(client, arena):
     )
 
 
-def test_a_role_on_one_brand_sees_nothing_of_the_others(client, app, arena, database):
+def test_a_role_on_one_brand_sees_nothing_of_the_others(client, arena, database):
     """Every read a brand-limited role may make (agency-wide lists included) shows no id of
     another brand's rows: lists filter, they do not just refuse."""
     world = arena.world
@@ -387,10 +377,8 @@ def test_a_role_on_one_brand_sees_nothing_of_the_others(client, app, arena, data
     owner_id = world.actors["owner"].user_id
     for model in tenant_models():  # a row of brand 1 in every brand-owned table
         if "brand_id" in model.__table__.c and model.__tablename__ != "brands":
-            with in_tenant(app, world.agency_id) as session:
-                generic_row(
-                    session, model, agency_id=world.agency_id, brand_id=other, user_id=owner_id
-                )
+            with world.rows(other) as made:
+                made.generic(model, user_id=owner_id)
     rows = snapshot(database.owner_url, world.agency_id)
     hidden = {other} | {
         row["id"]

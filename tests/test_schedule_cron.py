@@ -1,4 +1,5 @@
-"""`rq cron workers/schedule.py` must enqueue jobs our JSON-only workers can read."""
+"""`relais cron` (rq's cron over workers/schedule.py) must enqueue jobs our JSON-only workers
+can read."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from app.api.http import IDEMPOTENCY_KEY_PATTERN
+from app.api.idempotency import IDEMPOTENCY_KEY_PATTERN
 from app.ids import looks_like_id
 from app.openapi_dump import generate
 from app.schemas.common import IANA_TIMEZONES, HttpUrl, Timezone

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.services.slots import (
+from app.services.slot_times import (
     WeeklySlot,
     local_view,
     next_free_slots,

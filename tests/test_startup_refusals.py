@@ -1,5 +1,5 @@
-"""Every process refuses to start on the API's grounds: the RQ worker (`-w
-workers.worker.RelaisWorker`), `rq cron workers/schedule.py`, gunicorn's `wsgi.py`; and in
+"""Every process refuses to start on the API's grounds: `relais worker` (and rq's own worker
+with `-w workers.worker.RelaisWorker`), `relais cron`, gunicorn's `wsgi.py`; and in
 production a database role that Row-Level Security does not bind (superuser, BYPASSRLS, owner)
 is refused at start and fails /readyz with a problem body."""
 
@@ -76,6 +76,13 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def _worker(redis_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    # The reports queue: nothing else in the suite leaves jobs there.
+    return _run(
+        [str(BIN / "relais"), "worker", "--burst", "reports"], {**env, "REDIS_URL": redis_url}
+    )
+
+
+def _rq_worker(redis_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return _run(
         [
             str(BIN / "rq"),
@@ -97,11 +104,12 @@ def _worker(redis_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_worker_refuses_to_start_without_the_production_variables(redis_url: str) -> None:
-    started = _worker(redis_url, _env(RELAIS_ENV="production"))
-    assert started.returncode != 0
-    for variable in ("SECRET_KEY", "API_BASE_URL", "CREDENTIALS_ENCRYPTION_KEYS"):
-        assert variable in started.stderr
-    assert "Traceback" not in started.stderr
+    for run in (_worker, _rq_worker):
+        started = run(redis_url, _env(RELAIS_ENV="production"))
+        assert started.returncode != 0
+        for variable in ("SECRET_KEY", "API_BASE_URL", "CREDENTIALS_ENCRYPTION_KEYS"):
+            assert variable in started.stderr
+        assert "Traceback" not in started.stderr
 
 
 def test_worker_starts_when_configured(redis_url: str, tmp_path: Path) -> None:
@@ -114,12 +122,13 @@ def test_worker_starts_when_configured(redis_url: str, tmp_path: Path) -> None:
 
 def test_cron_refuses_to_start_without_the_production_variables(redis_url: str) -> None:
     started = _run(
-        [str(BIN / "rq"), "cron", "--url", redis_url, "workers.schedule"],
-        _env(RELAIS_ENV="production", SECRET_KEY=" " * 40),
+        [str(BIN / "relais"), "cron"],
+        _env(RELAIS_ENV="production", SECRET_KEY=" " * 40, REDIS_URL=redis_url),
     )
     assert started.returncode != 0
     assert "SECRET_KEY is only blanks" in started.stderr
     assert "CREDENTIALS_ENCRYPTION_KEYS" in started.stderr
+    assert "Traceback" not in started.stderr
 
 
 # -- the run-time role (PostgreSQL) -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Periodic jobs as data, read by `rq cron workers/schedule.py`. Exactly one `rq cron` runs."""
+"""Periodic jobs as data, read by `relais cron` (workers/cron.py: one leads at a time)."""
 
 from rq import Queue, cron
 from rq.serializers import JSONSerializer
@@ -9,13 +9,15 @@ from workers.jobs import accounts, mail, maintenance, webhooks
 
 # The API's refusals, checked on the environment: a cron with the wrong configuration says so
 # at once. It builds no app and touches no database (it only enqueues), so that is all it needs.
-refuse_unsafe_environment()
+refuse_unsafe_environment("relais cron")
 
 PERIODIC_JOBS = [
     # (job function, queue, seconds between runs)
     (maintenance.purge_expired_records, DEFAULT, 3600),
     (accounts.refresh_expiring_tokens, DEFAULT, 900),
     (mail.enqueue_stalled_mail, MAIL, 300),
+    (accounts.enqueue_stalled_revocations, DEFAULT, 300),
+    (maintenance.delete_orphaned_media_files, DEFAULT, 600),
     # Webhook retries are due at their time to the minute: the sweep is how they are enqueued.
     (webhooks.enqueue_due_webhooks, WEBHOOKS, 60),
     (webhooks.purge_old_webhook_events, DEFAULT, 3600),

@@ -24,6 +24,7 @@ def register_blueprints(app: Flask) -> None:
         index,
         invitations,
         media,
+        metrics,
         posts,
         scheduling,
         webhooks,
@@ -32,6 +33,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     api.register_converter(IdConverter, id_parameter_schema)
     app.register_blueprint(health.blp)
+    app.register_blueprint(metrics.blp)
     app.register_blueprint(docs.blp)
     from app import pages
 

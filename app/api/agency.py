@@ -5,9 +5,8 @@ from flask.views import MethodView
 from app import tenancy
 from app.api.http import Blueprint, paginate
 from app.auth import permissions
-from app.auth.principal import current_principal
-from app.extensions import db
-from app.models import Agency, AgencyMembership
+from app.auth.principal import current_actor, current_principal
+from app.models import AgencyMembership
 from app.schemas.agency import (
     AgencyMemberPageSchema,
     AgencyMemberSchema,
@@ -15,7 +14,7 @@ from app.schemas.agency import (
 )
 from app.schemas.common import PageArgsSchema
 from app.schemas.identity import AgencySchema, AgencyUpdateSchema
-from app.services import audit, members
+from app.services import agencies, members
 
 blp = Blueprint(
     "agency", __name__, url_prefix="/v1/agency", description="Your agency and its staff"
@@ -43,9 +42,8 @@ class AgencyResource(MethodView):
 
         Any member of the agency, or an API key, reads its name, plan and billing status.
         """
-        principal = current_principal()
-        permissions.require(principal, "agency.read")
-        return _agency(principal)
+        permissions.require(current_principal(), "agency.read")
+        return tenancy.current_agency()
 
     @blp.doc(operationId="updateAgency")
     @blp.arguments(AgencyUpdateSchema)
@@ -56,25 +54,8 @@ class AgencyResource(MethodView):
         Owners only, signed in as a person (API keys cannot). Send only the fields to change; the
         change is written to the audit trail.
         """
-        principal = current_principal()
-        permissions.require(principal, "agency.update")
-        agency = _agency(principal)
-        for field, value in changes.items():
-            setattr(agency, field, value)
-        audit.record(
-            "agency.updated",
-            agency_id=agency.id,
-            target_type="agency",
-            target_id=agency.id,
-            data={"fields": sorted(changes)},
-        )
-        db.session.commit()
-        return agency
-
-
-def _agency(principal) -> Agency:
-    # The agency row is its own tenant key: RLS on `agencies` filters on `id`.
-    return db.session.get(Agency, principal.agency_id)
+        permissions.require(current_principal(), "agency.update")
+        return agencies.update_agency(changes, actor=current_actor())
 
 
 @blp.route("/members")
@@ -124,7 +105,9 @@ class AgencyMemberById(MethodView):
         membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         principal = current_principal()
         permissions.require(principal, "agency.members.manage")
-        members.change_agency_role(membership, data["role"], actor_role=principal.agency_role)
+        members.change_agency_role(
+            membership, data["role"], actor_role=principal.agency_role, actor=current_actor()
+        )
         return _member_view(membership, members.users_by_id({membership.user_id}))
 
     @blp.doc(operationId="removeAgencyMember")
@@ -140,4 +123,6 @@ class AgencyMemberById(MethodView):
         membership = tenancy.get_or_404(AgencyMembership, membership_id, what="member")
         principal = current_principal()
         permissions.require(principal, "agency.members.manage")
-        members.remove_agency_member(membership, actor_role=principal.agency_role)
+        members.remove_agency_member(
+            membership, actor_role=principal.agency_role, actor=current_actor()
+        )

@@ -3,9 +3,10 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app import tenancy
-from app.api.http import Blueprint, idempotent, paginate
+from app.api.http import Blueprint, paginate
+from app.api.idempotency import idempotent
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.models import ApiKey
 from app.schemas.agency import (
     ApiKeyCreatedSchema,
@@ -51,6 +52,7 @@ class ApiKeys(MethodView):
             name=data["name"],
             brand_ids=data.get("brand_ids"),
             created_by=principal.user_id,
+            actor=current_actor(),
         )
         # Raw attributes, not a dump: the response schema serialises them (once).
         shown = {name: getattr(created.key, name) for name in ApiKeySchema().fields}
@@ -82,4 +84,4 @@ class ApiKeyById(MethodView):
         """
         key = tenancy.get_or_404(ApiKey, key_id, what="API key")
         permissions.require(current_principal(), "api_keys.manage")
-        api_keys.revoke_key(key)
+        api_keys.revoke_key(key, actor=current_actor())

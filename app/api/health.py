@@ -19,7 +19,8 @@ def healthz():
 @blp.get("/readyz")
 def readyz():
     """The database, Redis and the media storage answer (and, in production, the database
-    role is a safe one)."""
+    role is a safe one). Not ready is a 503 problem document, like every other 5xx, with each
+    check's state in its `checks` extension member."""
     checks: dict[str, str] = {}
     problems: list[str] = []
     try:

@@ -1,14 +1,13 @@
-"""HTTP conventions every view shares: public routes, keyset pages, ETags, idempotent creates."""
+"""HTTP conventions every view shares: public routes, body limits, keyset pages, ETags and
+If-Match, and the one preamble of every brand route (`brand_route`)."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from copy import deepcopy
-from dataclasses import dataclass
-from typing import IO, Any
+from dataclasses import dataclass, field
+from typing import IO, Any, TypeVar
 from urllib.parse import urlencode
 
 import flask_smorest
@@ -22,9 +21,16 @@ from werkzeug.routing import BaseConverter, Map
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
+from app import tenancy
+from app.auth import permissions
+from app.auth.principal import Principal, current_principal
 from app.errors import PreconditionFailed
 from app.extensions import db
 from app.json_provider import check_depth
+from app.models import BrandMembership, Media, Post, SocialAccount
+from app.services import media, posts
+
+T = TypeVar("T")
 
 # -- blueprints, request bodies and ids in paths --------------------------------------------------
 
@@ -166,12 +172,6 @@ def body_limit_of(view_func: Callable | None, method: str) -> int | None:
 # -- keyset pagination ---------------------------------------------------------------------------
 
 
-@dataclass
-class Page:
-    items: list[Any]
-    next_cursor: str | None
-
-
 def paginate(stmt: Select[Any], id_column: Any, args: dict[str, Any]) -> dict[str, Any]:
     """One keyset page of `stmt`, ordered by id (ids are time-ordered ULIDs).
 
@@ -257,14 +257,18 @@ def etag_of(obj: Any) -> str:
     return f'"{obj.id}.v{obj.version}"'
 
 
-def send_etag(obj: Any) -> None:
-    """Attach the object's current ETag to the response, after the view's changes."""
+def send_etag(obj: T) -> T:
+    """Attach the object's current ETag to the response, after the view's changes (not to a
+    204: no representation, and a deleted object has no version left to read); returns the
+    object, for a create to answer with (`return send_etag(created)`)."""
 
     @after_this_request
     def _add_etag(response: Response) -> Response:
-        if response.status_code < 300:
+        if response.status_code < 300 and response.status_code != 204:
             response.headers["ETag"] = etag_of(obj)
         return response
+
+    return obj
 
 
 def check_if_match(obj: Any) -> None:
@@ -281,80 +285,145 @@ def check_if_match(obj: Any) -> None:
     )
 
 
-# -- Idempotency-Key -----------------------------------------------------------------------------
+# -- brand routes --------------------------------------------------------------------------------
 
-# Visible ASCII: what any client can put in a header and log without escaping (a UUID, say).
-IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
-IDEMPOTENCY_KEY_PARAMETER = {
-    "in": "header",
-    "name": "Idempotency-Key",
-    "required": False,
-    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
-    "description": (
-        "Makes the create safe to retry for 24 h: the same key with the same body replays the "
-        "first response; the same key with another body is a 422."
+
+@dataclass(frozen=True)
+class PathObject:
+    """An object a brand route's path names: its path argument, the argument the view gets it
+    as, and how to find it in a brand for a caller (a 404 for one they may not see)."""
+
+    path_arg: str
+    view_arg: str
+    find: Callable[[str, str, Principal], Any]
+
+
+def _in_brand(model: type, what: str) -> Callable[[str, str, Principal], Any]:
+    """Found in its brand, whoever the caller (their role decides what they may do with it)."""
+    return lambda brand_id, object_id, _principal: tenancy.get_in_brand_or_404(
+        model, brand_id, object_id, what=what
+    )
+
+
+PATH_OBJECTS: dict[type, PathObject] = {
+    Post: PathObject("post_id", "post", posts.get_post_or_404),
+    Media: PathObject("media_id", "media", media.get_or_404),
+    SocialAccount: PathObject("account_id", "account", _in_brand(SocialAccount, "social account")),
+    BrandMembership: PathObject(
+        "membership_id", "membership", _in_brand(BrandMembership, "member")
     ),
 }
 
 
-def idempotent(func: Callable) -> Callable:
-    """Honour `Idempotency-Key` on a create view (see `app.services.idempotency`)."""
+@dataclass(frozen=True)
+class BrandRoute:
+    """What `brand_route` checks before a view, kept on the view (`_relais_brand_route`)."""
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from app.services import idempotency
-
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            return func(*args, **kwargs)
-        body_hash = _body_fingerprint()
-        replay = idempotency.begin(key, request.method, request.path, body_hash)
-        if replay is not None:
-            return replay
-        try:
-            response = current_app.make_response(func(*args, **kwargs))
-        except BaseException:
-            idempotency.abandon(key)
-            raise
-
-        # Stored once the response is final (ETag and Link are added by later callbacks).
-        @after_this_request
-        def _store(final: Response) -> Response:
-            idempotency.finish(key, final)
-            return final
-
-        return response
-
-    wrapper._apidoc = deepupdate(  # type: ignore[attr-defined]
-        getattr(func, "_apidoc", {}), {"manual_doc": {"parameters": [IDEMPOTENCY_KEY_PARAMETER]}}
-    )
-    return wrapper
+    permission: str
+    load: type | None
+    load_brand: bool
+    if_match: bool
+    etag: bool
+    # The decorator's own wrapper: a wrapper stacked above it copies this mark
+    # (functools.wraps) but would run before the checks (see `brand_route_of`).
+    wrapper: Callable = field(compare=False, repr=False)
 
 
-def _body_fingerprint() -> str:
-    """Same JSON, same fingerprint, whatever the key order or whitespace."""
-    if request.mimetype == "multipart/form-data":
-        return _multipart_fingerprint()
-    data = request.get_json(silent=True)
-    raw = (
-        json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-        if data is not None
-        else request.get_data()
-    )
-    return hashlib.sha256(raw or b"").hexdigest()
+def brand_route(
+    permission: str,
+    *,
+    load: type | None = None,
+    load_brand: bool = True,
+    if_match: bool = False,
+    etag: bool = False,
+) -> Callable[[Callable], Callable]:
+    """The one preamble of every route under `/v1/brands/<brand_id>`; stack it above
+    `@idempotent`, `@blp.arguments`, `@blp.response` and `@blp.alt_response` (only decorators
+    that wrap nothing, `@blp.doc` and `@body_limit`, may sit above it).
+
+    Before anything reads, parses or validates the request's body or query, it answers 404
+    for a brand the caller cannot reach, then for the object the path names (`load`: `Post`,
+    `Media`, `SocialAccount` or `BrandMembership`, found as the caller may see it: a post a
+    client may not see is a 404 like another tenant's), then 403 if `permission` is not the
+    caller's on the brand. The view gets `brand` (the Brand) and the object, named after it
+    (`post`, `media`, `account`, `membership`), in place of their ids:
+
+        @brand_route("posts.write", load=Post, if_match=True, etag=True)
+        @blp.arguments(PostUpdateSchema)
+        @blp.response(200, PostSchema)
+        def patch(self, changes, brand, post): ...
+
+    `if_match=True` on every change of an existing post, brand, account or media: a stale
+    `If-Match` (checked against the object, or the brand when there is none) is a 412 before
+    the change. `etag=True`: the response carries the object's ETag, as it is after the view.
+    Each documents itself (the If-Match parameter and the 412; the ETag header).
+
+    `load_brand=False` is for the busiest lists: the view gets `brand_id` instead of a Brand
+    and must answer 404 itself for a brand that is not there (posts' list reads only scoped
+    rows, and looks the brand up on an empty page). The 404 before a 403 still holds: the
+    brand is looked up here whenever the permission is refused.
+    """
+    if load is not None and not load_brand:
+        raise TypeError("brand_route: an object is looked up in its Brand; keep load_brand")
+
+    def decorate(func: Callable) -> Callable:
+        found = PATH_OBJECTS[load] if load is not None else None
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            brand_id = kwargs.pop("brand_id")
+            principal = current_principal()
+            if not load_brand:
+                if not permissions.can(principal, permission, brand_id):
+                    tenancy.brand_id_or_404(brand_id)
+                    permissions.require(principal, permission, brand_id)
+                return func(*args, brand_id=brand_id, **kwargs)
+            brand = tenancy.get_brand_or_404(brand_id)
+            target: Any = brand
+            if found is not None:
+                target = found.find(brand.id, kwargs.pop(found.path_arg), principal)
+                kwargs[found.view_arg] = target
+            permissions.require(principal, permission, brand.id)
+            if if_match:
+                check_if_match(target)
+            if etag:
+                send_etag(target)
+            return func(*args, brand=brand, **kwargs)
+
+        wrapper._relais_brand_route = BrandRoute(  # type: ignore[attr-defined]
+            permission, load, load_brand, if_match, etag, wrapper
+        )
+        if if_match or etag:
+            wrapper._apidoc = _with_etag_doc(func, if_match=if_match, etag=etag)  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
 
 
-def _multipart_fingerprint() -> str:
-    """Fields and files' bytes, read from Werkzeug's spooled parts chunk by chunk (an upload of
-    a gigabyte must not be read into memory to be fingerprinted)."""
-    digest = hashlib.sha256()
-    # str() in the keys: a part without a name comes back as None, which does not sort with str.
-    for name, value in sorted(request.form.items(multi=True), key=lambda i: (str(i[0]), i[1])):
-        digest.update(json.dumps(["field", name, value]).encode())
-    for name, upload in sorted(request.files.items(multi=True), key=lambda i: str(i[0])):
-        digest.update(json.dumps(["file", name, upload.filename, upload.mimetype]).encode())
-        upload.stream.seek(0)
-        while chunk := upload.stream.read(1024 * 1024):
-            digest.update(chunk)
-        upload.stream.seek(0)
-    return digest.hexdigest()
+def _with_etag_doc(func: Callable, *, if_match: bool, etag: bool) -> dict[str, Any]:
+    """The view's doc with the If-Match parameter and the 412, and the ETag header on its
+    success responses (none on a 204: no representation to tag)."""
+    apidoc = deepcopy(getattr(func, "_apidoc", {}))
+    if not apidoc.get("success_status_codes"):
+        raise TypeError(f"brand_route on {func.__qualname__}: stack it above @blp.response")
+    responses = apidoc["response"]["responses"]
+    if if_match:
+        manual = apidoc.setdefault("manual_doc", {})
+        manual["parameters"] = [*manual.get("parameters", []), IF_MATCH_PARAMETER]
+        # A reference to the shared problem response (ProblemApi in app/errors.py).
+        responses.setdefault(412, []).append("PRECONDITION_FAILED")
+    if etag:
+        for code in apidoc["success_status_codes"]:
+            for doc in responses[code] if int(code) != 204 else ():
+                if isinstance(doc, dict):
+                    doc["headers"] = {**ETAG_HEADER_DOC, **(doc.get("headers") or {})}
+    return apidoc
+
+
+def brand_route_of(view_func: Callable | None, method: str) -> BrandRoute | None:
+    """The `brand_route` checks of the view that handles `method`, if they run first: None
+    for a view without them, or with a wrapper (`@blp.arguments`, `@idempotent`...) stacked
+    above them, which would read the request before the checks."""
+    target = _method_target(view_func, method) if view_func is not None else None
+    mark = getattr(target, "_relais_brand_route", None)
+    return mark if mark is not None and mark.wrapper is target else None

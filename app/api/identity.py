@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 
-from app.api.http import Blueprint, idempotent, public
+from app import tenancy
+from app.api.http import Blueprint, public
+from app.api.idempotency import idempotent
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.extensions import db
-from app.models import Agency, User
+from app.models import User
 from app.schemas.identity import (
     AcceptedSchema,
     MeSchema,
@@ -64,7 +65,7 @@ class SignupVerify(MethodView):
         agency, its owner and a signed-in token pair. An unknown token is a 404; a used or
         expired one a 409 (sign up again).
         """
-        result = signup.complete(data["token"], data["password"])
+        result = signup.complete(data["token"], data["password"], actor=current_actor())
         return {"agency": result.agency, "user": result.user, "tokens": result.tokens}
 
 
@@ -88,7 +89,7 @@ class Token(MethodView):
             email=data["email"],
             password=data["password"],
             agency_id=data.get("agency_id"),
-            ip=request.remote_addr,
+            actor=current_actor(),
         )
 
 
@@ -173,7 +174,7 @@ class Me(MethodView):
         """
         principal = current_principal()
         user = db.session.get(User, principal.user_id) if principal.user_id else None
-        agency = db.session.get(Agency, principal.agency_id)
+        agency = tenancy.current_agency()
         return {
             "kind": principal.kind,
             "user": user,
@@ -208,5 +209,5 @@ class MyPassword(MethodView):
             principal.agency_id,
             current_password=data["current_password"],
             new_password=data["new_password"],
-            ip=request.remote_addr,
+            actor=current_actor(),
         )

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 
 from app import tenancy
-from app.api.http import Blueprint, idempotent, paginate, public
+from app.api.http import Blueprint, paginate, public
+from app.api.idempotency import idempotent
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.models import Invitation
 from app.models.base import utcnow
 from app.schemas.agency import (
@@ -62,15 +62,7 @@ class Invitations(MethodView):
         their brands; anyone else gets a 403. Each shows its status (pending, accepted, revoked,
         expired).
         """
-        principal = current_principal()
-        stmt = tenancy.scoped_select(Invitation)
-        if not permissions.can(principal, "agency.invite"):
-            roles = principal.brand_roles
-            mine = [b for b in roles if permissions.can(principal, "brand.invite", b)]
-            if not mine:
-                permissions.require(principal, "agency.invite")
-            stmt = stmt.where(Invitation.brand_id.in_(mine))
-        page = paginate(stmt, Invitation.id, args)
+        page = paginate(invitations.list_statement(current_principal()), Invitation.id, args)
         page["items"] = [_with_status(i) for i in page["items"]]
         return page
 
@@ -101,6 +93,7 @@ class Invitations(MethodView):
             brand_role=data.get("brand_role"),
             invited_by=principal.user_id,
             inviter_role=principal.agency_role,
+            actor=current_actor(),
         )
         return _with_status(invitation)
 
@@ -129,7 +122,7 @@ class InvitationById(MethodView):
         """
         invitation = tenancy.get_or_404(Invitation, invitation_id, what="invitation")
         _require_manage(invitation)
-        invitations.revoke_invitation(invitation)
+        invitations.revoke_invitation(invitation, actor=current_actor())
 
 
 def _require_manage(invitation: Invitation) -> None:
@@ -162,7 +155,7 @@ class AcceptInvitation(MethodView):
             data["token"],
             name=data.get("name"),
             password=data["password"],
-            ip=request.remote_addr,
+            actor=current_actor(),
         )
 
 

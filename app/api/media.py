@@ -1,30 +1,26 @@
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from flask import request, send_file
 from flask.views import MethodView
 from werkzeug.datastructures import CombinedMultiDict
 
-from app import tenancy
 from app.api.http import (
     ETAG_HEADER_DOC,
-    IF_MATCH_PARAMETER,
     LINK_HEADER_DOC,
     MULTIPART_FRAMING,
     Blueprint,
     JsonBodyParser,
     body_limit,
-    check_if_match,
-    idempotent,
+    brand_route,
     paginate,
     public,
     send_etag,
 )
-from app.auth import permissions
-from app.auth.principal import current_principal
+from app.api.idempotency import idempotent
+from app.api.views import operation, read_view, update_view
+from app.auth.principal import current_actor, current_principal
 from app.models import Media
 from app.schemas.media import (
     MediaPageSchema,
@@ -55,55 +51,30 @@ blp = _MediaBlueprint(
 )  # fmt: skip
 
 
-def _before_reading_the_upload(func: Callable) -> Callable:
-    """Answer 404/403 before the body is read (another tenant's brand is a 404 whatever is
-    sent). The body's cap is `body_limit` on the view: Werkzeug never spools more than that."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        brand = tenancy.get_brand_or_404(kwargs["brand_id"])
-        permissions.require(current_principal(), "media.write", brand.id)
-        return func(*args, **kwargs)
-
-    return wrapper
-
-
-def _load(brand_id: str, media_id: str, permission: str) -> Media:
-    """The media item, if the caller may see it (else a 404), then the permission check."""
-    brand = tenancy.get_brand_or_404(brand_id)
-    principal = current_principal()
-    media = media_service.get_or_404(brand.id, media_id, principal)
-    permissions.require(principal, permission, brand.id)
-    return media
-
-
 @blp.route("")
 class MediaList(MethodView):
     @blp.doc(operationId="listMedia")
+    @brand_route("media.read")
     @blp.arguments(MediaQueryArgsSchema, location="query")
     @blp.response(200, MediaPageSchema, headers=LINK_HEADER_DOC)
-    def get(self, args, brand_id):
+    def get(self, args, brand):
         """List a brand's media
 
         Newest last (keyset pages by id); deleted media are left out. Filter with
         `kind=image` or `kind=video`. The brand's client users see only the media of the posts
         they see; any other item is a 404 for them.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        principal = current_principal()
-        permissions.require(principal, "media.read", brand.id)
-        return paginate(
-            media_service.list_stmt(brand.id, principal, args.get("kind")), Media.id, args
-        )
+        stmt = media_service.list_statement(brand.id, current_principal(), args.get("kind"))
+        return paginate(stmt, Media.id, args)
 
     @blp.doc(operationId="uploadMedia")
     @body_limit("MEDIA_MAX_BYTES", framing=MULTIPART_FRAMING)
-    @_before_reading_the_upload
+    @brand_route("media.write")  # a 404 or 403 before the upload is read
     @idempotent
     @blp.arguments(MediaUploadSchema, location="files")
     @blp.response(201, MediaSchema, headers=ETAG_HEADER_DOC)
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE", description="The file is too big")
-    def post(self, data, brand_id):
+    def post(self, data, brand):
         """Upload an image or a video
 
         A multipart/form-data body with the `file` and an optional `alt_text`. The type is
@@ -111,9 +82,6 @@ class MediaList(MethodView):
         declared type says otherwise is refused with 422, an oversized one with 413. Limits per
         network (e.g. Bluesky's 1 MB images) are checked when a post using the file is validated.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        principal = current_principal()
-        permissions.require(principal, "media.write", brand.id)
         upload = data["file"]
         media = media_service.upload(
             brand,
@@ -121,52 +89,44 @@ class MediaList(MethodView):
             filename=upload.filename,
             declared_type=upload.mimetype,
             alt_text=data.get("alt_text"),
-            user_id=principal.user_id,
+            user_id=current_principal().user_id,
+            actor=current_actor(),
         )
-        send_etag(media)
-        return media
+        return send_etag(media)
 
 
 @blp.route("/<id(med):media_id>")
 class MediaById(MethodView):
-    @blp.doc(operationId="getMedia")
-    @blp.response(200, MediaSchema, headers=ETAG_HEADER_DOC)
-    def get(self, brand_id, media_id):
+    get = operation(
+        read_view(blp, "media.read", MediaSchema, load=Media),
+        "getMedia",
         """One media item
 
         Its detected type, size, dimensions, duration (videos), checksum and alt text.
-        """
-        media = _load(brand_id, media_id, "media.read")
-        send_etag(media)
-        return media
-
-    @blp.doc(operationId="updateMedia")
-    @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.arguments(MediaUpdateSchema)
-    @blp.response(200, MediaSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
-    def patch(self, changes, brand_id, media_id):
+        """,
+    )
+    patch = operation(
+        update_view(
+            blp, "media.write", MediaUpdateSchema, MediaSchema, media_service.update, load=Media
+        ),
+        "updateMedia",
         """Change a media item's alt text
 
         Send the ETag you read as `If-Match` to be sure not to overwrite someone else's change.
-        """
-        media = _load(brand_id, media_id, "media.write")
-        check_if_match(media)
-        media_service.update(media, changes)
-        send_etag(media)
-        return media
+        """,
+    )
 
     @blp.doc(operationId="deleteMedia")
+    @brand_route("media.write", load=Media, if_match=True)
     @blp.response(204)
     @blp.alt_response(409, response="CONFLICT", description="A post in review or scheduled uses it")
-    def delete(self, brand_id, media_id):
+    def delete(self, brand, media):
         """Delete a media item and its file
 
         Refused (409) while a post in review, approved or scheduled uses it. Posts already
         published keep naming it; its file is removed at once.
         """
-        media = _load(brand_id, media_id, "media.write")
-        media_service.delete(media)
+        media_service.delete(media, actor=current_actor())
 
 
 _CONTENT_RESPONSE = {
@@ -204,16 +164,16 @@ def _send(media: Media, *, cache_control: str) -> Any:
 @blp.route("/<id(med):media_id>/content")
 class MediaContent(MethodView):
     @blp.doc(operationId="downloadMedia")
+    @brand_route("media.read", load=Media)
     @blp.response(200)
     @blp.doc(responses={"200": _CONTENT_RESPONSE})
     @blp.alt_response(304, response="NOT_MODIFIED", description="If-None-Match matched")
-    def get(self, brand_id, media_id):
+    def get(self, brand, media):
         """Download a media item's file
 
         What publishing workers send to the networks; authenticated like every route. Honours
         `If-None-Match` and byte ranges.
         """
-        media = _load(brand_id, media_id, "media.read")
         return _send(media, cache_control="private, no-cache")
 
 

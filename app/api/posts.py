@@ -1,24 +1,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from app import tenancy
 from app.api.http import (
     ETAG_HEADER_DOC,
-    IF_MATCH_PARAMETER,
     LINK_HEADER_DOC,
     Blueprint,
-    check_if_match,
-    idempotent,
+    brand_route,
     page_response,
     paginate,
     send_etag,
 )
-from app.auth import permissions
-from app.auth.principal import current_principal
+from app.api.idempotency import idempotent
+from app.api.views import operation, read_view, update_view
+from app.auth.principal import Principal, current_actor, current_principal
 from app.errors import NotFound
 from app.models import AuditEvent, Delivery, Post, PostVariant, SocialAccount
 from app.schemas.agency import AuditEventPageSchema
@@ -36,7 +35,7 @@ from app.schemas.posts import (
     RejectSchema,
     ReviewSchema,
 )
-from app.services import deliveries, posts
+from app.services import posts, scheduling
 
 blp = Blueprint(
     "posts",
@@ -46,30 +45,10 @@ blp = Blueprint(
 )
 
 
-def _transition(
-    brand_id: str, post_id: str, permission: str, change: Callable[[Post], Any]
-) -> Post:
-    """Load, check the permission and If-Match, move the post, answer with its new ETag."""
-    post = _load(brand_id, post_id, permission)
-    check_if_match(post)
-    change(post)
-    send_etag(post)
-    return post
-
-
-def _load(brand_id: str, post_id: str, permission: str) -> Post:
-    """The post under its brand, if the caller may see it (else a 404, like another brand's
-    post), then the permission check."""
-    brand = tenancy.get_brand_or_404(brand_id)
-    principal = current_principal()
-    post = posts.get_post_or_404(brand.id, post_id, principal)
-    permissions.require(principal, permission, brand.id)
-    return post
-
-
 @blp.route("")
 class Posts(MethodView):
     @blp.doc(operationId="listPosts")
+    @brand_route("posts.read", load_brand=False)
     @blp.arguments(PostQueryArgsSchema, location="query")
     @blp.response(200, PostPageSchema, headers=LINK_HEADER_DOC)
     def get(self, args, brand_id):
@@ -86,231 +65,242 @@ class Posts(MethodView):
             # Read under the caller's tenant scope, a post on the page proves the brand is
             # there for them; only an empty page needs the brand looked up (404 if it is not).
             tenancy.brand_id_or_404(brand_id)
-        permissions.require(principal, "posts.read", brand_id)
         return page_response(rows, args, lambda rows: posts.list_items(rows, brand_id, principal))
 
     @blp.doc(operationId="createPost")
+    @brand_route("posts.write")
     @idempotent
     @blp.arguments(PostCreateSchema)
     @blp.response(201, PostSchema, headers=ETAG_HEADER_DOC)
-    def post(self, data, brand_id):
+    def post(self, data, brand):
         """Create a draft post
 
         Text, link, labels, campaign, internal notes, media (in order), the target accounts and
         per-account variants. Each network's own rules are checked when the post is submitted
         for review or scheduled, and the errors name the account and the field.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        principal = current_principal()
-        permissions.require(principal, "posts.write", brand.id)
-        post = posts.create_post(brand, principal, data)
-        send_etag(post)
-        return post
+        post = posts.create_post(brand, current_principal(), data, actor=current_actor())
+        return send_etag(post)
 
 
 @blp.route("/<id(pst):post_id>")
 class PostById(MethodView):
-    @blp.doc(operationId="getPost")
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    def get(self, brand_id, post_id):
+    get = operation(
+        read_view(blp, "posts.read", PostSchema, load=Post),
+        "getPost",
         """One post
 
         With its variants per account. Internal notes are null for the brand's client users,
         and a post they may not see (see the list) is a 404 for them, on every route.
-        """
-        post = _load(brand_id, post_id, "posts.read")
-        send_etag(post)
-        return post
-
-    @blp.doc(operationId="updatePost")
-    @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.arguments(PostUpdateSchema)
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
-    @blp.alt_response(409, response="CONFLICT", description="The post can no longer be edited")
-    def patch(self, changes, brand_id, post_id):
+        """,
+    )
+    patch = operation(
+        update_view(
+            blp,
+            "posts.write",
+            PostUpdateSchema,
+            PostSchema,
+            posts.update_post,
+            load=Post,
+            conflict="The post can no longer be edited",
+        ),
+        "updatePost",
         """Edit a post
 
         Send the ETag you read as `If-Match` so two people editing one post cannot overwrite
         each other (412). Changing the content (text, link, media, accounts, variants) of an
         approved or scheduled post sends it back to review in brands that review posts.
-        """
-        post = _load(brand_id, post_id, "posts.write")
-        check_if_match(post)
-        posts.update_post(post, changes)
-        send_etag(post)
-        return post
+        """,
+    )
 
     @blp.doc(operationId="deletePost")
+    @brand_route("posts.write", load=Post, if_match=True)
     @blp.response(204)
     @blp.alt_response(409, response="CONFLICT", description="Not a draft: cancel it instead")
-    def delete(self, brand_id, post_id):
+    def delete(self, brand, post):
         """Delete a draft
 
         Only drafts and rejected drafts are deleted; a post further along is cancelled with
         `POST …/cancel`, which keeps its history.
         """
-        post = _load(brand_id, post_id, "posts.write")
-        posts.delete_post(post)
+        posts.delete_post(post, actor=current_actor())
+
+
+CONTENT_REFUSED = "A target account's network would refuse the post (the errors name it)"
+
+
+def post_step(
+    blp: Blueprint, change: Callable[[Post], Post], conflict: str, *, checks_content: bool = False
+) -> Callable:
+    """The view of a step in a post's life that takes no body (cancel, submit, queue...):
+    `change(post)` by someone who writes posts, If-Match on the post, the post and its new ETag
+    in answer, a 409 (`conflict`) when its status does not allow the step. `checks_content`:
+    the step may schedule the post, and a target network that would refuse it is a 422."""
+    refused_content = (
+        blp.alt_response(422, response="UNPROCESSABLE_ENTITY", description=CONTENT_REFUSED)
+        if checks_content
+        else (lambda view: view)
+    )
+
+    @brand_route("posts.write", load=Post, if_match=True, etag=True)
+    @blp.response(200, PostSchema)
+    @blp.alt_response(409, response="CONFLICT", description=conflict)
+    @refused_content
+    def post(self, brand, post):
+        return change(post, actor=current_actor())
+
+    return post
 
 
 @blp.route("/<id(pst):post_id>/cancel")
 class PostCancel(MethodView):
-    @blp.doc(operationId="cancelPost")
-    @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
-    @blp.alt_response(409, response="CONFLICT", description="Publishing already started")
-    def post(self, brand_id, post_id):
+    post = operation(
+        post_step(blp, scheduling.cancel, "Publishing already started"),
+        "cancelPost",
         """Cancel a post
 
         Its deliveries that no worker has taken yet are cancelled; the post and its activity
         stay readable.
-        """
-        return _transition(brand_id, post_id, "posts.write", deliveries.cancel_post)
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/submit")
 class PostSubmit(MethodView):
-    @blp.doc(operationId="submitPost")
-    @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
-    @blp.alt_response(409, response="CONFLICT", description="Not a draft, or no review here")
-    def post(self, brand_id, post_id):
+    post = operation(
+        post_step(blp, posts.submit, "Not a draft, or no review here"),
+        "submitPost",
         """Submit a draft for review
 
         Checks the post against each target network first (422 naming account and field),
         then waits for an approver or manager of the agency.
-        """
-        return _transition(brand_id, post_id, "posts.write", posts.submit)
+        """,
+    )
+
+
+def _review_step(decide: Callable[[Post, Principal, str | None], Post], body: type) -> Callable:
+    """The view of a review step (approve, reject): `decide(post, reviewer, comment)`."""
+
+    @brand_route("posts.approve", load=Post, if_match=True, etag=True)
+    @blp.arguments(body)
+    @blp.response(200, PostSchema)
+    @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
+    def post(self, data, brand, post):
+        return decide(post, current_principal(), data.get("comment"), actor=current_actor())
+
+    return post
 
 
 @blp.route("/<id(pst):post_id>/approve")
 class PostApprove(MethodView):
-    @blp.doc(operationId="approvePost")
-    @blp.arguments(ReviewSchema)
-    @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
-    @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
-    def post(self, data, brand_id, post_id):
+    post = operation(
+        _review_step(posts.approve, ReviewSchema),
+        "approvePost",
         """Approve a post in review
 
         At the internal step: an approver or manager. With approval mode
         `internal_and_client`, the post then waits for one of the brand's client users, who
         approves it here too.
-        """
-        return _transition(
-            brand_id,
-            post_id,
-            "posts.approve",
-            lambda post: posts.approve(post, current_principal(), data.get("comment")),
-        )
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/reject")
 class PostReject(MethodView):
-    @blp.doc(operationId="rejectPost")
-    @blp.arguments(RejectSchema)
-    @blp.doc(parameters=[IF_MATCH_PARAMETER])
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
-    @blp.alt_response(409, response="CONFLICT", description="The post is not in review")
-    def post(self, data, brand_id, post_id):
+    post = operation(
+        _review_step(posts.reject, RejectSchema),
+        "rejectPost",
         """Reject a post in review
 
         A comment saying why is required; the post goes back to its author as `rejected`, to
         be edited and submitted again.
-        """
-        return _transition(
-            brand_id,
-            post_id,
-            "posts.approve",
-            lambda post: posts.reject(post, current_principal(), data["comment"]),
-        )
+        """,
+    )
+
+
+def _post_list(page: type, model: type, statement: Callable[[Post], Select]) -> Callable:
+    """The view of one of a post's lists (its activity, deliveries, variants): keyset pages
+    of `statement(post)`, by id."""
+
+    @brand_route("posts.read", load=Post)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, page, headers=LINK_HEADER_DOC)
+    def get(self, args, brand, post):
+        return paginate(statement(post), model.id, args)
+
+    return get
+
+
+def _rows_of_the_post(model: type) -> Callable[[Post], Select]:
+    return lambda post: tenancy.scoped_select(model).where(model.post_id == post.id)
 
 
 @blp.route("/<id(pst):post_id>/activity")
 class PostActivity(MethodView):
-    @blp.doc(operationId="listPostActivity")
-    @blp.arguments(PageArgsSchema, location="query")
-    @blp.response(200, AuditEventPageSchema, headers=LINK_HEADER_DOC)
-    def get(self, args, brand_id, post_id):
+    get = operation(
+        _post_list(AuditEventPageSchema, AuditEvent, posts.activity_statement),
+        "listPostActivity",
         """A post's activity
 
         Every change and review step of the post, oldest first, from the audit trail:
         who did it, when, and the comment of approvals and rejections.
-        """
-        post = _load(brand_id, post_id, "posts.read")
-        return paginate(posts.activity_statement(post), AuditEvent.id, args)
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/deliveries")
 class PostDeliveries(MethodView):
-    @blp.doc(operationId="listPostDeliveries")
-    @blp.arguments(PageArgsSchema, location="query")
-    @blp.response(200, DeliveryPageSchema, headers=LINK_HEADER_DOC)
-    def get(self, args, brand_id, post_id):
+    get = operation(
+        _post_list(DeliveryPageSchema, Delivery, _rows_of_the_post(Delivery)),
+        "listPostDeliveries",
         """A post's deliveries
 
         One per target account once the post is scheduled: status, attempts, the network's id
         and URL of the published post, and the last error. Read-only.
-        """
-        post = _load(brand_id, post_id, "posts.read")
-        stmt = tenancy.scoped_select(Delivery).where(Delivery.post_id == post.id)
-        return paginate(stmt, Delivery.id, args)
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/variants")
 class PostVariants(MethodView):
-    @blp.doc(operationId="listPostVariants")
-    @blp.arguments(PageArgsSchema, location="query")
-    @blp.response(200, PostVariantPageSchema, headers=LINK_HEADER_DOC)
-    def get(self, args, brand_id, post_id):
+    get = operation(
+        _post_list(PostVariantPageSchema, PostVariant, _rows_of_the_post(PostVariant)),
+        "listPostVariants",
         """The post's accounts and variants
 
         One entry per account the post goes to; `text` and `media_ids` are null where the
         account gets the post's own.
-        """
-        post = _load(brand_id, post_id, "posts.read")
-        stmt = tenancy.scoped_select(PostVariant).where(PostVariant.post_id == post.id)
-        return paginate(stmt, PostVariant.id, args)
+        """,
+    )
 
 
 @blp.route("/<id(pst):post_id>/variants/<id(acc):account_id>")
 class PostVariantByAccount(MethodView):
     @blp.doc(operationId="setPostVariant")
-    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @brand_route("posts.write", load=Post, if_match=True)
     @blp.arguments(PostVariantUpdateSchema)
     @blp.response(200, PostVariantSchema)
-    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
     @blp.alt_response(409, response="CONFLICT", description="The post can no longer be edited")
-    def put(self, data, brand_id, post_id, account_id):
+    def put(self, data, brand, post, account_id):
         """Set what the post says on one account
 
         Adds the account to the post's targets if needed. Null (or absent) `text` or
         `media_ids` means the post's own. Like any content change, this sends approved work
         back to review. `If-Match` takes the post's ETag.
         """
-        post = _load(brand_id, post_id, "posts.write")
-        tenancy.get_in_brand_or_404(SocialAccount, post.brand_id, account_id, what="account")
-        check_if_match(post)
-        return posts.set_variant(post, account_id, data)
+        tenancy.get_in_brand_or_404(SocialAccount, brand.id, account_id, what="account")
+        return posts.set_variant(post, account_id, data, actor=current_actor())
 
     @blp.doc(operationId="removePostVariant")
-    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @brand_route("posts.write", load=Post, if_match=True)
     @blp.response(204)
-    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
     @blp.alt_response(409, response="CONFLICT", description="The post can no longer be edited")
-    def delete(self, brand_id, post_id, account_id):
+    def delete(self, brand, post, account_id):
         """Stop posting to one account
 
         Removes the account from the post's targets, with its variant. `If-Match` takes the
         post's ETag.
         """
-        post = _load(brand_id, post_id, "posts.write")
         if account_id not in post.account_ids:
             raise NotFound(f"The post does not go to account '{account_id}'.")
-        check_if_match(post)
-        posts.remove_target(post, account_id)
+        posts.remove_target(post, account_id, actor=current_actor())

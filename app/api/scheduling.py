@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from datetime import datetime
 
 from flask import request
 from flask.views import MethodView
 
-from app import tenancy
-from app.api.http import (
-    ETAG_HEADER_DOC,
-    MULTIPART_FRAMING,
-    Blueprint,
-    body_limit,
-    idempotent,
-    send_etag,
-)
-from app.auth import permissions
-from app.auth.principal import current_principal
+from app.api.http import MULTIPART_FRAMING, Blueprint, body_limit, brand_route
+from app.api.idempotency import idempotent
+from app.api.posts import post_step
+from app.api.views import operation
+from app.auth.principal import current_actor, current_principal
 from app.errors import ValidationFailed
 from app.models import Brand, Post
 from app.schemas.posts import PostSchema
@@ -32,7 +27,7 @@ from app.schemas.scheduling import (
     PostingSlotsUpdateSchema,
     ScheduleAtSchema,
 )
-from app.services import post_import, posting_slots, posts, scheduling
+from app.services import post_import, posting_slots, scheduling
 
 blp = Blueprint(
     "scheduling",
@@ -61,150 +56,132 @@ def _slots_body(brand: Brand) -> dict:
 @blp.route("/posting-slots")
 class PostingSlots(MethodView):
     @blp.doc(operationId="getPostingSlots")
+    @brand_route("brand.read")
     @blp.response(200, PostingSlotsSchema)
     @_with_dst_rule
-    def get(self, brand_id):
+    def get(self, brand):
         """The brand's weekly posting slots
 
         Wall-clock times in the brand's IANA time zone, used by the queue.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        permissions.require(current_principal(), "brand.read", brand.id)
         return _slots_body(brand)
 
     @blp.doc(operationId="replacePostingSlots")
+    @brand_route("brand.update")
     @blp.arguments(PostingSlotsUpdateSchema)
     @blp.response(200, PostingSlotsSchema)
     @_with_dst_rule
-    def put(self, data, brand_id):
+    def put(self, data, brand):
         """Replace the brand's weekly posting slots
 
         Send the whole weekly set (at most 200, each weekday and time once); it replaces the
         current one.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        permissions.require(current_principal(), "brand.update", brand.id)
-        posting_slots.replace_slots(brand, data["slots"])
+        posting_slots.replace_slots(brand, data["slots"], actor=current_actor())
         return _slots_body(brand)
 
 
 @blp.route("/calendar")
 class Calendar(MethodView):
     @blp.doc(operationId="getCalendar")
+    @brand_route("posts.read")
     @blp.arguments(CalendarArgsSchema, location="query")
     @blp.response(200, CalendarSchema)
     @_with_dst_rule
-    def get(self, args, brand_id):
+    def get(self, args, brand):
         """The brand's calendar: posts and free slots in a range
 
         Posts scheduled or published in [from, to) and the posting slots no post holds, each
         with its instant in UTC (`at`) and on the brand's clock with the offset then in force
         (`local_at`). The range is at most 92 days.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        principal = current_principal()
-        permissions.require(principal, "posts.read", brand.id)
-        return posting_slots.calendar(brand, args["from_"], args["to"], principal)
+        return posting_slots.calendar(brand, args["from_"], args["to"], current_principal())
 
 
-def _post_for_scheduling(brand_id: str, post_id: str) -> Post:
-    brand = tenancy.get_brand_or_404(brand_id)
-    principal = current_principal()
-    post = posts.get_post_or_404(brand.id, post_id, principal)
-    permissions.require(principal, "posts.write", brand.id)
+# What the post's status does not allow: scheduling a draft, moving a published post...
+_CONFLICT = "The post's status does not allow this"
+
+
+def _to_instant(move: Callable[[Post, datetime], Post]) -> Callable:
+    """The view that schedules a post at the instant `at`, or moves it there (the other
+    schedule changes take no body: `post_step`)."""
+
+    @brand_route("posts.write", load=Post, if_match=True, etag=True)
+    @blp.arguments(ScheduleAtSchema)
+    @blp.response(200, PostSchema)
+    @blp.alt_response(409, response="CONFLICT", description=_CONFLICT)
+    def post(self, data, brand, post):
+        return move(post, data["at"], actor=current_actor())
+
     return post
-
-
-def _with_etag(post: Post) -> Post:
-    send_etag(post)
-    return post
-
-
-_CONFLICT = {"response": "CONFLICT", "description": "The post's status does not allow this"}
-_CONTENT = {
-    "response": "UNPROCESSABLE_ENTITY",
-    "description": "A target account's network would refuse the post (the errors name it)",
-}
 
 
 @blp.route("/posts/<id(pst):post_id>/schedule")
 class PostSchedule(MethodView):
-    @blp.doc(operationId="schedulePost")
-    @blp.arguments(ScheduleAtSchema)
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(409, **_CONFLICT)
-    def post(self, data, brand_id, post_id):
+    post = operation(
+        _to_instant(scheduling.schedule_at),
+        "schedulePost",
         """Schedule a post at an instant
 
         `at` is RFC 3339 with an offset (a time without one is refused) and must be in the
         future. The post must be approved unless the brand's approval mode is `none`. One
         delivery per target account waits for the publishing workers.
-        """
-        return _with_etag(
-            scheduling.schedule_at(_post_for_scheduling(brand_id, post_id), data["at"])
-        )
+        """,
+    )
 
 
 @blp.route("/posts/<id(pst):post_id>/queue")
 class PostQueue(MethodView):
-    @blp.doc(operationId="queuePost")
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(409, **_CONFLICT)
-    @blp.alt_response(422, **_CONTENT)
-    @_with_dst_rule
-    def post(self, brand_id, post_id):
-        """Add a post to the queue
+    post = _with_dst_rule(
+        operation(
+            post_step(blp, scheduling.add_to_queue, _CONFLICT, checks_content=True),
+            "queuePost",
+            """Add a post to the queue
 
-        Schedules the post in the brand's next posting slot that no other post holds
-        (409 when the brand has no slots).
-        """
-        return _with_etag(scheduling.add_to_queue(_post_for_scheduling(brand_id, post_id)))
+            Schedules the post in the brand's next posting slot that no other post holds
+            (409 when the brand has no slots).
+            """,
+        )
+    )
 
 
 @blp.route("/posts/<id(pst):post_id>/publish-now")
 class PostPublishNow(MethodView):
-    @blp.doc(operationId="publishPostNow")
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(409, **_CONFLICT)
-    @blp.alt_response(422, **_CONTENT)
-    def post(self, brand_id, post_id):
+    post = operation(
+        post_step(blp, scheduling.publish_now, _CONFLICT, checks_content=True),
+        "publishPostNow",
         """Publish a post now
 
         Schedules the post (or moves its schedule) to the current instant, so the publishing
         workers take it at once. Approval rules apply as for scheduling.
-        """
-        return _with_etag(scheduling.publish_now(_post_for_scheduling(brand_id, post_id)))
+        """,
+    )
 
 
 @blp.route("/posts/<id(pst):post_id>/reschedule")
 class PostReschedule(MethodView):
-    @blp.doc(operationId="reschedulePost")
-    @blp.arguments(ScheduleAtSchema)
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(409, **_CONFLICT)
-    def post(self, data, brand_id, post_id):
+    post = operation(
+        _to_instant(scheduling.reschedule),
+        "reschedulePost",
         """Move a scheduled post to another instant
 
         Only while no delivery of it has been handed to a worker. `at` is RFC 3339 with an
         offset, in the future.
-        """
-        return _with_etag(
-            scheduling.reschedule(_post_for_scheduling(brand_id, post_id), data["at"])
-        )
+        """,
+    )
 
 
 @blp.route("/posts/<id(pst):post_id>/unschedule")
 class PostUnschedule(MethodView):
-    @blp.doc(operationId="unschedulePost")
-    @blp.response(200, PostSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(409, **_CONFLICT)
-    def post(self, brand_id, post_id):
+    post = operation(
+        post_step(blp, scheduling.unschedule, _CONFLICT),
+        "unschedulePost",
         """Take a post off the schedule
 
         Its waiting deliveries are removed and it goes back to `approved` (or to `draft` when
         the brand's approval mode is `none`). Refused once publishing has started.
-        """
-        return _with_etag(scheduling.unschedule(_post_for_scheduling(brand_id, post_id)))
+        """,
+    )
 
 
 _CSV_BODY = {
@@ -255,6 +232,7 @@ def _csv_from_request() -> str:
 @blp.route("/posts/import")
 class PostImport(MethodView):
     @body_limit(post_import.MAX_BYTES, framing=MULTIPART_FRAMING)
+    @brand_route("posts.write")
     @idempotent
     @blp.doc(requestBody=_CSV_BODY)
     @blp.response(201, PostImportResultSchema)
@@ -264,7 +242,7 @@ class PostImport(MethodView):
         description="Some rows are not valid (nothing was created); `errors` lists each",
     )
     @blp.doc(operationId="importPosts")
-    def post(self, brand_id):
+    def post(self, brand):
         """Import posts from a CSV file
 
         Every row is checked first (text, accounts of this brand, time, labels, and each
@@ -275,8 +253,8 @@ class PostImport(MethodView):
         order. In a brand whose approval mode is not `none`, posts are imported as drafts to
         submit for approval, and a row with a time is an error.
         """
-        brand = tenancy.get_brand_or_404(brand_id)
-        principal = current_principal()
-        permissions.require(principal, "posts.write", brand.id)
-        created = post_import.import_posts(brand, _csv_from_request(), user_id=principal.user_id)
+        user_id = current_principal().user_id
+        created = post_import.import_posts(
+            brand, _csv_from_request(), user_id=user_id, actor=current_actor()
+        )
         return {"count": len(created), "posts": [item["post"] for item in created]}

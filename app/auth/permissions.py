@@ -26,7 +26,8 @@ BRAND_PERMISSIONS: dict[str, set[BrandRole]] = {
     "brand.invite": {BrandRole.MANAGER},
     "posts.read": _EVERY_BRAND_ROLE,
     "posts.write": {BrandRole.MANAGER, BrandRole.EDITOR},
-    # Clients approve only at the client step of `internal_and_client` (app/services/posts.py).
+    # Clients approve only at the client step of `internal_and_client`
+    # (app/services/posts/review.py).
     "posts.approve": {BrandRole.APPROVER, BrandRole.MANAGER, BrandRole.CLIENT},
     # Clients see the media of the posts they approve; only staff who write posts change media.
     "media.read": _EVERY_BRAND_ROLE,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from flask import g, request
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import Select, bindparam, exists, select
 
 from app import tenancy
 from app.auth.secrets import digest
@@ -22,35 +23,42 @@ from app.models import (
     RefreshToken,
 )
 from app.models.base import utcnow
+from app.services.audit import Actor
 
 API_KEY_PREFIX = "rk"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
+
+@tenancy.system_lookup(tenancy.SystemLookup.AUTHENTICATION)
+def _access_statement() -> Select[Any]:
+    # One round trip answers both questions a bearer token raises: the caller's agency role, and
+    # whether the token's session still stands. A session is a refresh-token family; signing out,
+    # a reused refresh token, a password change and removal from the agency revoke every link of
+    # it, so "no link left unrevoked" means the session is over, whichever process revoked it. No
+    # cache to invalidate: the database answers, in the query the request made anyway. Bound to
+    # the token's agency, and run under its scope (RLS holds it there too).
+    return select(
+        select(AgencyMembership.role)
+        .where(
+            AgencyMembership.agency_id == bindparam("agency_id"),
+            AgencyMembership.user_id == bindparam("user_id"),
+        )
+        .scalar_subquery()
+        .label("agency_role"),
+        exists()
+        .where(
+            RefreshToken.family_id == bindparam("session_id"),
+            RefreshToken.agency_id == bindparam("agency_id"),
+            RefreshToken.user_id == bindparam("user_id"),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .label("session_live"),
+    )
+
+
 # Looked up on every authenticated request: built once, so a request skips building the
 # statement and its cache key (a tenth of the Python time of a read by id).
-#
-# One round trip answers both questions a bearer token raises: the caller's agency role, and
-# whether the token's session still stands. A session is a refresh-token family; signing out,
-# a reused refresh token, a password change and removal from the agency revoke every link of
-# it, so "no link left unrevoked" means the session is over, whichever process revoked it. No
-# cache to invalidate: the database answers, in the query the request made anyway.
-_ACCESS = select(
-    select(AgencyMembership.role)
-    .where(
-        AgencyMembership.agency_id == bindparam("agency_id"),
-        AgencyMembership.user_id == bindparam("user_id"),
-    )
-    .scalar_subquery()
-    .label("agency_role"),
-    exists()
-    .where(
-        RefreshToken.family_id == bindparam("session_id"),
-        RefreshToken.agency_id == bindparam("agency_id"),
-        RefreshToken.user_id == bindparam("user_id"),
-        RefreshToken.revoked_at.is_(None),
-    )
-    .label("session_live"),
-)
+_ACCESS = _access_statement()
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,23 @@ def current_principal() -> Principal:
     return principal
 
 
+def current_actor() -> Actor:
+    """The request's caller as the audit trail names it, with its address and request id: what
+    views pass to the services that record what they do. Built once per request; on a public
+    route nobody is known yet (`anonymous`) until the service names the person."""
+    actor = g.get("actor")
+    if actor is None:
+        principal = g.get("principal")
+        actor = Actor(
+            type=principal.kind if principal else "anonymous",
+            id=principal.id if principal else None,
+            ip=request.remote_addr,
+            request_id=g.get("request_id"),
+        )
+        g.actor = actor
+    return actor
+
+
 def authenticate_request() -> Principal:
     """Resolve the caller, enter its tenant scope and remember it for the request."""
     credential = _credential_from_request()
@@ -92,6 +117,7 @@ def authenticate_request() -> Principal:
     else:
         principal = _principal_from_access_token(credential)
     g.principal = principal
+    g.pop("actor", None)  # named after the principal from now on
     return principal
 
 
@@ -129,10 +155,9 @@ def _principal_from_access_token(token: str) -> Principal:
     brand_roles: dict[str, BrandRole] = {}
     if agency_role not in (AgencyRole.OWNER, AgencyRole.ADMIN):
         rows = db.session.execute(
-            select(BrandMembership.brand_id, BrandMembership.role).where(
-                BrandMembership.agency_id == claims.agency_id,
-                BrandMembership.user_id == claims.user_id,
-            )
+            tenancy.scoped_select(
+                BrandMembership, BrandMembership.brand_id, BrandMembership.role
+            ).where(BrandMembership.user_id == claims.user_id)
         )
         brand_roles = {brand_id: BrandRole(role) for brand_id, role in rows}
     if agency_role is None and not brand_roles:
@@ -149,6 +174,7 @@ def _principal_from_access_token(token: str) -> Principal:
     return principal
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.AUTHENTICATION)
 def _principal_from_api_key(secret: str) -> Principal:
     with tenancy.system_scope():
         key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == digest(secret)))
@@ -173,7 +199,7 @@ def _touch_last_used(key: ApiKey) -> None:
     if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
         return
     db.session.execute(
-        update(ApiKey)
+        tenancy.scoped_update(ApiKey)
         .where(ApiKey.id == key.id)
         .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
         .values(last_used_at=now)

@@ -1,5 +1,6 @@
 """All models, imported here so metadata (and Alembic) sees every table."""
 
+from app.models.account_revocation import AccountRevocation
 from app.models.agency import Agency, AgencyMembership, AgencyRole
 from app.models.api_key import ApiKey
 from app.models.audit import AuditEvent
@@ -39,6 +40,7 @@ from app.models.webhook import (
 )
 
 __all__ = [
+    "AccountRevocation",
     "Agency",
     "AgencyMembership",
     "AccountHealth",

@@ -16,7 +16,7 @@ class IdempotencyRecord(Timestamps, Base):
     `scope` names the caller (a digest of agency, principal kind and id), or `anonymous` for
     sign-up (which has no agency yet); `agency_id` is the tenant, for RLS. `key` is a
     SHA-256 of the client's Idempotency-Key and `response_body` is encrypted with a key derived
-    from it (see app.services.idempotency): responses may carry secrets shown once.
+    from it (see app.api.idempotency): responses may carry secrets shown once.
     """
 
     __tablename__ = "idempotency_records"

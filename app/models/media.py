@@ -8,6 +8,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.ids import id_factory
 from app.models.base import Base, BrandScoped, Timestamps
 
+# The types a media file may have (`Media.content_type`), with the names people know them by.
+# Told apart by their bytes in app/services/media_probe.py; the API's schema lists them too.
+ALLOWED_TYPES = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WebP",
+    "video/mp4": "MP4",
+    "video/quicktime": "QuickTime (MOV)",
+}
+
 
 class Media(BrandScoped, Timestamps, Base):
     """A file a brand uploaded (image or video), kept by a storage backend under `storage_key`."""

@@ -16,6 +16,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.ids import id_factory
 from app.models.base import Base, BrandScoped, Timestamps
 
+# The most text a post may hold: above every network's limit (each network's own limit is checked
+# when the post is submitted or scheduled).
+MAX_TEXT = 70_000
+# The names of `PostingSlot.weekday` 0 … 6, as the API spells them.
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
 
 class PostStatus(StrEnum):
     DRAFT = "draft"
@@ -191,7 +197,7 @@ class PostingSlot(BrandScoped, Timestamps, Base):
     id: Mapped[str] = mapped_column(
         String(40), primary_key=True, default=id_factory("posting_slot")
     )
-    # 0 = Monday … 6 = Sunday (Python's `date.weekday()`).
+    # 0 = Monday … 6 = Sunday (Python's `date.weekday()`; named by WEEKDAYS).
     weekday: Mapped[int] = mapped_column(Integer)
     # "HH:MM", 24-hour, local to the brand's IANA time zone.
     local_time: Mapped[str] = mapped_column(String(5))

@@ -6,21 +6,49 @@ manages come with page tokens derived from it, which do not expire. One Relais a
 (Facebook) or per page's linked Instagram Business account (Instagram). Meta has no refresh
 tokens. Disconnecting one page forgets its token but does not deauthorize the whole app
 (DELETE /me/permissions would cut every other page the person connected too).
+
+Publishing, with the page token:
+- Facebook: POST /{page-id}/feed (text, link), /{page-id}/photos (one picture; several are
+  uploaded unpublished and attached to one feed post), /{page-id}/videos.
+- Instagram: the two steps of content publishing: POST /{ig-user-id}/media makes a container
+  (Instagram fetches the picture or video from its public URL; a carousel's items are
+  containers of their own), GET /{container-id}?fields=status_code until FINISHED, then
+  POST /{ig-user-id}/media_publish.
+The Graph API has no idempotency key: `find_existing` reads the page's feed, or the Instagram
+account's media, back to the attempt's start.
+
+Graph errors carry a `code`: 190/102 (dead token) and 10/200-299 (missing permission) need a
+reconnection; 4/17/32/613/80001 and `is_transient` are passing (rate limits, with the wait in
+X-Business-Use-Case-Usage's `estimated_time_to_regain_access`, in minutes); the others are
+about the post, and their `error_user_msg`/`message` is Meta's own explanation.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+import httpx
 from flask import current_app
 
 from app.networks import http
 from app.networks.base import (
     AuthorizationRequest,
     ConnectedAccount,
+    ContentRejected,
+    CredentialsRejected,
     Identity,
+    MediaItem,
+    NetworkAccount,
     NetworkError,
+    NotSupported,
+    OutcomeUnknown,
+    Published,
+    PublishRequest,
     TokenSet,
+    TransientNetworkError,
+    same_text,
 )
 from app.networks.oauth import OAuth2Connector
 
@@ -94,9 +122,70 @@ class MetaConnector(OAuth2Connector):
     def revoke(self, secrets: dict[str, Any], instance_url: str | None) -> None:
         return None
 
+    # -- publishing ------------------------------------------------------------------------------
+
+    clock_skew: ClassVar[timedelta] = timedelta(minutes=5)
+    search_pages: ClassVar[int] = 3
+
+    @staticmethod
+    def _bearer(account: NetworkAccount) -> dict[str, str]:
+        return {"Authorization": f"Bearer {account.secrets['access_token']}"}
+
+    def _graph_call(
+        self, c: httpx.Client, method: str, path: str, *, creates: bool = False, **options: Any
+    ) -> dict[str, Any]:
+        response = http.send(c, method, f"{self._graph()}/{path}", creates=creates, **options)
+        if not response.is_success:
+            raise graph_error(response, creates=creates)
+        return http.answer_json(response, creates=creates)
+
+    def _recent(
+        self,
+        c: httpx.Client,
+        account: NetworkAccount,
+        edge: str,
+        fields: str,
+        since: datetime,
+        text_field: str,
+        text: str,
+    ) -> dict[str, Any] | None:
+        """The first item of `edge` (newest first) whose `text_field` is `text`, among those
+        made since the attempt began (less the clock skew)."""
+        oldest = since - self.clock_skew
+        params: dict[str, Any] = {"fields": fields, "limit": 25}
+        url = edge
+        for _ in range(self.search_pages):
+            page = self._graph_call(c, "GET", url, params=params, headers=self._bearer(account))
+            for item in page.get("data") or []:
+                created = _graph_time(item.get("created_time") or item.get("timestamp"))
+                if created is None or created < oldest:
+                    return None
+                if same_text(text, str(item.get(text_field) or "")):
+                    return item
+            after = ((page.get("paging") or {}).get("cursors") or {}).get("after")
+            if not after or not page.get("data"):
+                return None
+            params["after"] = after
+        return None
+
+    def delete(self, account: NetworkAccount, external_id: str) -> None:
+        with http.client() as c:
+            response = http.send(
+                c, "DELETE", f"{self._graph()}/{external_id}", headers=self._bearer(account)
+            )
+        if response.is_success:
+            return
+        body = http.error_body(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        if (error.get("code"), error.get("error_subcode")) == (100, 33):
+            return  # "Object does not exist": already deleted
+        raise graph_error(response)
+
 
 class FacebookConnector(MetaConnector):
     network = "facebook"
+    display_name = "Facebook"
     scope_list: ClassVar[list[str]] = [
         "pages_show_list",
         "pages_read_engagement",
@@ -118,9 +207,96 @@ class FacebookConnector(MetaConnector):
         name = body.get("name")
         return Identity(str(body["id"]), name or str(body["id"]), name, "page")
 
+    # -- publishing ------------------------------------------------------------------------------
+
+    def publish(self, account: NetworkAccount, request: PublishRequest) -> Published:
+        page = account.external_id
+        headers = self._bearer(account)
+        # Facebook draws the link's preview itself: the link goes as `link`, not in the text.
+        message = request.text if request.link else request.text_with_link()
+        videos = [item for item in request.media if item.is_video]
+        with http.client() as c:
+            if videos:
+                data = {"description": message}
+                created = self._send_media(c, headers, f"{page}/videos", videos[0], data, True)
+                video_id = str(created.get("id") or "")
+                return self._published(video_id, f"https://www.facebook.com/{video_id}")
+            if len(request.media) == 1:
+                data = {"caption": message, "published": "true"}
+                created = self._send_media(
+                    c, headers, f"{page}/photos", request.media[0], data, True
+                )
+                post_id = str(created.get("post_id") or created.get("id") or "")
+                return self._published(post_id, f"https://www.facebook.com/{post_id}")
+            fields: dict[str, Any] = {"message": message}
+            if request.link:
+                fields["link"] = request.link
+            for index, item in enumerate(request.media):
+                # Unpublished photos, attached to the one post below.
+                data = {"published": "false"}
+                photo = self._send_media(c, headers, f"{page}/photos", item, data, False)
+                fields[f"attached_media[{index}]"] = json.dumps({"media_fbid": str(photo["id"])})
+            created = self._graph_call(
+                c, "POST", f"{page}/feed", creates=True, data=fields, headers=headers
+            )
+        post_id = str(created.get("id") or "")
+        return self._published(post_id, f"https://www.facebook.com/{post_id}")
+
+    def _send_media(
+        self,
+        c: httpx.Client,
+        headers: dict[str, str],
+        path: str,
+        item: MediaItem,
+        data: dict[str, str],
+        creates: bool,
+    ) -> dict[str, Any]:
+        """A photo or video for the page: by its public URL when there is one (Facebook
+        fetches it), else the bytes themselves."""
+        data = dict(data)
+        if item.alt_text and not item.is_video:
+            data["alt_text_custom"] = item.alt_text
+        if item.url:
+            data["file_url" if item.is_video else "url"] = item.url
+            return self._graph_call(c, "POST", path, creates=creates, data=data, headers=headers)
+        with item.open() as stream:
+            files = {"source": (item.filename, stream, item.content_type)}
+            return self._graph_call(
+                c, "POST", path, creates=creates, data=data, files=files, headers=headers
+            )
+
+    @staticmethod
+    def _published(post_id: str, url: str) -> Published:
+        if not post_id:
+            raise OutcomeUnknown("Facebook created the post without returning its id")
+        return Published(external_id=post_id, url=url, published_at=datetime.now(UTC))
+
+    def find_existing(
+        self, account: NetworkAccount, request: PublishRequest, *, since: datetime
+    ) -> Published | None:
+        message = request.text if request.link else request.text_with_link()
+        with http.client() as c:
+            found = self._recent(
+                c,
+                account,
+                f"{account.external_id}/feed",
+                "id,message,created_time,permalink_url",
+                since,
+                "message",
+                message,
+            )
+        if found is None:
+            return None
+        return Published(
+            external_id=str(found["id"]),
+            url=found.get("permalink_url") or f"https://www.facebook.com/{found['id']}",
+            published_at=_graph_time(found.get("created_time")),
+        )
+
 
 class InstagramConnector(MetaConnector):
     network = "instagram"
+    display_name = "Instagram"
     scope_list: ClassVar[list[str]] = [
         "pages_show_list",
         "pages_read_engagement",
@@ -153,3 +329,202 @@ class InstagramConnector(MetaConnector):
         if account is None:
             raise NetworkError("the page has no Instagram Business account any more")
         return account.identity
+
+    # -- publishing ------------------------------------------------------------------------------
+
+    def publish(self, account: NetworkAccount, request: PublishRequest) -> Published:
+        if not request.media:
+            raise ContentRejected("Instagram posts need at least one picture or video.")
+        if any(not item.url for item in request.media):
+            # Instagram downloads media itself; without a public link it has nothing to fetch.
+            raise NetworkError("Instagram needs a public URL for every media item")
+        ig = account.external_id
+        headers = self._bearer(account)
+        caption = request.text_with_link()
+        with http.client() as c:
+            if len(request.media) == 1:
+                fields = {**_ig_media_fields(request.media[0], carousel_item=False)}
+                fields["caption"] = caption
+                container = self._container(c, headers, ig, fields)
+            else:
+                children = [
+                    self._container(c, headers, ig, _ig_media_fields(item, carousel_item=True))
+                    for item in request.media
+                ]
+                for child in children:
+                    self._wait_finished(c, headers, child)
+                fields = {
+                    "media_type": "CAROUSEL",
+                    "children": ",".join(children),
+                    "caption": caption,
+                }
+                container = self._container(c, headers, ig, fields)
+            self._wait_finished(c, headers, container)
+            published = self._graph_call(
+                c,
+                "POST",
+                f"{ig}/media_publish",
+                creates=True,
+                data={"creation_id": container},
+                headers=headers,
+            )
+            media_id = str(published.get("id") or "")
+            if not media_id:
+                raise OutcomeUnknown("Instagram published without returning the media id")
+            try:
+                details = self._graph_call(
+                    c,
+                    "GET",
+                    media_id,
+                    params={"fields": "permalink,timestamp"},
+                    headers=headers,
+                )
+            except NetworkError:
+                details = {}  # published all the same; the link is a nicety
+        return Published(
+            external_id=media_id,
+            url=details.get("permalink"),
+            published_at=_graph_time(details.get("timestamp")) or datetime.now(UTC),
+        )
+
+    def _container(
+        self, c: httpx.Client, headers: dict[str, str], ig: str, fields: dict[str, str]
+    ) -> str:
+        # A container publishes nothing by itself: making one twice is harmless.
+        created = self._graph_call(c, "POST", f"{ig}/media", data=fields, headers=headers)
+        container = str(created.get("id") or "")
+        if not container:
+            raise NetworkError("Instagram answered without a container id")
+        return container
+
+    def _wait_finished(self, c: httpx.Client, headers: dict[str, str], container: str) -> None:
+        def finished() -> bool | None:
+            state = self._graph_call(
+                c, "GET", container, params={"fields": "status_code,status"}, headers=headers
+            )
+            code = state.get("status_code")
+            if code in ("FINISHED", "PUBLISHED"):
+                return True
+            if code in ("ERROR", "EXPIRED"):
+                raise ContentRejected(
+                    str(state.get("status") or f"Instagram could not use the media ({code})")
+                )
+            return None
+
+        http.wait_until_ready(
+            finished,
+            f"container {container}",
+            every=self.media_poll_seconds,
+            limit=self.media_wait_seconds,
+        )
+
+    def find_existing(
+        self, account: NetworkAccount, request: PublishRequest, *, since: datetime
+    ) -> Published | None:
+        with http.client() as c:
+            found = self._recent(
+                c,
+                account,
+                f"{account.external_id}/media",
+                "id,caption,timestamp,permalink",
+                since,
+                "caption",
+                request.text_with_link(),
+            )
+        if found is None:
+            return None
+        return Published(
+            external_id=str(found["id"]),
+            url=found.get("permalink"),
+            published_at=_graph_time(found.get("timestamp")),
+        )
+
+    def delete(self, account: NetworkAccount, external_id: str) -> None:
+        try:
+            super().delete(account, external_id)
+        except ContentRejected as exc:
+            # Accounts and media for which Meta offers no deletion answer "unsupported".
+            raise NotSupported(f"Instagram refused to delete the post: {exc}") from exc
+
+
+def _ig_media_fields(item: MediaItem, *, carousel_item: bool) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    if item.is_video:
+        fields["media_type"] = "VIDEO" if carousel_item else "REELS"
+        fields["video_url"] = item.url or ""
+    else:
+        fields["image_url"] = item.url or ""
+        if item.alt_text:
+            fields["alt_text"] = item.alt_text
+    if carousel_item:
+        fields["is_carousel_item"] = "true"
+    return fields
+
+
+# Graph error codes (developers.facebook.com/docs/graph-api/guides/error-handling).
+_DEAD_TOKEN_CODES = {102, 190}
+_RATE_LIMIT_CODES = {4, 17, 32, 613, 80001, 80002}
+_TEMPORARY_CODES = {1, 2}
+
+
+def graph_error(response: httpx.Response, *, creates: bool = False) -> NetworkError:
+    """The connector error for a Graph API error answer."""
+    body = http.error_body(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code") if isinstance(error.get("code"), int) else None
+    message = str(error.get("error_user_msg") or error.get("message") or "")
+    status = response.status_code
+    if code in _DEAD_TOKEN_CODES or status == 401:
+        return CredentialsRejected(message or "Meta refused the token", status=status)
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        return CredentialsRejected(message or "a permission is missing", status=status)
+    if code in _RATE_LIMIT_CODES or status == 429:
+        return TransientNetworkError(
+            message or "Meta's rate limit was reached",
+            status=status,
+            retry_after=_regain_access_seconds(response),
+        )
+    if error.get("is_transient") or code in _TEMPORARY_CODES:
+        # Meta says the failure passes; on the creating request it may still have happened.
+        if creates and status >= 500 and status != 503:
+            return OutcomeUnknown(message or "Meta failed while publishing", status=status)
+        return TransientNetworkError(message or "Meta failed for a moment", status=status)
+    if 400 <= status < 500 and message:
+        return ContentRejected(message, status=status)
+    return http.failed_publishing(response, message, creates=creates)
+
+
+def _regain_access_seconds(response: httpx.Response) -> int | None:
+    """X-Business-Use-Case-Usage: {"<id>": [{"estimated_time_to_regain_access": minutes}]}."""
+    value = response.headers.get("x-business-use-case-usage")
+    if value and len(value) < 10_000:
+        try:
+            usage = json.loads(value)
+        except ValueError:
+            usage = None
+        minutes = [
+            entry.get("estimated_time_to_regain_access")
+            for entries in (usage.values() if isinstance(usage, dict) else [])
+            if isinstance(entries, list)
+            for entry in entries
+            if isinstance(entry, dict)
+        ]
+        minutes = [m for m in minutes if isinstance(m, int) and m > 0]
+        if minutes:
+            return max(minutes) * 60
+    return http.retry_after_seconds(response)
+
+
+def _graph_time(value: Any) -> datetime | None:
+    """Graph times: "2024-05-01T09:00:00+0000" (no colon in the offset) or ISO 8601."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -3,6 +3,7 @@ revocation through Authlib, with the endpoints each subclass reads from configur
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -17,6 +18,8 @@ from app.networks.base import (
     NotSupported,
     TokenSet,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class OAuth2Connector(Connector):
@@ -103,8 +106,26 @@ class OAuth2Connector(Connector):
 
     def exchange_code(self, request: AuthorizationRequest, code: str) -> list[ConnectedAccount]:
         token = self.fetch_token(request, code)
-        with http.translated_errors():
-            return self.identities(token, request)
+        try:
+            with http.translated_errors():
+                return self.identities(token, request)
+        except NetworkError:
+            # The fresh token is about to be dropped: revoke it, so that no working grant is
+            # left at the network that nobody holds or can revoke later.
+            self._revoke_unused(token, request)
+            raise
+
+    def unused_token_secrets(
+        self, token: dict[str, Any], request: AuthorizationRequest
+    ) -> dict[str, Any]:
+        """The secrets `revoke` needs for a token that was never stored."""
+        return self.token_set(token).secrets
+
+    def _revoke_unused(self, token: dict[str, Any], request: AuthorizationRequest) -> None:
+        try:
+            self.revoke(self.unused_token_secrets(token, request), request.instance_url)
+        except NetworkError as exc:
+            logger.warning("could not revoke an unused %s token: %s", self.network, exc)
 
     def token_set(self, token: dict[str, Any], **secrets: Any) -> TokenSet:
         values = {

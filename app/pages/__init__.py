@@ -26,6 +26,7 @@ from typing import Any
 import marshmallow as ma
 from flask import Blueprint, Response, render_template, request
 
+from app.auth.principal import current_actor
 from app.errors import AppError
 from app.schemas.agency import InvitationAcceptSchema
 from app.schemas.identity import (
@@ -105,7 +106,7 @@ def accept_invitation():
     try:
         data = _form(InvitationAcceptSchema(), "name")
         invitations.accept_invitation(
-            data["token"], name=data.get("name"), password=data["password"], ip=request.remote_addr
+            data["token"], name=data.get("name"), password=data["password"], actor=current_actor()
         )
     except ma.ValidationError as error:
         return _invitation_form(token, view, errors=_invalid(error), status=422)
@@ -143,7 +144,7 @@ def verify_email():
         return _problem(error)
     try:
         data = _form(SignupVerifySchema())
-        result = signup.complete(data["token"], data["password"])
+        result = signup.complete(data["token"], data["password"], actor=current_actor())
     except ma.ValidationError as error:
         return _signup_form(token, request_row, errors=_invalid(error), status=422)
     except AppError as error:

@@ -7,9 +7,10 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
+from app.fields import Name, Text
 from app.models import AccountHealth, Network
 from app.networks import DIRECT_NETWORKS, OAUTH_NETWORKS
-from app.schemas.common import Name, PageArgsSchema, Text, page_schema
+from app.schemas.common import PageArgsSchema, page_schema
 
 _COLOR = validate.Regexp(r"^#[0-9a-fA-F]{6}$", error="A colour is #RRGGBB.")
 _NETWORKS = [n.value for n in Network]

@@ -3,15 +3,14 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.fields import Name, Text
 from app.models import AgencyRole, BrandRole
 from app.schemas.common import (
     Email,
     Id,
-    Name,
     OneOfSchema,
     PageArgsSchema,
     Password,
-    Text,
     page_schema,
 )
 

@@ -3,16 +3,9 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.fields import Name, Pattern
 from app.models import ApprovalMode, BrandRole, BrandStatus
-from app.schemas.common import (
-    HttpUrl,
-    Id,
-    Name,
-    PageArgsSchema,
-    Pattern,
-    Timezone,
-    page_schema,
-)
+from app.schemas.common import HttpUrl, Id, PageArgsSchema, Timezone, page_schema
 
 _COLOR = Pattern(r"^#[0-9a-fA-F]{6}$", error="A colour is #RRGGBB.")
 _SLUG = Pattern(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="Lowercase letters, digits and -.")

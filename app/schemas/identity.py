@@ -5,8 +5,9 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
+from app.fields import Name
 from app.models import AgencyRole, BrandRole
-from app.schemas.common import Email, Id, Name, Password
+from app.schemas.common import Email, Id, Password
 
 # What `Principal.kind` can be (app/auth/principal.py): a person or an agency API key.
 PRINCIPAL_KINDS = ("user", "api_key")

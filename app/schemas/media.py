@@ -7,8 +7,9 @@ from flask_smorest.fields import Upload
 from marshmallow import validate
 from werkzeug.datastructures import FileStorage
 
-from app.schemas.common import PageArgsSchema, Text, page_schema
-from app.services.media_probe import ALLOWED_TYPES
+from app.fields import Text
+from app.models.media import ALLOWED_TYPES
+from app.schemas.common import PageArgsSchema, page_schema
 
 MAX_ALT_TEXT = 1500
 

@@ -6,10 +6,11 @@ import marshmallow as ma
 from flask import g
 from marshmallow import validate
 
+from app.fields import Name, Text, Timestamp
 from app.models import ApprovalStage, BrandRole, DeliveryStatus, PostStatus
-from app.schemas.common import HttpUrl, Id, Name, PageArgsSchema, Text, Timestamp, page_schema
+from app.models.post import MAX_TEXT
+from app.schemas.common import HttpUrl, Id, PageArgsSchema, page_schema
 
-MAX_TEXT = 70_000  # above every network's limit; each network's own limit is checked on schedule
 MAX_TARGETS = 50
 MAX_MEDIA = 20
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.fields import Timestamp
 from app.models import PostStatus
-from app.schemas.common import Timestamp
+from app.models.post import WEEKDAYS
 from app.schemas.posts import PostSchema
-from app.services.slots import WEEKDAYS
 
 DST_RULE = (
     "Slots are wall-clock times in the brand's IANA time zone: a 09:00 slot is 09:00 local on "

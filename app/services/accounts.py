@@ -1,50 +1,43 @@
-"""Social accounts: connecting (OAuth or direct credentials), reconnecting, disconnecting,
-keeping tokens fresh. The transaction boundary for everything under /accounts.
+"""Social accounts: connecting (OAuth or direct credentials), reconnecting, disconnecting.
+The transaction boundary for everything under /accounts.
 
 Credentials are encrypted before they touch the session and decrypted only here, right before a
-connector call; nothing in this module logs them or returns them.
+connector call; nothing in this module logs them or returns them. What differs between networks
+is asked of the connector (the hooks in app/networks/base.py), never decided here by name.
+
+Next to it: `oauth_states` (an authorization in flight), `instance_apps` (our app on each
+Mastodon instance), `token_refresh` (the periodic sweep), `key_rotation` (re-encrypting at rest).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets as secrets_module
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Select
 
 from app import tenancy
 from app.auth.principal import Principal
 from app.errors import BadGateway, Conflict, ValidationFailed
 from app.extensions import db
-from app.models import (
-    AccountHealth,
-    AuditEvent,
-    Brand,
-    MastodonApp,
-    OAuthState,
-    OutboundEmail,
-    SocialAccount,
-    WebhookEndpoint,
-)
+from app.models import AccountHealth, Brand, SocialAccount
 from app.models.base import utcnow
 from app.networks import OAUTH_NETWORKS, connector_for
 from app.networks.base import (
     AuthorizationRequest,
     ConnectedAccount,
+    Connector,
     CredentialsRejected,
     NetworkError,
-    NotSupported,
+    TokenSet,
     TransientNetworkError,
 )
 from app.security import crypto
-from app.services import audit, webhooks
+from app.services import audit, instance_apps, oauth_states
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +49,8 @@ def guarded_base_url(url: str, *, field: str) -> str:
     return guard(url, field=field)
 
 
-_ERROR_TEXT_LIMIT = 500
+# `last_error` keeps a sentence a person can act on, not a whole answer from a network.
+ERROR_TEXT_LIMIT = 500
 
 
 @dataclass
@@ -92,7 +86,10 @@ def _as_problem(exc: NetworkError, *, field: str, action: str) -> Exception:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def accounts_select(brand_id: str, *, network: str | None = None, health: str | None = None):
+def list_statement(
+    brand_id: str, *, network: str | None = None, health: str | None = None
+) -> Select[Any]:
+    """The brand's accounts for the list, by network and health when given; paged by id."""
     stmt = tenancy.scoped_select(SocialAccount).where(SocialAccount.brand_id == brand_id)
     if network:
         stmt = stmt.where(SocialAccount.network == network)
@@ -110,46 +107,13 @@ def credentials_of(account: SocialAccount) -> dict[str, Any]:
 # -- OAuth: start --------------------------------------------------------------------------------
 
 
-def _digest(state: str) -> str:
-    return hashlib.sha256(state.encode()).hexdigest()
-
-
-def _mastodon_app(instance_url: str, redirect_uri: str) -> tuple[str, str]:
-    """Our client on this instance: registered once (POST /api/v1/apps), then reused."""
-    scopes = current_app.config["MASTODON_SCOPES"]
-    stmt = select(MastodonApp).where(
-        MastodonApp.instance_url == instance_url,
-        MastodonApp.redirect_uri == redirect_uri,
-        MastodonApp.scopes == scopes,
-    )
-    cached = db.session.scalars(stmt).first()
-    if cached is None:
-        from app.networks.mastodon import MastodonConnector  # loaded by connector_for anyway
-
-        connector = connector_for("mastodon")
-        assert isinstance(connector, MastodonConnector)
-        try:
-            client_id, client_secret = connector.register_app(instance_url, redirect_uri, scopes)
-        except NetworkError as exc:
-            raise _as_problem(
-                exc, field="instance_url", action="Registering with the instance"
-            ) from exc
-        cached = MastodonApp(
-            instance_url=instance_url,
-            redirect_uri=redirect_uri,
-            scopes=scopes,
-            client_id=client_id,
-            client_secret_encrypted=crypto.encrypt({"client_secret": client_secret}),
-        )
-        db.session.add(cached)
-        try:
-            db.session.commit()
-        except sa_exc.IntegrityError:
-            # Another request registered at the same time: use theirs.
-            db.session.rollback()
-            cached = db.session.scalars(stmt).one()
-    secret = crypto.decrypt(cached.client_secret_encrypted)["client_secret"]
-    return cached.client_id, secret
+def _instance_app(connector: Connector, instance_url: str, redirect_uri: str) -> dict[str, str]:
+    try:
+        return instance_apps.client_of(connector, instance_url, redirect_uri)
+    except NetworkError as exc:
+        raise _as_problem(
+            exc, field="instance_url", action="Registering with the instance"
+        ) from exc
 
 
 def start_authorization(
@@ -183,20 +147,20 @@ def start_authorization(
             )
     else:
         account_kind = None
-    if network == "mastodon":
+    if connector.per_instance:
         if not instance_url:
             raise ValidationFailed(
-                "Mastodon needs the instance's URL.",
-                errors={"instance_url": ["Required for Mastodon."]},
+                f"{connector.display_name} needs the instance's URL.",
+                errors={"instance_url": [f"Required for {connector.display_name}."]},
             )
         instance_url = guarded_base_url(instance_url, field="instance_url")
     else:
         instance_url = None
     redirect_uri = current_app.config["OAUTH_REDIRECT_URI"]
     extra: dict[str, Any] = {}
-    if network == "mastodon":
+    if connector.registers_app_per_instance:
         assert instance_url is not None
-        extra["client_id"], extra["client_secret"] = _mastodon_app(instance_url, redirect_uri)
+        extra = _instance_app(connector, instance_url, redirect_uri)
     state = secrets_module.token_urlsafe(32)
     verifier = secrets_module.token_urlsafe(64) if connector.supports_pkce else None
     expires_at = utcnow() + timedelta(seconds=current_app.config["OAUTH_STATE_TTL_SECONDS"])
@@ -209,22 +173,7 @@ def start_authorization(
         extra=extra,
     )
     url = connector.authorization_url(request)
-    db.session.add(
-        OAuthState(
-            agency_id=brand.agency_id,
-            brand_id=brand.id,
-            state_digest=_digest(state),
-            network=network,
-            principal_kind=principal.kind,
-            principal_id=principal.id,
-            instance_url=instance_url,
-            account_kind=account_kind,
-            redirect_uri=redirect_uri,
-            account_id=account.id if account else None,
-            verifier_encrypted=crypto.encrypt({"code_verifier": verifier}) if verifier else None,
-            expires_at=expires_at,
-        )
-    )
+    oauth_states.record(brand, principal, network, request, expires_at=expires_at, account=account)
     db.session.commit()
     return Authorization(network=network, authorization_url=url, expires_at=expires_at)
 
@@ -232,68 +181,28 @@ def start_authorization(
 # -- OAuth: finish -------------------------------------------------------------------------------
 
 
-def _claim_state(brand: Brand, principal: Principal, state: str) -> OAuthState:
-    """The state row, marked used in its own committed transaction, or a clear 4xx."""
-    row = db.session.scalars(
-        tenancy.scoped_select(OAuthState).where(
-            OAuthState.brand_id == brand.id, OAuthState.state_digest == _digest(state)
-        )
-    ).first()
-    # Someone else's state, or another brand's, is as unknown as a made-up one.
-    unknown = ValidationFailed(
-        "No authorization in progress with this state for you on this brand: start again "
-        "with POST …/accounts/connect.",
-        errors={"state": ["Unknown state for this brand and caller."]},
-    )
-    if row is None or (row.principal_kind, row.principal_id) != (principal.kind, principal.id):
-        raise unknown
-    if row.used_at is not None:
-        raise Conflict(
-            "This authorization was already used; start again with POST …/accounts/connect.",
-            errors={"state": ["Already used."]},
-        )
-    if row.expires_at <= utcnow():
-        raise ValidationFailed(
-            "This authorization expired; start again with POST …/accounts/connect.",
-            errors={"state": ["Expired."]},
-        )
-    claimed = db.session.execute(
-        update(OAuthState)
-        .where(OAuthState.id == row.id, OAuthState.used_at.is_(None))
-        .values(used_at=utcnow())
-    )
-    db.session.commit()
-    if claimed.rowcount != 1:  # a concurrent callback won the race
-        raise Conflict("This authorization was already used.", errors={"state": ["Already used."]})
-    return row
-
-
 def complete_authorization(
-    brand: Brand, principal: Principal, *, state: str, code: str | None, error: str | None
+    brand: Brand,
+    principal: Principal,
+    *,
+    state: str,
+    code: str | None,
+    error: str | None,
+    actor: audit.Actor,
 ) -> list[SocialAccount]:
-    row = _claim_state(brand, principal, state)
+    row = oauth_states.claim(brand, principal, state)
     if error or not code:
         raise ValidationFailed(
             f"The network did not authorize the connection ({error or 'no code'}).",
             errors={"code": [f"No authorization code ({error or 'missing'})."]},
         )
-    verifier = None
-    if row.verifier_encrypted is not None:
-        verifier = crypto.decrypt(row.verifier_encrypted)["code_verifier"]
-    request = AuthorizationRequest(
-        state=state,
-        redirect_uri=row.redirect_uri,
-        code_verifier=verifier,
-        instance_url=row.instance_url,
-        account_kind=row.account_kind,
-    )
-    if row.network == "mastodon":
+    request = oauth_states.authorization_request(row, state)
+    connector = connector_for(row.network)
+    if connector.registers_app_per_instance:
         assert row.instance_url is not None
-        request.extra["client_id"], request.extra["client_secret"] = _mastodon_app(
-            row.instance_url, row.redirect_uri
-        )
+        request.extra.update(_instance_app(connector, row.instance_url, row.redirect_uri))
     try:
-        connected = connector_for(row.network).exchange_code(request, code)
+        connected = connector.exchange_code(request, code)
     except NetworkError as exc:
         raise _as_problem(exc, field="code", action="Exchanging the authorization code") from exc
     target = None
@@ -304,7 +213,10 @@ def complete_authorization(
         # A grant reaching several pages reconnects only the one asked for.
         same = [c for c in connected if c.identity.external_id == target.external_id]
         connected = same or connected[:1]
-    saved = [_save(brand, principal, row.network, item, reconnecting=target) for item in connected]
+    saved = [
+        _save(brand, principal, row.network, item, reconnecting=target, actor=actor)
+        for item in connected
+    ]
     db.session.commit()
     return saved
 
@@ -312,29 +224,29 @@ def complete_authorization(
 # -- direct credentials ----------------------------------------------------------------------------
 
 
-def connect_direct(brand: Brand, principal: Principal, data: dict[str, Any]) -> SocialAccount:
+def connect_direct(
+    brand: Brand, principal: Principal, data: dict[str, Any], *, actor: audit.Actor
+) -> SocialAccount:
     connected = _verify_direct(data["network"], data)
-    account = _save(brand, principal, data["network"], connected, reconnecting=None)
+    account = _save(brand, principal, data["network"], connected, reconnecting=None, actor=actor)
     _apply_display(account, data)
     db.session.commit()
     return account
 
 
 def _verify_direct(network: str, data: dict[str, Any]) -> ConnectedAccount:
+    connector = connector_for(network)
     values = dict(data)
-    if network == "bluesky":
-        field = "app_password"
-        values["pds_url"] = guarded_base_url(
-            data.get("pds_url") or current_app.config["BLUESKY_DEFAULT_PDS_URL"], field="pds_url"
-        )
-        values["handle"] = data["handle"].lstrip("@")
-    else:
-        field = "access_token"
-        values["instance_url"] = guarded_base_url(data["instance_url"], field="instance_url")
+    if connector.per_instance:
+        url_field = connector.instance_url_field
+        given = data.get(url_field) or connector.default_instance_url() or ""
+        values[url_field] = guarded_base_url(given, field=url_field)
     try:
-        return connector_for(network).connect_direct(values)
+        return connector.connect_direct(values)
     except NetworkError as exc:
-        raise _as_problem(exc, field=field, action=f"Verifying the {network} credentials") from exc
+        raise _as_problem(
+            exc, field=connector.secret_field, action=f"Verifying the {network} credentials"
+        ) from exc
 
 
 # -- saving --------------------------------------------------------------------------------------
@@ -347,6 +259,7 @@ def _save(
     connected: ConnectedAccount,
     *,
     reconnecting: SocialAccount | None,
+    actor: audit.Actor,
 ) -> SocialAccount:
     identity = connected.identity
     if reconnecting is not None:
@@ -361,7 +274,7 @@ def _save(
         # Connecting an account the brand already has (even a disconnected one) reconnects that
         # row, so its history stays in one place.
         account = db.session.scalars(
-            accounts_select(brand.id, network=network).where(
+            list_statement(brand.id, network=network).where(
                 SocialAccount.external_id == identity.external_id
             )
         ).first()
@@ -385,12 +298,13 @@ def _save(
     account.instance_url = connected.instance_url
     if connected.limits:
         account.settings = {**(account.settings or {}), **connected.limits}
-    _store_tokens(account, connected.tokens)
+    store_tokens(account, connected.tokens)
     account.connected_by_user_id = principal.user_id
     account.disconnected_at = None
     db.session.flush()
     audit.record(
         action,
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="social_account",
@@ -400,7 +314,8 @@ def _save(
     return account
 
 
-def _store_tokens(account: SocialAccount, tokens: Any) -> None:
+def store_tokens(account: SocialAccount, tokens: TokenSet) -> None:
+    """Encrypt fresh credentials onto the account, which is healthy again (the caller commits)."""
     account.credentials_encrypted = crypto.encrypt(tokens.secrets)
     account.token_expires_at = tokens.expires_at
     if tokens.scopes is not None:
@@ -421,43 +336,51 @@ def _apply_display(account: SocialAccount, data: dict[str, Any]) -> None:
 
 
 def reconnect(
-    brand: Brand, principal: Principal, account: SocialAccount, data: dict[str, Any]
+    brand: Brand,
+    principal: Principal,
+    account: SocialAccount,
+    data: dict[str, Any],
+    *,
+    actor: audit.Actor,
 ) -> ReconnectResult:
     network = account.network
-    if network == "bluesky" or (network == "mastodon" and data.get("access_token")):
-        if network == "bluesky" and not data.get("app_password"):
+    connector = connector_for(network)
+    if connector.reconnects_with_credentials(data):
+        secret = connector.secret_field
+        if not data.get(secret):
             raise ValidationFailed(
-                "Reconnecting a Bluesky account needs a new app password.",
-                errors={"app_password": ["Required for Bluesky."]},
+                f"Reconnecting a {connector.display_name} account needs a new "
+                f"{secret.replace('_', ' ')}.",
+                errors={secret: [f"Required for {connector.display_name}."]},
             )
-        values = {
-            "handle": data.get("handle") or account.handle,
-            "app_password": data.get("app_password"),
-            "access_token": data.get("access_token"),
-            "pds_url": account.instance_url,
-            "instance_url": account.instance_url,
-        }
+        values = {**data, "handle": data.get("handle") or account.handle}
+        if connector.per_instance:
+            values[connector.instance_url_field] = account.instance_url
         connected = _verify_direct(network, values)
-        saved = _save(brand, principal, network, connected, reconnecting=account)
+        saved = _save(brand, principal, network, connected, reconnecting=account, actor=actor)
         db.session.commit()
         return ReconnectResult(account=saved)
+    # The account's kind (LinkedIn member or organization) is kept where the network has kinds.
     authorization = start_authorization(
         brand,
         principal,
         network,
         instance_url=account.instance_url,
-        account_kind=account.account_kind if network == "linkedin" else None,
+        account_kind=account.account_kind,
         account=account,
     )
     return ReconnectResult(authorization=authorization)
 
 
-def update_display(account: SocialAccount, changes: dict[str, Any]) -> SocialAccount:
+def update_display(
+    account: SocialAccount, changes: dict[str, Any], *, actor: audit.Actor
+) -> SocialAccount:
     _apply_display(account, changes)
     account.version = (account.version or 1) + 1
     account.updated_at = utcnow()
     audit.record(
         "social_account.updated",
+        actor=actor,
         agency_id=account.agency_id,
         brand_id=account.brand_id,
         target_type="social_account",
@@ -468,7 +391,7 @@ def update_display(account: SocialAccount, changes: dict[str, Any]) -> SocialAcc
     return account
 
 
-def disconnect(account: SocialAccount) -> None:
+def disconnect(account: SocialAccount, *, actor: audit.Actor) -> None:
     """Revoke at the network (best effort), forget the credentials, keep the row and history."""
     if account.health == AccountHealth.REVOKED.value and account.credentials_encrypted is None:
         return
@@ -477,7 +400,7 @@ def disconnect(account: SocialAccount) -> None:
             connector_for(account.network).revoke(credentials_of(account), account.instance_url)
         except (NetworkError, crypto.CredentialsUnreadable) as exc:
             # The person asked to disconnect: do it here even if the network did not listen.
-            account.last_error = f"revocation at the network failed: {exc}"[:_ERROR_TEXT_LIMIT]
+            account.last_error = f"revocation at the network failed: {exc}"[:ERROR_TEXT_LIMIT]
             log.warning(
                 "revoking account %s at %s failed: %s",
                 account.id,
@@ -492,6 +415,7 @@ def disconnect(account: SocialAccount) -> None:
     account.updated_at = utcnow()
     audit.record(
         "social_account.disconnected",
+        actor=actor,
         agency_id=account.agency_id,
         brand_id=account.brand_id,
         target_type="social_account",
@@ -499,233 +423,3 @@ def disconnect(account: SocialAccount) -> None:
         data={"network": account.network},
     )
     db.session.commit()
-
-
-# -- keeping tokens fresh ------------------------------------------------------------------------
-
-
-def refresh_account(account: SocialAccount, *, now: datetime | None = None) -> str:
-    """Refresh one account's token; returns the outcome. The caller commits.
-
-    A transient failure (timeout, 429, 5xx) keeps the account's health as it is and records the
-    error: the next run tries again. Only a network saying the credentials are dead (401,
-    invalid_grant) marks it `needs_reconnect`. Credentials this process cannot decrypt say
-    nothing about the account: the account is left untouched (`unreadable`, see below).
-    """
-    now = now or utcnow()
-    connector = connector_for(account.network)
-    try:
-        secrets = credentials_of(account)
-    except CredentialsRejected as exc:
-        return _mark_dead(account, str(exc))
-    except crypto.CredentialsUnreadable:
-        # The operator's error, not the account's: this process lacks the key the row was
-        # encrypted with (a worker started without CREDENTIALS_ENCRYPTION_KEYS, or a key dropped
-        # before `relais accounts rotate-keys`). Marking it dead would make every agency
-        # reconnect everything for nothing.
-        _report_unreadable(account, now)
-        return "unreadable"
-    if not connector.can_refresh(secrets):
-        if account.token_expires_at is not None and account.token_expires_at <= now:
-            return _mark_dead(account, "the token expired and this network cannot refresh it")
-        account.health = AccountHealth.EXPIRING.value
-        return "expiring"
-    try:
-        tokens = connector.refresh(secrets, account.instance_url)
-    except TransientNetworkError as exc:
-        account.last_error = f"refresh failed, will retry: {exc}"[:_ERROR_TEXT_LIMIT]
-        return "transient_failure"
-    except CredentialsRejected as exc:
-        return _mark_dead(account, str(exc))
-    except NotSupported:
-        account.health = AccountHealth.EXPIRING.value
-        return "expiring"
-    except NetworkError as exc:
-        # Refused for a reason we cannot read as "dead": keep the account, say why.
-        account.last_error = f"refresh failed: {exc}"[:_ERROR_TEXT_LIMIT]
-        return "failed"
-    _store_tokens(account, tokens)
-    account.last_refreshed_at = now
-    return "refreshed"
-
-
-def _report_unreadable(account: SocialAccount, now: datetime) -> None:
-    """Loudly, without touching the account: an error log every run, and an audit event at
-    most once a day per account (the job runs every 15 minutes until someone fixes the keys)."""
-    log.error(
-        "social account %s (agency %s): no configured key decrypts its credentials; left as it "
-        "is. Check CREDENTIALS_ENCRYPTION_KEYS on this process.",
-        account.id,
-        account.agency_id,
-    )
-    recently = db.session.scalar(
-        tenancy.scoped_select(AuditEvent, AuditEvent.id)
-        .where(
-            AuditEvent.action == "social_account.credentials_unreadable",
-            AuditEvent.target_id == account.id,
-            AuditEvent.created_at > now - timedelta(days=1),
-        )
-        .limit(1)
-    )
-    if recently is None:
-        audit.record(
-            "social_account.credentials_unreadable",
-            agency_id=account.agency_id,
-            brand_id=account.brand_id,
-            target_type="social_account",
-            target_id=account.id,
-            data={
-                "reason": "the server could not decrypt the stored credentials (a server "
-                "configuration problem, not the account's); the account was left as it is"
-            },
-            actor_type="system",
-        )
-
-
-def _mark_dead(account: SocialAccount, reason: str) -> str:
-    account.health = AccountHealth.NEEDS_RECONNECT.value
-    account.last_error = reason[:_ERROR_TEXT_LIMIT]
-    audit.record(
-        "social_account.needs_reconnect",
-        agency_id=account.agency_id,
-        brand_id=account.brand_id,
-        target_type="social_account",
-        target_id=account.id,
-        data={"reason": account.last_error},
-        actor_type="system",
-    )
-    webhooks.emit_for_account("account.needs_reconnect", account)
-    return "needs_reconnect"
-
-
-class UnreadableCredentials(RuntimeError):
-    """A run met credentials no configured key decrypts: a configuration error, raised after the
-    run so the job fails loudly (the readable accounts' work is committed first)."""
-
-    def __init__(self, account_ids: list[str], outcomes: dict[str, int]) -> None:
-        self.account_ids = account_ids
-        self.outcomes = outcomes
-        shown = ", ".join(account_ids[:10]) + (" …" if len(account_ids) > 10 else "")
-        super().__init__(
-            f"{len(account_ids)} social account(s) have credentials that no key in "
-            f"CREDENTIALS_ENCRYPTION_KEYS decrypts ({shown}); they were left as they are. Give "
-            f"this process the keys the API uses. Outcomes: {outcomes}"
-        )
-
-
-def refresh_expiring_tokens(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
-    """Every account whose token expires within TOKEN_REFRESH_MARGIN_SECONDS, across agencies.
-
-    Raises UnreadableCredentials at the end when any account's credentials could not be read.
-    """
-    now = now or utcnow()
-    horizon = now + timedelta(seconds=current_app.config["TOKEN_REFRESH_MARGIN_SECONDS"])
-    with tenancy.system_scope():
-        due = db.session.execute(
-            select(SocialAccount.id, SocialAccount.agency_id)
-            .where(
-                SocialAccount.health.in_(
-                    [AccountHealth.ACTIVE.value, AccountHealth.EXPIRING.value]
-                ),
-                SocialAccount.credentials_encrypted.is_not(None),
-                SocialAccount.token_expires_at.is_not(None),
-                SocialAccount.token_expires_at <= horizon,
-            )
-            .order_by(SocialAccount.token_expires_at)
-            .limit(batch)
-        ).all()
-        db.session.commit()
-    outcomes: Counter[str] = Counter()
-    unreadable: list[str] = []
-    for account_id, agency_id in due:
-        tenancy.enter_agency(agency_id)
-        try:
-            # Skip a row another run holds: refreshing twice would burn a rotating token.
-            account = db.session.scalars(
-                tenancy.scoped_select(SocialAccount)
-                .where(SocialAccount.id == account_id)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if account is None:
-                db.session.rollback()
-                outcomes["skipped"] += 1
-                continue
-            outcome = refresh_account(account, now=now)
-            outcomes[outcome] += 1
-            if outcome == "unreadable":
-                unreadable.append(account_id)
-            db.session.commit()
-        finally:
-            tenancy.set_scope(tenancy.NO_SCOPE)
-    if unreadable:
-        raise UnreadableCredentials(unreadable, dict(outcomes))
-    return dict(outcomes)
-
-
-def purge_expired_states(*, now: datetime | None = None) -> int:
-    """Forget authorizations that can no longer be finished (expired or used a day ago)."""
-    cutoff = (now or utcnow()) - timedelta(days=1)
-    with tenancy.system_scope():
-        result = db.session.execute(
-            delete(OAuthState).where(
-                or_(OAuthState.expires_at <= cutoff, OAuthState.used_at <= cutoff)
-            )
-        )
-        db.session.commit()
-    return result.rowcount or 0
-
-
-# -- key rotation --------------------------------------------------------------------------------
-
-
-@dataclass
-class Rotation:
-    """What `relais accounts rotate-keys` did: counts per table, and the rows it could not read."""
-
-    counts: dict[str, int]
-    unreadable: list[tuple[str, str]]  # (table, row id)
-
-
-def rotate_encryption_keys(batch: int = 200) -> Rotation:
-    """Re-encrypt every stored secret with the newest key (run after adding a key in front).
-
-    A row no configured key decrypts is reported and skipped, never fatal: the run re-encrypts
-    every row it can, so dropping one wrong key later costs only the rows it names.
-    """
-    cipher = crypto.cipher()
-    counts: Counter[str] = Counter()
-    unreadable: list[tuple[str, str]] = []
-    targets = (
-        (SocialAccount, SocialAccount.credentials_encrypted, "social_accounts"),
-        (OAuthState, OAuthState.verifier_encrypted, "oauth_states"),
-        (MastodonApp, MastodonApp.client_secret_encrypted, "mastodon_apps"),
-        # Messages not sent yet (the context of a sent one is erased).
-        (OutboundEmail, OutboundEmail.context_encrypted, "outbound_emails"),
-        # Webhook signing secrets (encrypted, not hashed: they sign every message).
-        (WebhookEndpoint, WebhookEndpoint.secrets_encrypted, "webhook_endpoints"),
-    )
-    for model, column, name in targets:
-        last_id: Any = None
-        while True:
-            with tenancy.system_scope():
-                stmt = select(model).where(column.is_not(None)).order_by(model.id).limit(batch)
-                if last_id is not None:
-                    stmt = stmt.where(model.id > last_id)
-                rows = list(db.session.scalars(stmt))
-                for row in rows:
-                    token = getattr(row, column.key)
-                    if cipher.is_current(token):
-                        counts[f"{name}_current"] += 1
-                        continue
-                    try:
-                        setattr(row, column.key, cipher.rotate(token))
-                    except crypto.CredentialsUnreadable:
-                        log.error("%s %s: no configured key decrypts it; left as is", name, row.id)
-                        unreadable.append((name, str(row.id)))
-                        continue
-                    counts[name] += 1
-                db.session.commit()
-            if len(rows) < batch:
-                break
-            last_id = rows[-1].id
-    return Rotation(dict(counts), unreadable)

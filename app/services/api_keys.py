@@ -21,7 +21,12 @@ class CreatedKey:
 
 
 def create_key(
-    agency_id: str, *, name: str, brand_ids: list[str] | None, created_by: str | None
+    agency_id: str,
+    *,
+    name: str,
+    brand_ids: list[str] | None,
+    created_by: str | None,
+    actor: audit.Actor,
 ) -> CreatedKey:
     if brand_ids is not None:
         brand_ids = sorted(set(brand_ids))
@@ -52,6 +57,7 @@ def create_key(
     db.session.flush()
     audit.record(
         "api_key.created",
+        actor=actor,
         agency_id=agency_id,
         target_type="api_key",
         target_id=key.id,
@@ -61,14 +67,14 @@ def create_key(
     return CreatedKey(key=key, secret=secret)
 
 
-def revoke_key(key: ApiKey) -> None:
+def revoke_key(key: ApiKey, *, actor: audit.Actor) -> None:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(
-            "api_key.revoked", agency_id=key.agency_id, target_type="api_key", target_id=key.id
+            "api_key.revoked",
+            actor=actor,
+            agency_id=key.agency_id,
+            target_type="api_key",
+            target_id=key.id,
         )
         db.session.commit()
-
-
-def active_keys_select():
-    return tenancy.scoped_select(ApiKey).where(ApiKey.revoked_at.is_(None))

@@ -8,16 +8,16 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import available_timezones
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, func
 from sqlalchemy.exc import IntegrityError
 
 from app import tenancy
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
+from app.fields import dump_datetime
 from app.models import ApiKey, Base, Brand, BrandStatus
 from app.models.base import utcnow
-from app.schemas.common import dump_datetime
-from app.services import audit, media
+from app.services import account_revocations, audit, media
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -51,7 +51,7 @@ def _unique_slug(agency_id: str, wanted: str) -> str:
     return f"{wanted}-{n}"
 
 
-def create_brand(agency_id: str, data: dict[str, Any]) -> Brand:
+def create_brand(agency_id: str, data: dict[str, Any], *, actor: audit.Actor) -> Brand:
     validate_timezone(data.get("timezone", "UTC"))
     if data.get("slug"):
         slug = data["slug"]
@@ -82,6 +82,7 @@ def create_brand(agency_id: str, data: dict[str, Any]) -> Brand:
         ) from None
     audit.record(
         "brand.created",
+        actor=actor,
         agency_id=agency_id,
         brand_id=brand.id,
         target_type="brand",
@@ -92,7 +93,7 @@ def create_brand(agency_id: str, data: dict[str, Any]) -> Brand:
     return brand
 
 
-def update_brand(brand: Brand, changes: dict[str, Any]) -> Brand:
+def update_brand(brand: Brand, changes: dict[str, Any], *, actor: audit.Actor) -> Brand:
     if "timezone" in changes:
         validate_timezone(changes["timezone"])
     if "slug" in changes and changes["slug"] != brand.slug:
@@ -113,6 +114,7 @@ def update_brand(brand: Brand, changes: dict[str, Any]) -> Brand:
     brand.updated_at = utcnow()
     audit.record(
         "brand.updated",
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="brand",
@@ -123,12 +125,13 @@ def update_brand(brand: Brand, changes: dict[str, Any]) -> Brand:
     return brand
 
 
-def set_archived(brand: Brand, archived: bool) -> Brand:
+def set_archived(brand: Brand, archived: bool, *, actor: audit.Actor) -> Brand:
     brand.status = BrandStatus.ARCHIVED if archived else BrandStatus.ACTIVE
     brand.archived_at = utcnow() if archived else None
     brand.updated_at = utcnow()
     audit.record(
         "brand.archived" if archived else "brand.unarchived",
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="brand",
@@ -144,20 +147,24 @@ def brand_owned_tables() -> list[Any]:
     return list(reversed(tables))
 
 
-def offboard(brand: Brand) -> dict[str, int]:
-    """Delete every row the brand owns, then the brand. Returns the rows deleted per table."""
+def offboard(brand: Brand, *, actor: audit.Actor) -> dict[str, int]:
+    """Delete every row the brand owns, then the brand. Returns the rows deleted per table.
+
+    The accounts' tokens are revoked at their networks by jobs, once this commits."""
+    account_revocations.hold(brand)  # before their rows go
     deleted: dict[str, int] = {}
     for table in brand_owned_tables():
         result = db.session.execute(
-            delete(table).where(table.c.agency_id == brand.agency_id, table.c.brand_id == brand.id)
+            tenancy.scoped_delete(table).where(table.c.brand_id == brand.id)
         )
         deleted[table.name] = result.rowcount or 0
-    _forget_brand_in_api_keys(brand)
+    _forget_brand_in_api_keys(brand, actor)
     db.session.delete(brand)
     db.session.flush()
     deleted["brands"] = 1
     audit.record(
         "brand.offboarded",
+        actor=actor,
         agency_id=brand.agency_id,
         target_type="brand",
         target_id=brand.id,
@@ -169,7 +176,7 @@ def offboard(brand: Brand) -> dict[str, int]:
     return deleted
 
 
-def _forget_brand_in_api_keys(brand: Brand) -> None:
+def _forget_brand_in_api_keys(brand: Brand, actor: audit.Actor) -> None:
     """Keys limited to this brand lose it; a key left with no brand is revoked, never widened
     to every brand (an empty limit would otherwise read as "no limit")."""
     keys = db.session.scalars(tenancy.scoped_select(ApiKey).where(ApiKey.brand_ids.is_not(None)))
@@ -181,6 +188,7 @@ def _forget_brand_in_api_keys(brand: Brand) -> None:
             key.revoked_at = utcnow()
             audit.record(
                 "api_key.revoked",
+                actor=actor,
                 agency_id=key.agency_id,
                 target_type="api_key",
                 target_id=key.id,
@@ -198,20 +206,23 @@ def _export_row(table: Any, row: Any) -> dict[str, Any]:
     return out
 
 
-def export(brand: Brand) -> dict[str, Any]:
+def export(brand: Brand, *, actor: audit.Actor) -> dict[str, Any]:
     """Everything the brand owns, as plain JSON (secrets such as credentials left out)."""
     brand_table = Brand.__table__
-    brand_row = db.session.execute(select(brand_table).where(brand_table.c.id == brand.id)).one()
+    brand_row = db.session.execute(
+        tenancy.scoped_select(brand_table).where(brand_table.c.id == brand.id)
+    ).one()
     tables: dict[str, list[dict[str, Any]]] = {}
     for table in reversed(brand_owned_tables()):
         rows = db.session.execute(
-            select(table)
-            .where(table.c.agency_id == brand.agency_id, table.c.brand_id == brand.id)
+            tenancy.scoped_select(table)
+            .where(table.c.brand_id == brand.id)
             .order_by(*table.primary_key.columns)
         )
         tables[table.name] = [_export_row(table, row) for row in rows]
     audit.record(
         "brand.exported",
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="brand",
@@ -230,8 +241,8 @@ def count_brands() -> int:
 
 
 # -- the list, read lean --------------------------------------------------------------------------
-# As the post list (app/services/posts.py): plain rows put in BrandSchema's shape here, without
-# ORM objects or marshmallow; tests/test_lean_lists.py holds both shapes equal.
+# As the post list (app/services/posts/reads.py): plain rows put in BrandSchema's shape here,
+# without ORM objects or marshmallow; tests/test_lean_lists.py holds both shapes equal.
 
 _LIST_COLUMNS = (
     Brand.id,

@@ -1,23 +1,20 @@
-"""Deliveries: scheduling a post creates one per target account; the post's status follows them.
+"""Deliveries: one per target account of a scheduled post, and the post's status that follows them.
 
-`schedule_post` is the one way a post gets deliveries; `roll_up` is the one place the post's
-status is derived from them. The publishing workers (next issue) pick scheduled deliveries up from
-the database and report back through `refresh_post_status`.
+`plan_deliveries` is the one way a post gets deliveries; `refresh_post_status` sets the post's
+status from them (the rule is `lifecycle.roll_up`). No publishing worker exists yet: the
+Publishing work adds them, and they report back through `refresh_post_status`. Nothing here
+commits: the entry points that call these (app/services/scheduling.py, posts, post_import) do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from app import tenancy
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import (
     AccountHealth,
-    ApprovalMode,
-    Brand,
     Delivery,
     DeliveryStatus,
     Media,
@@ -26,48 +23,10 @@ from app.models import (
     SocialAccount,
 )
 from app.models.base import utcnow
-from app.services import audit, content_rules, webhooks
+from app.services import audit, content_rules, lifecycle
 
-# Deliveries not handed to a worker yet: they can still be moved, replaced or cancelled.
-PENDING = {DeliveryStatus.SCHEDULED.value}
 # Accounts whose credentials no longer work: nothing is scheduled to them.
 _CANNOT_POST = {AccountHealth.NEEDS_RECONNECT.value, AccountHealth.REVOKED.value}
-_IN_FLIGHT = {DeliveryStatus.QUEUED.value, DeliveryStatus.PUBLISHING.value}
-
-
-def record_post_event(post: Post, action: str, data: dict[str, Any] | None = None) -> None:
-    """One audit event on a post: what its activity feed (`…/posts/{id}/activity`) reads."""
-    audit.record(
-        action,
-        agency_id=post.agency_id,
-        brand_id=post.brand_id,
-        target_type="post",
-        target_id=post.id,
-        data=data or {},
-    )
-
-
-def roll_up(statuses: Iterable[str]) -> PostStatus | None:
-    """The post status its deliveries add up to (None: no delivery, the post keeps its own)."""
-    statuses = list(statuses)
-    active = [s for s in statuses if s != DeliveryStatus.CANCELLED.value]
-    if not active:
-        return PostStatus.CANCELLED if statuses else None
-    kinds = set(active)
-    if kinds & _IN_FLIGHT:
-        return PostStatus.PUBLISHING
-    if DeliveryStatus.UNKNOWN.value in kinds:
-        return PostStatus.UNKNOWN
-    if DeliveryStatus.SCHEDULED.value in kinds:
-        # Some went out already (e.g. published now on one account), others wait: in progress.
-        if kinds == {DeliveryStatus.SCHEDULED.value}:
-            return PostStatus.SCHEDULED
-        return PostStatus.PUBLISHING
-    published = DeliveryStatus.PUBLISHED.value in kinds
-    failed = DeliveryStatus.FAILED.value in kinds
-    if published and failed:
-        return PostStatus.PARTIALLY_PUBLISHED
-    return PostStatus.PUBLISHED if published else PostStatus.FAILED
 
 
 def deliveries_of(post: Post) -> list[Delivery]:
@@ -75,29 +34,24 @@ def deliveries_of(post: Post) -> list[Delivery]:
     return list(db.session.scalars(stmt.order_by(Delivery.id)))
 
 
-def refresh_post_status(post: Post) -> PostStatus | None:
+def refresh_post_status(post: Post, *, actor: audit.Actor) -> PostStatus | None:
     """Set the post's status from its deliveries (the caller commits); returns the new status."""
     deliveries = deliveries_of(post)
-    status = roll_up([d.status for d in deliveries])
+    status = lifecycle.roll_up([d.status for d in deliveries])
     if status is None or status.value == post.status:
         return status
-    previous = post.status
-    post.status = status.value
-    post.updated_at = utcnow()
-    if status in (PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED):
+    if status in lifecycle.GONE_OUT:
         post.published_at = max(
             (d.published_at for d in deliveries if d.published_at), default=utcnow()
         )
-    record_post_event(post, "post.status_changed", {"from": previous, "to": status.value})
+    lifecycle.change_status(
+        post,
+        status,
+        "post.status_changed",
+        {"from": post.status, "to": status.value},
+        actor=actor,
+    )
     return status
-
-
-def schedulable_statuses(brand: Brand) -> set[str]:
-    """Where a post may be scheduled from: approved content only, unless the brand skips review."""
-    allowed = {PostStatus.APPROVED.value, PostStatus.SCHEDULED.value}
-    if brand.approval_mode == ApprovalMode.NONE.value:
-        allowed |= {PostStatus.DRAFT.value, PostStatus.REJECTED.value}
-    return allowed
 
 
 def check_content(post: Post) -> None:
@@ -140,7 +94,7 @@ def check_content(post: Post) -> None:
         )
 
 
-def schedule_post(post: Post, when: datetime, *, commit: bool = True) -> list[Delivery]:
+def plan_deliveries(post: Post, when: datetime, *, actor: audit.Actor) -> list[Delivery]:
     """Schedule the post at `when` (aware): one Delivery per target account, status scheduled.
 
     Rescheduling moves the pending deliveries; accounts no longer targeted lose theirs.
@@ -150,16 +104,11 @@ def schedule_post(post: Post, when: datetime, *, commit: bool = True) -> list[De
             "The time has no offset.", errors={"scheduled_at": ["Give an RFC 3339 offset."]}
         )
     when = when.astimezone(UTC)  # kept and answered in UTC, as every later read gives it
-    brand = tenancy.get_brand_or_404(post.brand_id)
-    if post.status not in schedulable_statuses(brand):
-        raise Conflict(
-            f"A post in status '{post.status}' cannot be scheduled"
-            + ("" if brand.approval_mode == ApprovalMode.NONE.value else "; it must be approved")
-            + ".",
-        )
+    # The status first: a post that may not be scheduled is a 409 whatever its content.
+    lifecycle.require_transition(post, PostStatus.SCHEDULED)
     check_content(post)
     existing = {d.account_id: d for d in deliveries_of(post)}
-    if any(d.status not in PENDING | {DeliveryStatus.CANCELLED.value} for d in existing.values()):
+    if any(d.status not in lifecycle.PENDING_DELIVERY for d in existing.values()):
         raise Conflict("Some deliveries of this post already started; it cannot be rescheduled.")
     now = utcnow()
     targets = set(post.account_ids)
@@ -175,25 +124,23 @@ def schedule_post(post: Post, when: datetime, *, commit: bool = True) -> list[De
                 brand_id=post.brand_id,
                 post_id=post.id,
                 account_id=account_id,
+                status=DeliveryStatus.SCHEDULED.value,
             )
             db.session.add(delivery)
-        delivery.status = DeliveryStatus.SCHEDULED.value
+        else:
+            lifecycle.change_delivery_status(delivery, DeliveryStatus.SCHEDULED)
         delivery.scheduled_for = when
         delivery.last_error = None
         delivery.updated_at = now
         deliveries.append(delivery)
-    previous = post.status
-    post.status = PostStatus.SCHEDULED.value
     post.scheduled_at = when
-    post.updated_at = now
-    record_post_event(
+    lifecycle.change_status(
         post,
+        PostStatus.SCHEDULED,
         "post.scheduled",
-        {"from": previous, "scheduled_at": when.isoformat(), "accounts": sorted(targets)},
+        {"from": post.status, "scheduled_at": when.isoformat(), "accounts": sorted(targets)},
+        actor=actor,
     )
-    webhooks.emit_for_post("post.scheduled", post)
-    if commit:
-        db.session.commit()
     return deliveries
 
 
@@ -201,10 +148,10 @@ def withdraw_pending(post: Post) -> int:
     """Remove the deliveries no worker has taken yet (content changed, or unscheduled)."""
     removed = 0
     for delivery in deliveries_of(post):
-        if delivery.status in PENDING:
+        if delivery.status in lifecycle.PENDING_DELIVERY:
             db.session.delete(delivery)
             removed += 1
-        elif delivery.status not in (DeliveryStatus.CANCELLED.value,):
+        elif delivery.status != DeliveryStatus.CANCELLED.value:
             raise Conflict(
                 "Publishing of this post has started; it can no longer be changed or unscheduled."
             )
@@ -212,28 +159,11 @@ def withdraw_pending(post: Post) -> int:
     return removed
 
 
-def cancel_post(post: Post, *, commit: bool = True) -> Post:
-    """Cancel a post that has not gone out: pending deliveries are cancelled, never deleted."""
-    if post.status in (
-        PostStatus.PUBLISHING.value,
-        PostStatus.PUBLISHED.value,
-        PostStatus.PARTIALLY_PUBLISHED.value,
-        PostStatus.UNKNOWN.value,
-        PostStatus.CANCELLED.value,
-    ):
-        raise Conflict(f"A post in status '{post.status}' cannot be cancelled.")
-    now = utcnow()
+def cancel_pending(post: Post) -> None:
+    """Cancel the deliveries no worker has taken yet; they stay, as the post's history."""
     for delivery in deliveries_of(post):
-        if delivery.status in PENDING:
-            delivery.status = DeliveryStatus.CANCELLED.value
-            delivery.updated_at = now
-    previous = post.status
-    post.status = PostStatus.CANCELLED.value
-    post.updated_at = now
-    record_post_event(post, "post.cancelled", {"from": previous})
-    if commit:
-        db.session.commit()
-    return post
+        if delivery.status in lifecycle.PENDING_DELIVERY:
+            lifecycle.change_delivery_status(delivery, DeliveryStatus.CANCELLED)
 
 
 def _target_accounts(post: Post) -> dict[str, SocialAccount]:

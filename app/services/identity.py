@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 
 from app import tenancy
 from app.auth.passwords import burn_verification_time, hash_password, verify_password
@@ -29,6 +29,7 @@ class TokenPair:
     token_type: str = "Bearer"
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SIGN_IN)
 def agencies_of(user_id: str) -> list[str]:
     """Agencies the user can act in: as staff, or as a brand member (clients)."""
     with tenancy.system_scope():
@@ -49,18 +50,19 @@ def agencies_of(user_id: str) -> list[str]:
     return seen
 
 
-def login(*, email: str, password: str, agency_id: str | None, ip: str | None) -> TokenPair:
-    throttle.begin_attempt(email, ip)
+def login(*, email: str, password: str, agency_id: str | None, actor: audit.Actor) -> TokenPair:
+    """Sign in. `actor`: the request (its address counts the attempts)."""
+    throttle.begin_attempt(email, actor.ip)
     user = db.session.scalar(select(User).where(User.email == email))
     if user is None:
         burn_verification_time(password)
-        throttle.record_failure(email, None)
+        throttle.record_failure(email, None, actor=actor)
         raise Unauthorized("The e-mail or the password is wrong.")
     if not verify_password(user.password_hash, password):
-        throttle.record_failure(email, user)
+        throttle.record_failure(email, user, actor=actor)
         raise Unauthorized("The e-mail or the password is wrong.")
     # The password is right: whatever follows (a wrong agency_id, say) is no guess.
-    throttle.record_success(email, ip)
+    throttle.record_success(email, actor.ip)
     agencies = agencies_of(user.id)
     if not agencies:
         raise Unauthorized("This account belongs to no agency any more.")
@@ -78,24 +80,30 @@ def login(*, email: str, password: str, agency_id: str | None, ip: str | None) -
 
 
 def change_password(
-    user_id: str, agency_id: str, *, current_password: str, new_password: str, ip: str | None
+    user_id: str,
+    agency_id: str,
+    *,
+    current_password: str,
+    new_password: str,
+    actor: audit.Actor,
 ) -> TokenPair:
     """Set a new password, proven by the current one (throttled like sign-in). Every session of
     the person, in every agency, ends; the caller gets a fresh one in the agency they act in."""
     user = db.session.get(User, user_id)
-    throttle.begin_attempt(user.email, ip)
+    throttle.begin_attempt(user.email, actor.ip)
     if not verify_password(user.password_hash, current_password):
-        throttle.record_failure(user.email, user)
+        throttle.record_failure(user.email, user, actor=actor)
         # Not a 401: the caller is signed in, and a client would take 401 as "sign in again".
         raise ValidationFailed(
             "Your current password is wrong.", errors={"current_password": ["Wrong password."]}
         )
-    throttle.record_success(user.email, ip)
+    throttle.record_success(user.email, actor.ip)
     user.password_hash = hash_password(new_password)
     revoke_sessions(user.id)
     outbox.send_security_notice(user, "password_changed", changed_at=outbox.when(utcnow()))
     audit.record(
         "user.password_changed",
+        actor=actor,
         agency_id=agency_id,
         target_type="user",
         target_id=user.id,
@@ -128,6 +136,7 @@ def _issue_pair(user_id: str, agency_id: str, *, family_id: str) -> TokenPair:
     )
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.AUTHENTICATION)
 def refresh(refresh_token: str) -> TokenPair:
     """Rotate: the presented token is spent and a new pair is issued.
 
@@ -165,6 +174,7 @@ def refresh(refresh_token: str) -> TokenPair:
     return pair
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.AUTHENTICATION)
 def logout(refresh_token: str) -> None:
     """Revoke the session the refresh token belongs to. Unknown tokens are ignored."""
     with tenancy.system_scope():
@@ -180,20 +190,29 @@ def revoke_sessions(user_id: str, *, agency_id: str | None = None) -> None:
     """End every session of a person, in one agency or (None) in all of them: their refresh
     tokens die, and their access tokens stop working at the next request, in every process
     (app/auth/principal.py checks the session). For a password change or reset, and for
-    someone who loses their place in an agency. The caller commits."""
-    stmt = (
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+    someone who loses their place in an agency (the caller's). The caller commits."""
+    if agency_id is None:
+        _revoke_sessions_everywhere(user_id)
+        return
+    stmt = tenancy.scoped_update(RefreshToken).where(RefreshToken.agency_id == agency_id)
+    db.session.execute(_revoking_sessions_of(stmt, user_id))
+
+
+@tenancy.system_lookup(tenancy.SystemLookup.SESSIONS)
+def _revoke_sessions_everywhere(user_id: str) -> None:
+    with tenancy.system_scope():
+        db.session.execute(_revoking_sessions_of(update(RefreshToken), user_id))
+
+
+def _revoking_sessions_of(stmt: Update, user_id: str) -> Update:
+    return (
+        stmt.where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if agency_id is not None:
-        db.session.execute(stmt.where(RefreshToken.agency_id == agency_id))
-        return
-    with tenancy.system_scope():
-        db.session.execute(stmt)
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.AUTHENTICATION)
 def _revoke_family(family_id: str) -> None:
     db.session.execute(
         update(RefreshToken)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from app import tenancy
+from app.auth import permissions
 from app.auth.passwords import hash_password, verify_password
+from app.auth.principal import Principal
 from app.auth.secrets import digest, new_secret
 from app.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from app.extensions import db
 from app.models import (
-    Agency,
     AgencyMembership,
     AgencyRole,
     Brand,
@@ -35,6 +37,7 @@ def create_invitation(
     brand_role: str | None,
     invited_by: str | None,
     inviter_role: AgencyRole | None,
+    actor: audit.Actor,
 ) -> Invitation:
     """Record the invitation and mail its link to the address, and only there: whoever
     accepts must control the address (the inviter never sees the secret)."""
@@ -66,6 +69,7 @@ def create_invitation(
     db.session.flush()
     audit.record(
         "invitation.created",
+        actor=actor,
         agency_id=agency_id,
         brand_id=invitation.brand_id,
         target_type="invitation",
@@ -77,8 +81,23 @@ def create_invitation(
     return invitation
 
 
+def list_statement(principal: Principal) -> Select[Any]:
+    """The invitations `principal` manages, for the list; paged by id.
+
+    The agency's owners and admins manage every invitation; a brand's managers, those to their
+    brands. Anyone else manages none, and is refused (403) rather than shown an empty list.
+    """
+    stmt = tenancy.scoped_select(Invitation)
+    if permissions.can(principal, "agency.invite"):
+        return stmt
+    managed = [b for b in principal.brand_roles if permissions.can(principal, "brand.invite", b)]
+    if not managed:
+        permissions.require(principal, "agency.invite")
+    return stmt.where(Invitation.brand_id.in_(managed))
+
+
 def _mail_invitation(invitation: Invitation, token: str, brand: Brand | None) -> None:
-    agency = db.session.get(Agency, invitation.agency_id)
+    agency = tenancy.current_agency()
     inviter = (
         db.session.get(User, invitation.invited_by_user_id)
         if invitation.invited_by_user_id
@@ -88,7 +107,7 @@ def _mail_invitation(invitation: Invitation, token: str, brand: Brand | None) ->
         "invitation",
         to=invitation.email,
         context={
-            "agency_name": agency.name if agency else "",
+            "agency_name": agency.name,
             "brand_name": brand.name if brand else None,
             "role": invitation.brand_role or invitation.agency_role,
             "inviter_name": inviter.name if inviter else None,
@@ -98,13 +117,14 @@ def _mail_invitation(invitation: Invitation, token: str, brand: Brand | None) ->
     )
 
 
-def revoke_invitation(invitation: Invitation) -> None:
+def revoke_invitation(invitation: Invitation, *, actor: audit.Actor) -> None:
     if invitation.accepted_at is not None:
         raise Conflict("This invitation was already accepted; remove the member instead.")
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
         audit.record(
             "invitation.revoked",
+            actor=actor,
             agency_id=invitation.agency_id,
             brand_id=invitation.brand_id,
             target_type="invitation",
@@ -123,6 +143,7 @@ class InvitationView:
     account_exists: bool
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.INVITATION)
 def check(token: str) -> Invitation:
     """The invitation of this token, if it can still be accepted; else the problem to show.
     Enters the invitation's agency."""
@@ -144,22 +165,27 @@ def describe(token: str) -> InvitationView:
     """For the acceptance page. Whoever holds the token controls the invited address, so
     telling them whether it has an account already reveals nothing to a stranger."""
     invitation = check(token)
-    agency = db.session.get(Agency, invitation.agency_id)
-    brand = db.session.get(Brand, invitation.brand_id) if invitation.brand_id else None
+    agency = tenancy.current_agency()
+    brand = (
+        db.session.scalar(tenancy.scoped_select(Brand).where(Brand.id == invitation.brand_id))
+        if invitation.brand_id
+        else None
+    )
     exists = db.session.scalar(select(User.id).where(User.email == invitation.email))
     return InvitationView(
         invitation=invitation,
-        agency_name=agency.name if agency else "",
+        agency_name=agency.name,
         brand_name=brand.name if brand else None,
         account_exists=exists is not None,
     )
 
 
 def accept_invitation(
-    token: str, *, name: str | None, password: str, ip: str | None = None
+    token: str, *, name: str | None, password: str, actor: audit.Actor
 ) -> identity.TokenPair:
     """The invitee sets a password (new account) or proves theirs (existing account). The
-    token reached them by mail only, so they control the invited address."""
+    token reached them by mail only, so they control the invited address. `actor`: the request
+    (anonymous until then), recorded as the person who accepts."""
     invitation = check(token)
     user = db.session.scalar(select(User).where(User.email == invitation.email))
     if user is None:
@@ -173,13 +199,13 @@ def accept_invitation(
     else:
         # A password check like sign-in, so it shares sign-in's counters: whoever invites an
         # e-mail holds the token and could otherwise guess that account's password freely.
-        throttle.begin_attempt(user.email, ip)
+        throttle.begin_attempt(user.email, actor.ip)
         if not verify_password(user.password_hash, password):
-            throttle.record_failure(user.email, user)
+            throttle.record_failure(user.email, user, actor=actor)
             raise Unauthorized(
                 "An account with this e-mail exists; give its password to accept the invitation."
             )
-        throttle.record_success(user.email, ip)
+        throttle.record_success(user.email, actor.ip)
     if invitation.agency_role:
         membership = db.session.scalar(
             tenancy.scoped_select(AgencyMembership).where(AgencyMembership.user_id == user.id)
@@ -215,8 +241,7 @@ def accept_invitation(
         brand_id=invitation.brand_id,
         target_type="invitation",
         target_id=invitation.id,
-        actor_type="user",
-        actor_id=user.id,
+        actor=actor.as_user(user.id),
     )
     db.session.flush()
     tokens = identity.start_session_for(user, invitation.agency_id)

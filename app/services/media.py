@@ -24,9 +24,9 @@ from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from app.extensions import db
 from app.ids import id_factory
-from app.models import Brand, Media, Post, PostMedia, PostStatus, PostVariant
+from app.models import Brand, Media, Post, PostMedia, PostVariant
 from app.models.base import utcnow
-from app.services import audit, posts
+from app.services import audit, lifecycle, posts
 from app.services.media_probe import (
     ALLOWED_TYPES,
     EXTENSIONS,
@@ -44,14 +44,6 @@ log = logging.getLogger(__name__)
 _CHUNK = 1024 * 1024
 _UNTYPED = {"", "application/octet-stream", "binary/octet-stream"}
 _ACCEPTED = ", ".join(ALLOWED_TYPES.values())
-# A media item used by a post in these states would vanish from content already reviewed or
-# about to be published: the post must drop it first.
-_LOCKING_STATUSES = (
-    PostStatus.IN_REVIEW.value,
-    PostStatus.APPROVED.value,
-    PostStatus.SCHEDULED.value,
-    PostStatus.PUBLISHING.value,
-)
 new_media_id = id_factory("media")
 
 
@@ -122,6 +114,7 @@ def upload(
     declared_type: str | None,
     alt_text: str | None = None,
     user_id: str | None = None,
+    actor: audit.Actor,
 ) -> Media:
     """Check, store and record one uploaded file. `source` must be seekable (Werkzeug spools
     uploads to a temporary file)."""
@@ -169,8 +162,9 @@ def upload(
         )
         db.session.add(media)
         audit.record(
-            "media.uploaded", agency_id=brand.agency_id, brand_id=brand.id, target_type="media",
-            target_id=media_id, data={"content_type": actual, "size_bytes": size},
+            "media.uploaded", actor=actor, agency_id=brand.agency_id, brand_id=brand.id,
+            target_type="media", target_id=media_id,
+            data={"content_type": actual, "size_bytes": size},
         )  # fmt: skip
         db.session.commit()
     except BaseException:
@@ -180,7 +174,7 @@ def upload(
     return media
 
 
-def list_stmt(brand_id: str, principal: Principal, kind: str | None = None) -> Select[Any]:
+def list_statement(brand_id: str, principal: Principal, kind: str | None = None) -> Select[Any]:
     """The brand's media that `principal` may see (a client: the media of posts they see)."""
     stmt = tenancy.scoped_select(Media).where(
         Media.brand_id == brand_id,
@@ -202,13 +196,13 @@ def get_or_404(brand_id: str, media_id: str, principal: Principal) -> Media:
     return media
 
 
-def update(media: Media, changes: dict[str, Any]) -> Media:
+def update(media: Media, changes: dict[str, Any], *, actor: audit.Actor) -> Media:
     if "alt_text" in changes:
         media.alt_text = changes["alt_text"] or None
     media.updated_at = utcnow()
     audit.record(
-        "media.updated", agency_id=media.agency_id, brand_id=media.brand_id, target_type="media",
-        target_id=media.id, data={"fields": sorted(changes)},
+        "media.updated", actor=actor, agency_id=media.agency_id, brand_id=media.brand_id,
+        target_type="media", target_id=media.id, data={"fields": sorted(changes)},
     )  # fmt: skip
     db.session.commit()
     return media
@@ -222,7 +216,7 @@ def _posts_holding(media: Media) -> list[str]:
         .where(
             PostMedia.brand_id == media.brand_id,
             PostMedia.media_id == media.id,
-            Post.status.in_(_LOCKING_STATUSES),
+            Post.status.in_(sorted(lifecycle.LOCKS_MEDIA)),
         )
     )
     held = set(direct)
@@ -232,14 +226,14 @@ def _posts_holding(media: Media) -> list[str]:
         .where(
             PostVariant.brand_id == media.brand_id,
             PostVariant.media_ids.is_not(None),
-            Post.status.in_(_LOCKING_STATUSES),
+            Post.status.in_(sorted(lifecycle.LOCKS_MEDIA)),
         )
     )
     held.update(post_id for post_id, ids in variants if ids and media.id in ids)
     return sorted(held)
 
 
-def delete(media: Media) -> None:
+def delete(media: Media, *, actor: audit.Actor) -> None:
     """Forget the file; keep the row (deleted) so published posts still say what they carried."""
     holders = _posts_holding(media)
     if holders:
@@ -250,8 +244,8 @@ def delete(media: Media) -> None:
     media.deleted_at = utcnow()
     media.updated_at = media.deleted_at
     audit.record(
-        "media.deleted", agency_id=media.agency_id, brand_id=media.brand_id, target_type="media",
-        target_id=media.id,
+        "media.deleted", actor=actor, agency_id=media.agency_id, brand_id=media.brand_id,
+        target_type="media", target_id=media.id,
     )  # fmt: skip
     db.session.commit()
     # After the commit: a failed transaction must not lose a file its row still points to.
@@ -260,11 +254,12 @@ def delete(media: Media) -> None:
 
 def _forget_file(key: str) -> None:
     """Delete a file no row points to any more. With the store down, the deletion the caller
-    asked for has still happened: the stray file is logged for the operator, not an error."""
+    asked for has still happened: the stray file is logged, not an error, and the periodic
+    sweep (app/services/media_sweep.py) removes it later."""
     try:
         get_storage().delete(key)
     except StorageUnavailable:
-        log.error("media file %s could not be deleted; remove it from the store by hand", key)
+        log.error("media file %s could not be deleted; the orphan sweep will remove it", key)
 
 
 def open_file(media: Media) -> tuple[str | None, BinaryIO | None]:
@@ -293,8 +288,8 @@ def remove_brand_files(agency_id: str, brand_id: str) -> int:
         return get_storage().delete_prefix(prefix)
     except StorageUnavailable:
         # The brand's rows are gone already (see brands.offboard); its files are left to the
-        # operator, named in the log.
-        log.error("media files under %s/ could not be deleted; remove them by hand", prefix)
+        # orphan sweep (app/services/media_sweep.py).
+        log.error("media files under %s/ could not be deleted; the orphan sweep will", prefix)
         return 0
 
 

@@ -16,17 +16,11 @@ from typing import BinaryIO
 
 from PIL import Image
 
+from app.models.media import ALLOWED_TYPES
+
 # How many leading bytes `sniff_type` needs.
 SNIFF_BYTES = 32
 
-ALLOWED_TYPES = {
-    "image/jpeg": "JPEG",
-    "image/png": "PNG",
-    "image/gif": "GIF",
-    "image/webp": "WebP",
-    "video/mp4": "MP4",
-    "video/quicktime": "QuickTime (MOV)",
-}
 EXTENSIONS = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",

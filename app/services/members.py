@@ -23,7 +23,7 @@ def _owner_count() -> int:
 
 
 def change_agency_role(
-    membership: AgencyMembership, role: str, *, actor_role: AgencyRole | None
+    membership: AgencyMembership, role: str, *, actor_role: AgencyRole | None, actor: audit.Actor
 ) -> AgencyMembership:
     if AgencyRole.OWNER in (role, membership.role) and actor_role != AgencyRole.OWNER:
         raise Forbidden("Only an owner can grant or take away the owner role.")
@@ -33,6 +33,7 @@ def change_agency_role(
     membership.role = role
     audit.record(
         "agency.member_role_changed",
+        actor=actor,
         agency_id=membership.agency_id,
         target_type="agency_membership",
         target_id=membership.id,
@@ -42,7 +43,9 @@ def change_agency_role(
     return membership
 
 
-def remove_agency_member(membership: AgencyMembership, *, actor_role: AgencyRole | None) -> None:
+def remove_agency_member(
+    membership: AgencyMembership, *, actor_role: AgencyRole | None, actor: audit.Actor
+) -> None:
     if membership.role == AgencyRole.OWNER:
         if actor_role != AgencyRole.OWNER:
             raise Forbidden("Only an owner can remove an owner.")
@@ -59,6 +62,7 @@ def remove_agency_member(membership: AgencyMembership, *, actor_role: AgencyRole
     identity.revoke_sessions(membership.user_id, agency_id=membership.agency_id)
     audit.record(
         "agency.member_removed",
+        actor=actor,
         agency_id=membership.agency_id,
         target_type="agency_membership",
         target_id=membership.id,
@@ -67,7 +71,9 @@ def remove_agency_member(membership: AgencyMembership, *, actor_role: AgencyRole
     db.session.commit()
 
 
-def add_brand_member(brand: Brand, user_id: str, role: str) -> BrandMembership:
+def add_brand_member(
+    brand: Brand, user_id: str, role: str, *, actor: audit.Actor
+) -> BrandMembership:
     staff = db.session.scalar(
         tenancy.scoped_select(AgencyMembership).where(AgencyMembership.user_id == user_id)
     )
@@ -94,6 +100,7 @@ def add_brand_member(brand: Brand, user_id: str, role: str) -> BrandMembership:
     db.session.flush()
     audit.record(
         "brand.member_added",
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="brand_membership",
@@ -104,11 +111,14 @@ def add_brand_member(brand: Brand, user_id: str, role: str) -> BrandMembership:
     return membership
 
 
-def change_brand_role(membership: BrandMembership, role: str) -> BrandMembership:
+def change_brand_role(
+    membership: BrandMembership, role: str, *, actor: audit.Actor
+) -> BrandMembership:
     previous = membership.role
     membership.role = role
     audit.record(
         "brand.member_role_changed",
+        actor=actor,
         agency_id=membership.agency_id,
         brand_id=membership.brand_id,
         target_type="brand_membership",
@@ -119,14 +129,15 @@ def change_brand_role(membership: BrandMembership, role: str) -> BrandMembership
     return membership
 
 
-def remove_brand_member(membership: BrandMembership) -> None:
+def remove_brand_member(membership: BrandMembership, *, actor: audit.Actor) -> None:
     db.session.delete(membership)
     db.session.flush()
-    if not _has_a_place_in(membership.agency_id, membership.user_id):
+    if not _has_a_place_in_the_agency(membership.user_id):
         # Their last place in the agency (a client's only brand, say): their sessions end.
         identity.revoke_sessions(membership.user_id, agency_id=membership.agency_id)
     audit.record(
         "brand.member_removed",
+        actor=actor,
         agency_id=membership.agency_id,
         brand_id=membership.brand_id,
         target_type="brand_membership",
@@ -136,13 +147,16 @@ def remove_brand_member(membership: BrandMembership) -> None:
     db.session.commit()
 
 
-def _has_a_place_in(agency_id: str, user_id: str) -> bool:
-    """Whether the person keeps any role in the agency, on any brand. Not `scoped_select`: the
+def _has_a_place_in_the_agency(user_id: str) -> bool:
+    """Whether the person keeps any role in the agency, on any brand. Over the whole agency: the
     caller (a brand manager, say) may not reach the person's other brands, yet they count; the
-    answer is a yes or no, never rows, and RLS still holds the query to the agency."""
+    answer is a yes or no, never rows."""
+    whole_agency = tenancy.agency_wide()
     for model in (AgencyMembership, BrandMembership):
         found = db.session.scalar(
-            select(model.id).where(model.agency_id == agency_id, model.user_id == user_id).limit(1)
+            tenancy.scoped_select(model, model.id, scope=whole_agency)
+            .where(model.user_id == user_id)
+            .limit(1)
         )
         if found is not None:
             return True

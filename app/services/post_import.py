@@ -28,6 +28,7 @@ import marshmallow as ma
 from app import tenancy
 from app.errors import PayloadTooLarge, ValidationFailed
 from app.extensions import db
+from app.fields import Name, Text, Timestamp
 from app.models import (
     ApprovalMode,
     Brand,
@@ -38,9 +39,8 @@ from app.models import (
     SocialAccount,
 )
 from app.models.base import utcnow
-from app.schemas.common import Name, Text, Timestamp
-from app.schemas.posts import MAX_TEXT
-from app.services import audit, content_rules, deliveries, posting_slots, slots
+from app.models.post import MAX_TEXT
+from app.services import audit, content_rules, deliveries, posting_slots, slot_times
 
 MAX_BYTES = 1024 * 1024
 MAX_ROWS = 1000
@@ -216,7 +216,9 @@ def parse(content: str, brand: Brand) -> tuple[list[Row], list[datetime]]:
     return rows, queue
 
 
-def import_posts(brand: Brand, content: str, *, user_id: str | None) -> list[dict[str, Any]]:
+def import_posts(
+    brand: Brand, content: str, *, user_id: str | None, actor: audit.Actor
+) -> list[dict[str, Any]]:
     """Validate every row, then create (and schedule or queue) them all in one transaction."""
     if brand.approval_mode == ApprovalMode.NONE.value:
         posting_slots.hold_queue(brand)  # the queued rows' slots are read in parse
@@ -244,10 +246,11 @@ def import_posts(brand: Brand, content: str, *, user_id: str | None) -> list[dic
             db.session.flush()
             if schedule:
                 at = row.at or queue_instants.pop(0)
-                deliveries.schedule_post(post, at, commit=False)
+                deliveries.plan_deliveries(post, at, actor=actor)
             created.append({"row": row.number, "post": post})
         audit.record(
             "posts.imported",
+            actor=actor,
             agency_id=brand.agency_id,
             brand_id=brand.id,
             target_type="brand",
@@ -269,8 +272,13 @@ def _queue_instants(brand: Brand, rows: list[Row], errors: _Errors) -> list[date
     weekly = posting_slots.weekly_slots(brand)
     now = utcnow()
     taken = posting_slots.taken_instants(brand, now) | {r.at for r in rows if r.at}
-    free = slots.next_free_slots(
-        weekly, brand.timezone, now, taken=taken, count=len(wanted), horizon=slots.DEFAULT_HORIZON
+    free = slot_times.next_free_slots(
+        weekly,
+        brand.timezone,
+        now,
+        taken=taken,
+        count=len(wanted),
+        horizon=slot_times.DEFAULT_HORIZON,
     )
     if len(free) < len(wanted):
         reason = (

@@ -1,7 +1,7 @@
 """A brand's weekly posting slots (stored), the queue's next free slot and the calendar.
 
-The arithmetic of local times, DST gaps and repeated hours lives in `app.services.slots`; this
-module reads and writes the rows and decides which instants are taken.
+The arithmetic of local times, DST gaps and repeated hours lives in `app.services.slot_times`;
+this module reads and writes the rows and decides which instants are taken.
 """
 
 from __future__ import annotations
@@ -9,38 +9,31 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete
-
 from app import tenancy
 from app.auth.principal import Principal
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
-from app.models import Brand, Post, PostingSlot, PostStatus
+from app.models import Brand, Post, PostingSlot
 from app.models.base import utcnow
-from app.services import audit, posts, slots
+from app.models.post import WEEKDAYS
+from app.services import audit, lifecycle, posts, slot_times
 
 MAX_SLOTS = 200
 MAX_CALENDAR_RANGE = timedelta(days=92)
 
-# A post in one of these states holds its instant: no other queued post goes there.
-OCCUPYING = (
-    PostStatus.SCHEDULED,
-    PostStatus.PUBLISHING,
-    PostStatus.PUBLISHED,
-    PostStatus.PARTIALLY_PUBLISHED,
-    PostStatus.UNKNOWN,
-    PostStatus.FAILED,
-)
 
-
-def weekly_slots(brand: Brand) -> list[slots.WeeklySlot]:
+def weekly_slots(brand: Brand) -> list[slot_times.WeeklySlot]:
     rows = db.session.scalars(
         tenancy.scoped_select(PostingSlot).where(PostingSlot.brand_id == brand.id)
     )
-    return sorted(slots.WeeklySlot(row.weekday, time.fromisoformat(row.local_time)) for row in rows)
+    return sorted(
+        slot_times.WeeklySlot(row.weekday, time.fromisoformat(row.local_time)) for row in rows
+    )
 
 
-def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slots.WeeklySlot]:
+def replace_slots(
+    brand: Brand, wanted: list[dict[str, Any]], *, actor: audit.Actor
+) -> list[slot_times.WeeklySlot]:
     """Make the brand's weekly slots exactly `wanted` (`{weekday, time}` items)."""
     if len(wanted) > MAX_SLOTS:
         raise ValidationFailed(
@@ -50,17 +43,13 @@ def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slots.Week
     seen: dict[tuple[int, str], int] = {}
     errors: dict[str, list[str]] = {}
     for index, item in enumerate(wanted):
-        key = (slots.WEEKDAYS.index(item["weekday"]), item["time"])
+        key = (WEEKDAYS.index(item["weekday"]), item["time"])
         if key in seen:
             errors[f"slots.{index}"] = [f"Same weekday and time as slot {seen[key]}."]
         seen.setdefault(key, index)
     if errors:
         raise ValidationFailed("Each weekly slot may appear once.", errors=errors)
-    db.session.execute(
-        delete(PostingSlot).where(
-            PostingSlot.agency_id == brand.agency_id, PostingSlot.brand_id == brand.id
-        )
-    )
+    db.session.execute(tenancy.scoped_delete(PostingSlot).where(PostingSlot.brand_id == brand.id))
     for weekday, local_time in sorted(seen):
         db.session.add(
             PostingSlot(
@@ -69,6 +58,7 @@ def replace_slots(brand: Brand, wanted: list[dict[str, Any]]) -> list[slots.Week
         )
     audit.record(
         "brand.posting_slots.replaced",
+        actor=actor,
         agency_id=brand.agency_id,
         brand_id=brand.id,
         target_type="brand",
@@ -83,7 +73,7 @@ def taken_instants(brand: Brand, start: datetime, end: datetime | None = None) -
     """Instants from `start` (to `end`) already held by one of the brand's posts."""
     stmt = tenancy.scoped_select(Post, Post.scheduled_at).where(
         Post.brand_id == brand.id,
-        Post.status.in_([s.value for s in OCCUPYING]),
+        Post.status.in_(sorted(lifecycle.HOLDS_SLOT)),
         Post.scheduled_at >= start,
     )
     if end is not None:
@@ -120,8 +110,8 @@ def next_free_slot(brand: Brand, after: datetime | None = None) -> datetime:
             "This brand has no posting slots, so there is no queue to add to; define them with "
             f"PUT /v1/brands/{brand.id}/posting-slots, or schedule at a given time."
         )
-    horizon = slots.DEFAULT_HORIZON
-    free = slots.next_free_slots(
+    horizon = slot_times.DEFAULT_HORIZON
+    free = slot_times.next_free_slots(
         weekly,
         brand.timezone,
         after,
@@ -154,7 +144,7 @@ def calendar(brand: Brand, start: datetime, end: datetime, principal: Principal)
             tenancy.scoped_select(Post)
             .where(
                 Post.brand_id == brand.id,
-                Post.status.in_([s.value for s in OCCUPYING]),
+                Post.status.in_(sorted(lifecycle.HOLDS_SLOT)),
                 Post.scheduled_at >= start,
                 Post.scheduled_at < end,
             )
@@ -171,7 +161,7 @@ def calendar(brand: Brand, start: datetime, end: datetime, principal: Principal)
         ]
     free = [
         at
-        for at in slots.slots_between(weekly_slots(brand), brand.timezone, start, end)
+        for at in slot_times.slots_between(weekly_slots(brand), brand.timezone, start, end)
         if at not in taken
     ]
     zone = brand.timezone
@@ -187,10 +177,10 @@ def calendar(brand: Brand, start: datetime, end: datetime, principal: Principal)
                 "labels": post.labels,
                 "account_ids": post.account_ids,
                 "at": post.scheduled_at,
-                "local_at": slots.local_view(post.scheduled_at, zone),
+                "local_at": slot_times.local_view(post.scheduled_at, zone),
                 "published_at": post.published_at,
             }
             for post in shown
         ],
-        "free_slots": [{"at": at, "local_at": slots.local_view(at, zone)} for at in free],
+        "free_slots": [{"at": at, "local_at": slot_times.local_view(at, zone)} for at in free],
     }

@@ -16,9 +16,10 @@ from app.models.base import utcnow
 from app.services import audit, outbox
 
 
-def failed_sign_in_burst(user: User, count: int, window: timedelta) -> None:
+def failed_sign_in_burst(user: User, count: int, window: timedelta, *, actor: audit.Actor) -> None:
     """`count` wrong passwords were tried on `user`'s account, from any addresses, within
-    `window`. Called once per window by app/services/throttle.py. Commits."""
+    `window`. Called once per window by app/services/throttle.py, with the request that tipped
+    the count as `actor` (recorded as the system). Commits."""
     from app.services import identity
 
     data = {"failures": count, "window_seconds": int(window.total_seconds())}
@@ -36,7 +37,6 @@ def failed_sign_in_burst(user: User, count: int, window: timedelta) -> None:
                 target_type="user",
                 target_id=user.id,
                 data=data,
-                actor_type="system",
-                actor_id=None,
+                actor=actor,
             )
             db.session.commit()

@@ -97,8 +97,9 @@ def account_exists(request: SignupRequest) -> bool:
     return db.session.scalar(select(User.id).where(User.email == request.email)) is not None
 
 
-def complete(token: str, password: str) -> SignupResult:
-    """Confirm the address: create the agency (and the account, if new) and sign in."""
+def complete(token: str, password: str, *, actor: audit.Actor) -> SignupResult:
+    """Confirm the address: create the agency (and the account, if new) and sign in. `actor`:
+    the request (anonymous until then), recorded as the person who signs up."""
     request = check(token)
     user = db.session.scalar(select(User).where(User.email == request.email))
     if user is None:
@@ -124,14 +125,15 @@ def complete(token: str, password: str) -> SignupResult:
     except IntegrityError:  # another request for this address was confirmed at the same moment
         db.session.rollback()
         raise Conflict("An account with this address was just created; sign in instead.") from None
-    agency = create_agency(request.agency_name, user)
+    agency = create_agency(request.agency_name, user, actor=actor)
     tokens = identity.start_session_for(user, agency.id)
     db.session.commit()
     return SignupResult(agency=agency, user=user, tokens=tokens)
 
 
-def create_agency(agency_name: str, owner: User) -> Agency:
-    """An agency with `owner` as its owner, in the caller's transaction (also `relais demo`)."""
+def create_agency(agency_name: str, owner: User, *, actor: audit.Actor) -> Agency:
+    """An agency with `owner` as its owner, in the caller's transaction (also `relais demo`);
+    recorded as made by the owner, through `actor`'s request."""
     agency = Agency(id=new_id("agy"), name=agency_name)
     tenancy.enter_agency(agency.id)
     db.session.add(agency)
@@ -142,8 +144,7 @@ def create_agency(agency_name: str, owner: User) -> Agency:
         agency_id=agency.id,
         target_type="agency",
         target_id=agency.id,
-        actor_type="user",
-        actor_id=owner.id,
+        actor=actor.as_user(owner.id),
     )
     db.session.flush()
     return agency

@@ -42,6 +42,7 @@ from app.errors import TooManyRequests
 from app.extensions import db
 from app.models import LoginThrottle, User
 from app.models.base import utcnow
+from app.services.audit import Actor
 
 SOURCE, ADDRESS, ACCOUNT = "src:", "ip:", "acct:"
 
@@ -125,16 +126,17 @@ def record_success(email: str, ip: str | None) -> None:
     db.session.commit()
 
 
-def record_failure(email: str, user: User | None) -> None:
+def record_failure(email: str, user: User | None, *, actor: Actor) -> None:
     """The password was wrong (the attempt is already counted against its source): count it on
-    the account, and tell the owner once per window when failures pile up from anywhere."""
+    the account, and tell the owner once per window when failures pile up from anywhere.
+    `actor`: the request that failed, named in the audit trail when it tips the count."""
     window = _windows()[ACCOUNT]
     failures = _take(f"{ACCOUNT}{email}", window, utcnow())
     db.session.commit()
     if user is not None and failures == current_app.config["LOGIN_BURST_FAILURES"]:
         from app.services import security_notices
 
-        security_notices.failed_sign_in_burst(user, failures, window)
+        security_notices.failed_sign_in_burst(user, failures, window, actor=actor.as_system())
 
 
 def purge_stale() -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
 
 from app.errors import AppError
@@ -56,6 +58,19 @@ def brand_prefix(agency_id: str, brand_id: str) -> str:
     return prefix
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """One stored file, as a listing sees it."""
+
+    key: str
+    modified_at: datetime  # aware, UTC
+
+
+def key_order(key: str) -> tuple[str, ...]:
+    """How the local backend orders keys: segment by segment."""
+    return tuple(key.split("/"))
+
+
 class Storage(ABC):
     """Where media bytes live. Backends: local disk (the embedded default) and S3-compatible
     object stores (app/storage/s3.py)."""
@@ -78,6 +93,12 @@ class Storage(ABC):
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int:
         """Remove every file of one brand (`agency_id/brand_id`); returns how many."""
+
+    @abstractmethod
+    def list_files(self, *, start_after: str = "", limit: int) -> list[StoredFile]:
+        """Up to `limit` stored files whose key follows `start_after`, in the backend's key
+        order: page through every file by passing the last key of one page to the next.
+        Names that are not storage keys (another program's files) are left out."""
 
     @abstractmethod
     def check(self) -> None:

@@ -7,12 +7,23 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from app.storage.base import Storage, StorageUnavailable, check_key
+from app.storage.base import (
+    InvalidKey,
+    Storage,
+    StorageUnavailable,
+    StoredFile,
+    check_key,
+    key_order,
+)
 
 _CHUNK = 1024 * 1024
+UPLOAD_PREFIX = "_upload-"
 
 
 class LocalStorage(Storage):
@@ -31,8 +42,9 @@ class LocalStorage(Storage):
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         written = 0
-        # Write beside the target, then rename: a reader never sees half a file.
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        # Write beside the target, then rename: a reader never sees half a file. The name is a
+        # valid key no media row has, so the orphan sweep removes what a killed upload left.
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=UPLOAD_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := source.read(_CHUNK):
@@ -65,6 +77,44 @@ class LocalStorage(Storage):
         count = sum(1 for p in path.rglob("*") if p.is_file())
         shutil.rmtree(path)
         return count
+
+    def list_files(self, *, start_after: str = "", limit: int) -> list[StoredFile]:
+        files = []
+        for key in islice(self._keys_after(key_order(start_after) if start_after else ()), limit):
+            try:
+                stat = (self.root / key).stat()
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+            files.append(StoredFile(key, datetime.fromtimestamp(stat.st_mtime, UTC)))
+        return files
+
+    def _keys_after(self, start: tuple[str, ...]) -> Iterator[str]:
+        """Every key in segment order after `start`, skipping whole folders before it."""
+
+        def names(path: Path, *, folders: bool) -> list[str]:
+            try:
+                entries = list(os.scandir(path))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            return sorted(e.name for e in entries if e.is_dir() == folders)
+
+        for agency in names(self.root, folders=True):
+            if start and agency < start[0]:
+                continue
+            in_start_agency = bool(start) and agency == start[0]
+            for brand in names(self.root / agency, folders=True):
+                if in_start_agency and len(start) > 1 and brand < start[1]:
+                    continue
+                in_start_brand = in_start_agency and len(start) > 1 and brand == start[1]
+                for name in names(self.root / agency / brand, folders=False):
+                    if in_start_brand and len(start) > 2 and name <= start[2]:
+                        continue
+                    key = f"{agency}/{brand}/{name}"
+                    try:
+                        check_key(key)
+                    except InvalidKey:
+                        continue
+                    yield key
 
     def check(self) -> None:
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import UTC
 from typing import Any, BinaryIO
 
 import boto3
@@ -22,7 +23,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.storage.base import Storage, StorageUnavailable, check_key
+from app.storage.base import InvalidKey, Storage, StorageUnavailable, StoredFile, check_key
 
 # Parts of 8 MiB, four sent at a time and at most four waiting in memory: about 40 MiB of one
 # upload in memory (the parts, plus the one being read), whatever the file's size.
@@ -142,6 +143,27 @@ class S3Storage(Storage):
         except (BotoCoreError, ClientError) as exc:
             raise _unavailable(f"could not delete the files under {prefix}", exc) from exc
         return count
+
+    def list_files(self, *, start_after: str = "", limit: int) -> list[StoredFile]:
+        options: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix}
+        if start_after:
+            options["StartAfter"] = self.prefix + start_after
+        files = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                **options, PaginationConfig={"MaxItems": limit, "PageSize": min(limit, 1000)}
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self.prefix) :]
+                    try:
+                        check_key(key)
+                    except InvalidKey:
+                        continue
+                    files.append(StoredFile(key, item["LastModified"].astimezone(UTC)))
+        except (BotoCoreError, ClientError) as exc:
+            raise _unavailable(f"could not list the files after {start_after!r}", exc) from exc
+        return files
 
     def check(self) -> None:
         try:

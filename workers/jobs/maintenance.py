@@ -11,3 +11,11 @@ def purge_expired_records() -> dict[str, int]:
     from app.services import maintenance
 
     return maintenance.purge_expired()
+
+
+@job
+def delete_orphaned_media_files() -> dict[str, int]:
+    """Delete stored media files that no database row points to (see app/services/media_sweep)."""
+    from app.services import media_sweep
+
+    return media_sweep.delete_orphans()

@@ -1,4 +1,5 @@
-"""Replay of creates sent with `Idempotency-Key` (kept 24 h per caller in an agency).
+"""`Idempotency-Key` on creates: the `idempotent` view decorator and the replay it rests on
+(responses kept 24 h per caller in an agency, keyed on the method, the path and the body).
 
 Some creates answer with a secret shown once (an API key, a refresh or invitation token), and
 those secrets are otherwise stored hashed only. So the kept response is encrypted with a key
@@ -9,13 +10,18 @@ stored as a hash: a copy of the database alone replays nothing.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from flask import Response, current_app, g
+from flask import Response, after_this_request, current_app, g, request
+from flask_smorest.utils import deepupdate
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +32,81 @@ from app.models import IdempotencyRecord
 from app.models.base import utcnow
 
 _REPLAYED_HEADERS = ("Location", "ETag", "Content-Type")
+
+# Visible ASCII: what any client can put in a header and log without escaping (a UUID, say).
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    "description": (
+        "Makes the create safe to retry for 24 h: the same key with the same body replays the "
+        "first response; the same key with another body is a 422."
+    ),
+}
+_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def idempotent(func: Callable) -> Callable:
+    """Honour `Idempotency-Key` on a create view. Stack it below `brand_route`, so that a
+    brand the caller cannot reach is refused before the body is read to be fingerprinted."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return func(*args, **kwargs)
+        replay = begin(key, request.method, request.path, _body_fingerprint())
+        if replay is not None:
+            return replay
+        try:
+            response = current_app.make_response(func(*args, **kwargs))
+        except BaseException:
+            abandon(key)
+            raise
+
+        # Stored once the response is final (ETag and Link are added by later callbacks).
+        @after_this_request
+        def _store(final: Response) -> Response:
+            finish(key, final)
+            return final
+
+        return response
+
+    wrapper._apidoc = deepupdate(  # type: ignore[attr-defined]
+        getattr(func, "_apidoc", {}), {"manual_doc": {"parameters": [IDEMPOTENCY_KEY_PARAMETER]}}
+    )
+    return wrapper
+
+
+def _body_fingerprint() -> str:
+    """Same JSON, same fingerprint, whatever the key order or whitespace."""
+    if request.mimetype == "multipart/form-data":
+        return _multipart_fingerprint()
+    data = request.get_json(silent=True)
+    raw = (
+        json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        if data is not None
+        else request.get_data()
+    )
+    return hashlib.sha256(raw or b"").hexdigest()
+
+
+def _multipart_fingerprint() -> str:
+    """Fields and files' bytes, read from Werkzeug's spooled parts chunk by chunk (an upload of
+    a gigabyte must not be read into memory to be fingerprinted)."""
+    digest = hashlib.sha256()
+    # str() in the keys: a part without a name comes back as None, which does not sort with str.
+    for name, value in sorted(request.form.items(multi=True), key=lambda i: (str(i[0]), i[1])):
+        digest.update(json.dumps(["field", name, value]).encode())
+    for name, upload in sorted(request.files.items(multi=True), key=lambda i: str(i[0])):
+        digest.update(json.dumps(["file", name, upload.filename, upload.mimetype]).encode())
+        upload.stream.seek(0)
+        while chunk := upload.stream.read(1024 * 1024):
+            digest.update(chunk)
+        upload.stream.seek(0)
+    return digest.hexdigest()
 
 
 def _scope() -> tuple[str, str | None]:
@@ -55,6 +136,7 @@ def _cipher(key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(derived.digest()))
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.IDEMPOTENCY)
 def _find(scope: str, key: str) -> IdempotencyRecord | None:
     with tenancy.system_scope():
         return db.session.scalar(
@@ -62,9 +144,6 @@ def _find(scope: str, key: str) -> IdempotencyRecord | None:
                 IdempotencyRecord.scope == scope, IdempotencyRecord.key == _stored_key(key)
             )
         )
-
-
-_KEY_RE = re.compile(r"[!-~]{1,255}")
 
 
 def begin(key: str, method: str, path: str, body_hash: str) -> Response | None:
@@ -143,6 +222,7 @@ def finish(key: str, response: Response) -> None:
         db.session.commit()
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.IDEMPOTENCY)
 def abandon(key: str) -> None:
     scope, _ = _scope()
     db.session.rollback()
@@ -153,12 +233,3 @@ def abandon(key: str) -> None:
             )
         )
         db.session.commit()
-
-
-def purge_expired() -> int:
-    with tenancy.system_scope():
-        result = db.session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow())
-        )
-        db.session.commit()
-    return result.rowcount or 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+from app.models.post import WEEKDAYS
 
 # How far ahead `next_free_slots` looks before giving up (every slot taken for a year and more).
 DEFAULT_HORIZON = timedelta(days=366)

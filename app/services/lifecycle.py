@@ -1,0 +1,275 @@
+"""The post lifecycle: which moves between statuses are allowed (as data), the groups of statuses
+the rest of the code asks about, and the one way a post's or a delivery's status changes.
+
+    draft → in_review → approved → scheduled → publishing → published
+
+with `rejected` (back to its author with a comment, edited and resubmitted like a draft),
+`failed`, `unknown` (the outcome of a publish is not known yet), `partially_published` (some
+deliveries failed) and `cancelled`. A brand whose approval mode is `none` skips review: its drafts
+are scheduled directly (SKIPPING_REVIEW). Once scheduled, a post has one delivery per target
+account, and from then on its status is what its deliveries add up to (`roll_up`).
+
+The statuses themselves are `PostStatus` and `DeliveryStatus` in app/models/post.py: the values
+of the columns and of the API's enums. To add a status, add it there, then its moves to
+POST_TRANSITIONS (or DELIVERY_TRANSITIONS) and, where it belongs, to the groups below;
+tests/test_lifecycle.py fails for a status used in app/ that no move reaches or leaves. To allow a
+move, add its line to the table.
+
+Every change of a status goes through `change_status` (posts) or `change_delivery_status`
+(deliveries), which refuse a move the table does not list with a 409 naming both statuses, and
+record the post's change in its activity (`record_post_event`). Actions keep their own, narrower
+rules where a move is allowed only from some statuses (submitting takes drafts only, though
+approved content also goes back to review when edited) and explain them in their own words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from app import tenancy
+from app.errors import Conflict
+from app.models import ApprovalMode, Brand, Delivery, DeliveryStatus, Post, PostStatus
+from app.models.base import utcnow
+from app.services import audit
+
+
+def _values(*statuses: PostStatus | DeliveryStatus) -> frozenset[str]:
+    return frozenset(status.value for status in statuses)
+
+
+# -- the moves a post may make --------------------------------------------------------------------
+# A StrEnum member equals (and hashes as) its value, so a pair of column values looks up as is.
+
+POST_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
+    {
+        # Review (app/services/posts/review.py).
+        (PostStatus.DRAFT, PostStatus.IN_REVIEW),  # submitted
+        (PostStatus.REJECTED, PostStatus.IN_REVIEW),  # resubmitted after its edits
+        (PostStatus.IN_REVIEW, PostStatus.APPROVED),  # approved at its last stage
+        (PostStatus.IN_REVIEW, PostStatus.REJECTED),  # rejected, with a comment
+        # Content changed after (part of) its review: reviewed again from the internal stage
+        # (app/services/posts/writes.py).
+        (PostStatus.APPROVED, PostStatus.IN_REVIEW),
+        (PostStatus.SCHEDULED, PostStatus.IN_REVIEW),
+        (PostStatus.IN_REVIEW, PostStatus.IN_REVIEW),  # the client was asked already
+        # Scheduling (app/services/scheduling.py through deliveries.plan_deliveries).
+        (PostStatus.APPROVED, PostStatus.SCHEDULED),
+        (PostStatus.DRAFT, PostStatus.SCHEDULED),  # SKIPPING_REVIEW
+        (PostStatus.REJECTED, PostStatus.SCHEDULED),  # SKIPPING_REVIEW
+        (PostStatus.SCHEDULED, PostStatus.SCHEDULED),  # moved to another instant
+        (PostStatus.SCHEDULED, PostStatus.APPROVED),  # unscheduled
+        (PostStatus.SCHEDULED, PostStatus.DRAFT),  # unscheduled, in a brand without review
+        # Cancelled before anything went out (scheduling.cancel).
+        (PostStatus.DRAFT, PostStatus.CANCELLED),
+        (PostStatus.IN_REVIEW, PostStatus.CANCELLED),
+        (PostStatus.APPROVED, PostStatus.CANCELLED),
+        (PostStatus.REJECTED, PostStatus.CANCELLED),
+        (PostStatus.SCHEDULED, PostStatus.CANCELLED),
+        (PostStatus.FAILED, PostStatus.CANCELLED),
+        # What the deliveries add up to as the workers move them (deliveries.refresh_post_status;
+        # tests/test_lifecycle.py checks these against DELIVERY_TRANSITIONS and `roll_up`).
+        (PostStatus.SCHEDULED, PostStatus.PUBLISHING),
+        (PostStatus.PUBLISHING, PostStatus.PUBLISHED),
+        (PostStatus.PUBLISHING, PostStatus.PARTIALLY_PUBLISHED),
+        (PostStatus.PUBLISHING, PostStatus.FAILED),
+        (PostStatus.PUBLISHING, PostStatus.UNKNOWN),
+        (PostStatus.UNKNOWN, PostStatus.PUBLISHING),
+        (PostStatus.UNKNOWN, PostStatus.PUBLISHED),
+        (PostStatus.UNKNOWN, PostStatus.PARTIALLY_PUBLISHED),
+    }
+)
+
+# Moves that skip review: only in a brand whose approval mode is `none`.
+SKIPPING_REVIEW: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
+    {
+        (PostStatus.DRAFT, PostStatus.SCHEDULED),
+        (PostStatus.REJECTED, PostStatus.SCHEDULED),
+    }
+)
+
+# -- groups of post statuses ----------------------------------------------------------------------
+
+# Edited like a draft: such a post may be deleted, and submitted for review.
+DRAFTLIKE = _values(PostStatus.DRAFT, PostStatus.REJECTED)
+# Content not approved (yet, or any more): a brand that reviews posts does not schedule it.
+UNAPPROVED = DRAFTLIKE | _values(PostStatus.IN_REVIEW)
+# Approved content no worker has taken yet: changing it needs a fresh approval.
+APPROVED_CONTENT = _values(PostStatus.APPROVED, PostStatus.SCHEDULED)
+# Content may still change here; later on, the post belongs to the workers or is history.
+EDITABLE = UNAPPROVED | APPROVED_CONTENT
+# Gone out, on every target or on some: the post has a `published_at`.
+GONE_OUT = _values(PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED)
+# A post in one of these holds its instant: no other queued post goes there.
+HOLDS_SLOT = _values(
+    PostStatus.SCHEDULED,
+    PostStatus.PUBLISHING,
+    PostStatus.PUBLISHED,
+    PostStatus.PARTIALLY_PUBLISHED,
+    PostStatus.UNKNOWN,
+    PostStatus.FAILED,
+)
+# A media item used by a post in these would vanish from content already reviewed or about to
+# be published: the post must drop it first.
+LOCKS_MEDIA = _values(
+    PostStatus.IN_REVIEW, PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.PUBLISHING
+)
+# A brand's client sees what the agency has put before them: a post waiting for the client's
+# approval (in_review at stage client: app/services/posts/visibility.py), and every post from
+# approval on (what goes out, or went out, in the brand's name).
+# Hidden from them, as if it did not exist (404, left out of lists and the calendar):
+# - drafts, and posts in the agency's internal review;
+# - rejected posts: back in the agency's hands and edited like drafts, so what the client would
+#   read is work in progress (even when the client was the one who rejected it); the post comes
+#   back to them once resubmitted and approved internally;
+# - cancelled posts: the agency withdrew them, and a draft or a post in internal review can be
+#   cancelled too, so the status cannot tell whether the client ever saw it.
+CLIENT_VISIBLE_STATUSES = _values(
+    PostStatus.APPROVED,
+    PostStatus.SCHEDULED,
+    PostStatus.PUBLISHING,
+    PostStatus.PUBLISHED,
+    PostStatus.PARTIALLY_PUBLISHED,
+    PostStatus.FAILED,
+    PostStatus.UNKNOWN,
+)
+
+
+def schedulable_statuses(brand: Brand) -> frozenset[str]:
+    """Where a post of `brand` may be scheduled (or moved) from: approved content, unless the
+    brand skips review."""
+    reviews = _reviews(brand)
+    return frozenset(
+        source.value
+        for source, target in POST_TRANSITIONS
+        if target == PostStatus.SCHEDULED and not (reviews and (source, target) in SKIPPING_REVIEW)
+    )
+
+
+# -- changing a post's status ---------------------------------------------------------------------
+
+
+def require_transition(post: Post, to: PostStatus) -> None:
+    """Refuse (409) a move of `post` to `to` that the lifecycle does not allow in its brand."""
+    move = (post.status, to)
+    if move not in POST_TRANSITIONS:
+        onward = _onward(post)
+        raise Conflict(
+            f"A post cannot go from '{post.status}' to '{to.value}'; "
+            + (
+                f"from '{post.status}' it can go to: {', '.join(onward)}."
+                if onward
+                else f"'{post.status}' is final."
+            )
+        )
+    if move in SKIPPING_REVIEW:
+        brand = tenancy.get_brand_or_404(post.brand_id)
+        if _reviews(brand):
+            raise Conflict(
+                f"A post cannot go from '{post.status}' to '{to.value}' in this brand: its "
+                f"approval mode is '{brand.approval_mode}', so the post must be approved first."
+            )
+
+
+def change_status(
+    post: Post,
+    to: PostStatus,
+    event: str,
+    data: dict[str, Any] | None,
+    *,
+    actor: audit.Actor,
+) -> None:
+    """Move `post` to `to` (409 if the lifecycle does not allow it) and record `event`, with
+    `data`, in its activity. The caller commits."""
+    require_transition(post, to)
+    post.status = to.value
+    post.updated_at = utcnow()
+    record_post_event(post, event, data, actor=actor)
+
+
+def record_post_event(
+    post: Post, action: str, data: dict[str, Any] | None = None, *, actor: audit.Actor
+) -> None:
+    """One audit event on a post: what its activity feed (`…/posts/{id}/activity`) reads."""
+    audit.record(
+        action,
+        actor=actor,
+        agency_id=post.agency_id,
+        brand_id=post.brand_id,
+        target_type="post",
+        target_id=post.id,
+        data=data or {},
+    )
+
+
+def _reviews(brand: Brand) -> bool:
+    return brand.approval_mode != ApprovalMode.NONE.value
+
+
+def _onward(post: Post) -> list[str]:
+    """Where `post` may go from its status in its brand, in the order of the lifecycle."""
+    moves = [
+        (post.status, status) for status in PostStatus if (post.status, status) in POST_TRANSITIONS
+    ]
+    if any(move in SKIPPING_REVIEW for move in moves) and _reviews(
+        tenancy.get_brand_or_404(post.brand_id)
+    ):
+        moves = [move for move in moves if move not in SKIPPING_REVIEW]
+    return [target.value for _, target in moves]
+
+
+# -- deliveries -----------------------------------------------------------------------------------
+
+DELIVERY_TRANSITIONS: frozenset[tuple[DeliveryStatus, DeliveryStatus]] = frozenset(
+    {
+        (DeliveryStatus.SCHEDULED, DeliveryStatus.SCHEDULED),  # moved to another instant
+        (DeliveryStatus.SCHEDULED, DeliveryStatus.CANCELLED),  # its post was cancelled
+        # The publishing workers: claimed, sent, and what came of it.
+        (DeliveryStatus.SCHEDULED, DeliveryStatus.QUEUED),
+        (DeliveryStatus.QUEUED, DeliveryStatus.PUBLISHING),
+        (DeliveryStatus.PUBLISHING, DeliveryStatus.PUBLISHED),
+        (DeliveryStatus.PUBLISHING, DeliveryStatus.FAILED),
+        # No answer after sending: never retried blindly. The reconciler asks the network,
+        # then records the post it finds, or publishes again.
+        (DeliveryStatus.PUBLISHING, DeliveryStatus.UNKNOWN),
+        (DeliveryStatus.UNKNOWN, DeliveryStatus.PUBLISHED),
+        (DeliveryStatus.UNKNOWN, DeliveryStatus.PUBLISHING),
+    }
+)
+
+# Not handed to a worker yet: such deliveries can still be moved, replaced or cancelled.
+PENDING_DELIVERY = _values(DeliveryStatus.SCHEDULED)
+# Handed to a worker, which has not reported back yet.
+DELIVERY_IN_FLIGHT = _values(DeliveryStatus.QUEUED, DeliveryStatus.PUBLISHING)
+
+
+def change_delivery_status(delivery: Delivery, to: DeliveryStatus) -> None:
+    """Move `delivery` to `to` (409 if the lifecycle does not allow it). The caller rolls the
+    post's status up (`deliveries.refresh_post_status`) and commits."""
+    if (delivery.status, to) not in DELIVERY_TRANSITIONS:
+        raise Conflict(f"A delivery cannot go from '{delivery.status}' to '{to.value}'.")
+    delivery.status = to.value
+    delivery.updated_at = utcnow()
+
+
+def roll_up(statuses: Iterable[str]) -> PostStatus | None:
+    """The post status its deliveries add up to (None: no delivery, the post keeps its own)."""
+    statuses = list(statuses)
+    active = [s for s in statuses if s != DeliveryStatus.CANCELLED.value]
+    if not active:
+        return PostStatus.CANCELLED if statuses else None
+    kinds = set(active)
+    if kinds & DELIVERY_IN_FLIGHT:
+        return PostStatus.PUBLISHING
+    if DeliveryStatus.UNKNOWN.value in kinds:
+        return PostStatus.UNKNOWN
+    if DeliveryStatus.SCHEDULED.value in kinds:
+        # Some went out already (e.g. published now on one account), others wait: in progress.
+        if kinds == {DeliveryStatus.SCHEDULED.value}:
+            return PostStatus.SCHEDULED
+        return PostStatus.PUBLISHING
+    published = DeliveryStatus.PUBLISHED.value in kinds
+    failed = DeliveryStatus.FAILED.value in kinds
+    if published and failed:
+        return PostStatus.PARTIALLY_PUBLISHED
+    return PostStatus.PUBLISHED if published else PostStatus.FAILED
