@@ -1,12 +1,12 @@
-"""Outgoing webhooks end to end: endpoints over the API, events emitted by the post and account
-services, signed deliveries to a real HTTP receiver on 127.0.0.1 verified with the
-`standardwebhooks` library, retries with backoff, 410 and auto-disabling with a mail to the
-owner, redelivery, test events, secret rotation with overlap, and what Redis may lose."""
+"""Outgoing webhooks end to end: endpoints over the API, events emitted as posts, deliveries and
+accounts move (app/services/lifecycle.py, accounts.mark_needs_reconnect), signed deliveries to
+a real HTTP receiver on 127.0.0.1 verified with the `standardwebhooks` library, retries with
+backoff, 410 and auto-disabling with a mail to the owner, redelivery, test events, secret
+rotation with overlap, and what Redis may lose."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -17,9 +17,12 @@ from sqlalchemy import select, update
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from app import create_app, queue, tenancy
+from app import create_app, metrics, queue, tenancy
 from app.extensions import db
 from app.models import (
+    Delivery,
+    DeliveryStatus,
+    Post,
     SocialAccount,
     WebhookDelivery,
     WebhookEndpoint,
@@ -27,7 +30,15 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.security import crypto
-from app.services import accounts, webhook_delivery, webhooks
+from app.services import (
+    accounts,
+    audit,
+    deliveries,
+    lifecycle,
+    token_refresh,
+    webhook_delivery,
+    webhooks,
+)
 from tests.fakes.http_server import FakeServer, Request, Response
 from tests.helpers import assert_problem, owner_connection
 from tests.mail import read_mail, text_of
@@ -307,7 +318,7 @@ def test_an_event_rolled_back_with_its_change_is_never_sent(app, client, make_ag
 
 
 def test_post_and_account_services_emit_their_events(
-    app, client, make_agency, invite_user, receiver
+    app, client, make_agency, invite_user, receiver, factory
 ):
     owner = make_agency(brands=0)
     brand = client.post(
@@ -317,18 +328,7 @@ def test_post_and_account_services_emit_their_events(
     ).get_json()["id"]
     customer = invite_user(owner, brand_id=brand, brand_role="client")
     endpoint = create_endpoint(client, owner, receiver.url + HOOK)
-    with app.app_context():
-        tenancy.enter_agency(owner.agency_id)
-        account = SocialAccount(
-            agency_id=owner.agency_id,
-            brand_id=brand,
-            network="mastodon",
-            external_id=uuid.uuid4().hex,
-            handle="brand@example.social",
-        )
-        db.session.add(account)
-        db.session.commit()
-        account_id = account.id
+    account_id = factory.account(owner, brand, handle="brand@example.social")
     posts = f"/v1/brands/{brand}/posts"
     post = client.post(
         posts,
@@ -340,20 +340,28 @@ def test_post_and_account_services_emit_their_events(
         response = client.post(f"{posts}/{post['id']}/{action}", json=body, headers=actor.headers)
         assert response.status_code == 200, response.get_json()
 
+    def tomorrow(days: int = 1) -> str:
+        return (utcnow() + timedelta(days=days)).isoformat()
+
     act(owner, "submit")
     act(owner, "approve")  # the internal step: now the client is asked
     act(customer, "reject", comment="Not like this")
     act(owner, "submit")
     act(owner, "approve")
     act(customer, "approve", comment="Go")
-    act(owner, "schedule", at=(utcnow() + timedelta(days=1)).isoformat())
+    act(owner, "schedule", at=tomorrow())
+    # Moved, taken off the schedule (back to approved: no `post.approved` again), scheduled.
+    act(owner, "reschedule", at=tomorrow(2))
+    act(owner, "unschedule")
+    act(owner, "schedule", at=tomorrow(3))
     # Scheduled content edited: back to review.
     edited = client.patch(f"{posts}/{post['id']}", json={"text": "Hi"}, headers=owner.headers)
     assert edited.status_code == 200, edited.get_json()
+    act(owner, "cancel")  # no event of its own
     with app.app_context():  # the token-refresh job finds the account dead
         tenancy.enter_agency(owner.agency_id)
         dead = db.session.get(SocialAccount, account_id)
-        assert accounts.refresh_account(dead) == "needs_reconnect"
+        assert token_refresh.refresh_account(dead) == "needs_reconnect"
         db.session.commit()
     run_webhook_jobs(app)
 
@@ -367,6 +375,8 @@ def test_post_and_account_services_emit_their_events(
         ("post.approval_requested", "client"),
         ("post.approved", "client"),
         ("post.scheduled", None),
+        ("post.scheduled", None),
+        ("post.scheduled", None),
         ("post.approval_requested", "internal"),
         ("account.needs_reconnect", None),
     ]
@@ -377,10 +387,119 @@ def test_post_and_account_services_emit_their_events(
     scheduled = bodies[6]["data"]["post"]
     assert scheduled["id"] == post["id"] and scheduled["status"] == "scheduled"
     assert scheduled["scheduled_at"] and scheduled["account_ids"] == [account_id]
+    assert bodies[7]["data"]["post"]["scheduled_at"] != scheduled["scheduled_at"]
     assert "secret plans" not in json.dumps(bodies)  # internal notes stay inside
-    assert bodies[8]["data"]["account"]["id"] == account_id
-    assert bodies[8]["data"]["account"]["health"] == "needs_reconnect"
+    assert bodies[10]["data"]["account"]["id"] == account_id
+    assert bodies[10]["data"]["account"]["health"] == "needs_reconnect"
     assert all(b["brand_id"] == brand for b in bodies)
+
+
+def _move(delivery: Delivery, *statuses: DeliveryStatus, **fields: Any) -> None:
+    """Walk a delivery through the lifecycle, as the publishing pipeline does, setting `fields`
+    before its last move (what the move comes with)."""
+    *path, last = statuses
+    for status in path:
+        lifecycle.change_delivery_status(delivery, status)
+    for name, value in fields.items():
+        setattr(delivery, name, value)
+    lifecycle.change_delivery_status(delivery, last)
+
+
+def test_publishing_outcomes_are_emitted_by_moving_through_the_lifecycle(
+    app, client, make_agency, receiver, factory
+):
+    owner = make_agency(brands=1)
+    brand = owner.brands[0]
+    endpoint = create_endpoint(client, owner, receiver.url + HOOK)
+    first = factory.account(owner, brand)
+    second = factory.account(owner, brand)
+    when = utcnow() + timedelta(minutes=5)
+    with factory.in_brand(owner, brand) as rows:
+        post = rows.post([first, second], status="scheduled", scheduled_at=when)
+        for account_id in (first, second):
+            rows.delivery(post, account_id, status="scheduled", scheduled_for=when)
+        lonely = rows.post([first], status="scheduled", scheduled_at=when)
+        rows.delivery(lonely, first, status="scheduled", scheduled_for=when)
+        post_id, lonely_id = post.id, lonely.id
+
+    def settle(post_id: str, *moves: tuple[str, tuple[DeliveryStatus, ...], dict]) -> None:
+        """What the pipeline does: move deliveries, roll the post up, commit."""
+        with app.app_context():
+            tenancy.enter_agency(owner.agency_id)
+            post = db.session.get(Post, post_id)
+            by_account = {d.account_id: d for d in deliveries.deliveries_of(post)}
+            for account_id, statuses, fields in moves:
+                _move(by_account[account_id], *statuses, **fields)
+            deliveries.refresh_post_status(post, actor=audit.SYSTEM)
+            db.session.commit()
+
+    sent = (DeliveryStatus.QUEUED, DeliveryStatus.PUBLISHING)
+    # Claimed and taken by the workers: the post is publishing (nothing to announce yet).
+    settle(post_id, (first, sent, {}), (second, sent, {}))
+    settle(lonely_id, (first, sent, {}))
+    # One goes out, the other's outcome is unknown (a timeout after sending).
+    settle(
+        post_id,
+        (first, (DeliveryStatus.PUBLISHED,), {"external_url": "https://example.social/1"}),
+        (second, (DeliveryStatus.UNKNOWN,), {}),
+    )
+    # The reconciler finds it on the network.
+    settle(post_id, (second, (DeliveryStatus.PUBLISHED,), {}))
+    # The other post fails for good.
+    settle(lonely_id, (first, (DeliveryStatus.FAILED,), {"last_error": "The network said no."}))
+    run_webhook_jobs(app)
+
+    bodies = [verified(r, endpoint["secret"]) for r in receiver.hits(HOOK)]
+    assert [b["type"] for b in bodies] == [
+        "post.unknown",
+        "post.published",
+        "delivery.failed",
+        "post.failed",
+    ]
+    unknown, published, failed_delivery, failed = (b["data"] for b in bodies)
+    assert unknown["post"]["status"] == "unknown"
+    assert {d["account_id"]: d["status"] for d in unknown["deliveries"]} == {
+        first: "published",
+        second: "unknown",
+    }
+    assert published["post"]["status"] == "published" and published["post"]["published_at"]
+    assert [d["status"] for d in published["deliveries"]] == ["published", "published"]
+    assert "https://example.social/1" in [d["external_url"] for d in published["deliveries"]]
+    assert failed_delivery["delivery"]["post_id"] == lonely_id
+    assert failed_delivery["delivery"]["last_error"] == "The network said no."
+    assert failed["post"]["status"] == "failed"
+    assert [d["status"] for d in failed["deliveries"]] == ["failed"]
+
+
+def test_lifecycle_tables_name_only_documented_event_types():
+    tables = [
+        *lifecycle.POST_WEBHOOKS.values(),
+        *lifecycle.PUBLISHING_WEBHOOKS.values(),
+        *lifecycle.DELIVERY_WEBHOOKS.values(),
+    ]
+    assert set(tables) <= webhooks.EVENT_TYPES
+    # Every event type but the account's is emitted by the lifecycle.
+    assert webhooks.EVENT_TYPES - set(tables) == {"account.needs_reconnect"}
+    assert set(lifecycle.PUBLISHING_WEBHOOKS.values()) == webhooks.POST_OUTCOMES
+
+
+def test_an_account_needing_reconnection_is_announced_once(
+    app, client, make_agency, receiver, factory
+):
+    owner = make_agency(brands=1)
+    create_endpoint(client, owner, receiver.url + HOOK)
+    account_id = factory.account(owner, owner.brands[0])
+    with app.app_context():
+        tenancy.enter_agency(owner.agency_id)
+        account = db.session.get(SocialAccount, account_id)
+        # Two deliveries meeting the same dead token, say.
+        assert accounts.mark_needs_reconnect(account, "401 from the network", actor=audit.SYSTEM)
+        assert not accounts.mark_needs_reconnect(account, "401 again", actor=audit.SYSTEM)
+        db.session.commit()
+        assert account.health == "needs_reconnect" and account.last_error == "401 again"
+    run_webhook_jobs(app)
+    [request] = receiver.hits(HOOK)
+    assert json.loads(request.body)["type"] == "account.needs_reconnect"
 
 
 # -- retries ------------------------------------------------------------------------------------
@@ -507,6 +626,41 @@ def test_only_2xx_counts_and_redirects_are_not_followed(app, client, make_agency
     assert receiver.hits("/elsewhere") == []
 
 
+def _failures(reason: str) -> float:
+    return (
+        metrics.REGISTRY.get_sample_value(
+            "relais_webhook_delivery_failures_total", {"reason": reason}
+        )
+        or 0.0
+    )
+
+
+def test_each_failed_attempt_is_counted_by_reason(app, client, make_agency, receiver, database):
+    owner = make_agency(brands=1)
+    create_endpoint(client, owner, receiver.url + HOOK)
+    reasons = ("http_5xx", "http_4xx", "gone", "blocked")
+    before = {reason: _failures(reason) for reason in reasons}
+    receiver.fail_next(HOOK, 503)
+    emit(app, owner.agency_id)
+    run_webhook_jobs(app)
+    receiver.fail_next(HOOK, 404)
+    shift_due(database)
+    with app.app_context():
+        webhook_delivery.enqueue_due()
+    run_webhook_jobs(app)  # the retry, refused too
+    blocked = create_endpoint(client, owner, "http://127.0.0.1:9/h")
+    table = WebhookEndpoint.__table__
+    with owner_connection(database) as connection:  # a target the guard refuses now
+        connection.execute(
+            update(table).where(table.c.id == blocked["id"]).values(url="http://10.9.8.7/h")
+        )
+    receiver.fail_next(HOOK, 410)
+    emit(app, owner.agency_id)
+    run_webhook_jobs(app)
+    grown = {reason: _failures(reason) - before[reason] for reason in reasons}
+    assert grown == {"http_5xx": 1, "http_4xx": 1, "gone": 1, "blocked": 1}
+
+
 def test_a_long_answer_is_not_read_beyond_a_small_cap(app, client, make_agency, receiver):
     owner = make_agency(brands=1)
     endpoint = create_endpoint(client, owner, receiver.url + HOOK)
@@ -618,11 +772,6 @@ def test_an_endpoint_failing_for_days_is_disabled_when_a_delivery_gives_up(
     assert read["enabled"] is False and read["disabled_reason"] == "failing"
     mails = webhook_mails(strict, owner.email)
     assert len(mails) == 1 and "has not accepted any event since" in text_of(mails[0])
-    with strict.app_context():
-        counts = webhook_delivery.failure_counts()
-    assert counts["failed_attempts"] >= 4
-    assert counts["failed_deliveries"] >= 2
-    assert counts["endpoints_disabled_by_failure"] >= 1
 
 
 def test_disabling_by_hand_cancels_what_was_pending(app, client, make_agency):
@@ -795,6 +944,24 @@ def test_secrets_are_read_back_with_the_credentials_keys(app, client, make_agenc
     with app.app_context():
         stored = endpoint_row(database, endpoint["id"]).secrets_encrypted
         assert crypto.decrypt(stored) == {"current": endpoint["secret"], "previous": None}
+
+
+def test_rotate_keys_re_encrypts_signing_secrets(app_config, client, make_agency, receiver):
+    from cryptography.fernet import Fernet
+
+    old_key = app_config["CREDENTIALS_ENCRYPTION_KEYS"][0]
+    new_key = Fernet.generate_key().decode()
+    owner = make_agency(brands=1)
+    endpoint = create_endpoint(client, owner, receiver.url + HOOK)
+    rotating = create_app({**app_config, "CREDENTIALS_ENCRYPTION_KEYS": [new_key, old_key]})
+    result = rotating.test_cli_runner().invoke(args=["accounts", "rotate-keys"])
+    assert "webhook_endpoints: 1" in result.output, result.output
+    # Only the new key left: the endpoint's messages are still signed with its secret.
+    rotated = create_app({**app_config, "CREDENTIALS_ENCRYPTION_KEYS": [new_key]})
+    emit(rotated, owner.agency_id)
+    run_webhook_jobs(rotated)
+    [request] = receiver.hits(HOOK)
+    verified(request, endpoint["secret"])
 
 
 def test_a_replayed_create_shows_the_secret_again_without_storing_it_in_clear(

@@ -14,12 +14,12 @@ from app.api.http import (
     LINK_HEADER_DOC,
     Blueprint,
     check_if_match,
-    idempotent,
     paginate,
     send_etag,
 )
+from app.api.idempotency import idempotent
 from app.auth import permissions
-from app.auth.principal import current_principal
+from app.auth.principal import current_actor, current_principal
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.schemas.common import PageArgsSchema
 from app.schemas.webhooks import (
@@ -135,7 +135,9 @@ class WebhookEndpoints(MethodView):
         """
         principal = current_principal()
         permissions.require(principal, "webhooks.manage")
-        created = webhooks.create_endpoint(principal.agency_id, data, created_by=principal.user_id)
+        created = webhooks.create_endpoint(
+            principal.agency_id, data, created_by=principal.user_id, actor=current_actor()
+        )
         send_etag(created.endpoint)
         return _with_secret(created)
 
@@ -168,7 +170,7 @@ class WebhookEndpointById(MethodView):
         """
         endpoint = _endpoint_or_404(endpoint_id)
         check_if_match(endpoint)
-        webhooks.update_endpoint(endpoint, changes)
+        webhooks.update_endpoint(endpoint, changes, actor=current_actor())
         send_etag(endpoint)
         return endpoint
 
@@ -179,7 +181,7 @@ class WebhookEndpointById(MethodView):
 
         With its delivery log; what it had still to receive is not sent.
         """
-        webhooks.delete_endpoint(_endpoint_or_404(endpoint_id))
+        webhooks.delete_endpoint(_endpoint_or_404(endpoint_id), actor=current_actor())
 
 
 @blp.route("/<id(whk):endpoint_id>/rotate-secret")
@@ -195,7 +197,9 @@ class WebhookEndpointSecretRotation(MethodView):
         new secret at any time in between; then only the new one signs.
         """
         endpoint = _endpoint_or_404(endpoint_id)
-        secret = webhooks.rotate_secret(endpoint, data.get("overlap_seconds"))
+        secret = webhooks.rotate_secret(
+            endpoint, data.get("overlap_seconds"), actor=current_actor()
+        )
         send_etag(endpoint)
         return _with_secret(webhooks.EndpointWithSecret(endpoint, secret))
 
@@ -211,7 +215,7 @@ class WebhookEndpointTest(MethodView):
         A `webhook.test` event, to this endpoint only, whatever its filters; follow the
         delivery in the endpoint's delivery log.
         """
-        return webhooks.send_test(_endpoint_or_404(endpoint_id))
+        return webhooks.send_test(_endpoint_or_404(endpoint_id), actor=current_actor())
 
 
 @blp.route("/<id(whk):endpoint_id>/deliveries")
@@ -242,4 +246,4 @@ class WebhookDeliveryRedelivery(MethodView):
         As a new delivery with attempts of its own, and the same `webhook-id`, so a receiver
         that got it the first time can tell.
         """
-        return webhooks.redeliver(_endpoint_or_404(endpoint_id), delivery_id)
+        return webhooks.redeliver(_endpoint_or_404(endpoint_id), delivery_id, actor=current_actor())

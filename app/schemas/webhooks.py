@@ -5,9 +5,10 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.fields import Text
 from app.models import DisabledReason, WebhookDeliveryStatus, WebhookEventType
 from app.models.webhook import TEST_EVENT_TYPE
-from app.schemas.common import HttpUrl, Id, PageArgsSchema, Text, page_schema
+from app.schemas.common import HttpUrl, Id, PageArgsSchema, page_schema
 
 EVENT_TYPES = [t.value for t in WebhookEventType]
 MAX_OVERLAP_SECONDS = 7 * 86400

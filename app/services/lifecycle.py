@@ -20,6 +20,11 @@ Every change of a status goes through `change_status` (posts) or `change_deliver
 record the post's change in its activity (`record_post_event`). Actions keep their own, narrower
 rules where a move is allowed only from some statuses (submitting takes drafts only, though
 approved content also goes back to review when edited) and explain them in their own words.
+
+What the agency's webhook endpoints hear of posts and deliveries is emitted here, and only here,
+from what these functions record (POST_WEBHOOKS, PUBLISHING_WEBHOOKS, DELIVERY_WEBHOOKS): a
+service that moves a post through this module, or the publishing pipeline rolling deliveries up,
+announces it without a line of its own.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from app import tenancy
 from app.errors import Conflict
 from app.models import ApprovalMode, Brand, Delivery, DeliveryStatus, Post, PostStatus
 from app.models.base import utcnow
-from app.services import audit
+from app.services import audit, webhooks
 
 
 def _values(*statuses: PostStatus | DeliveryStatus) -> frozenset[str]:
@@ -182,15 +187,29 @@ def change_status(
     """Move `post` to `to` (409 if the lifecycle does not allow it) and record `event`, with
     `data`, in its activity. The caller commits."""
     require_transition(post, to)
+    moved_from = post.status
     post.status = to.value
     post.updated_at = utcnow()
-    record_post_event(post, event, data, actor=actor)
+    _record(post, event, data, actor=actor, moved_from=moved_from)
 
 
 def record_post_event(
     post: Post, action: str, data: dict[str, Any] | None = None, *, actor: audit.Actor
 ) -> None:
-    """One audit event on a post: what its activity feed (`…/posts/{id}/activity`) reads."""
+    """One audit event on a post: what its activity feed (`…/posts/{id}/activity`) reads. A
+    step that keeps the post's status (the internal approval handing it to the client) is
+    announced to webhooks by its action (POST_WEBHOOKS)."""
+    _record(post, action, data, actor=actor, moved_from=None)
+
+
+def _record(
+    post: Post,
+    action: str,
+    data: dict[str, Any] | None,
+    *,
+    actor: audit.Actor,
+    moved_from: str | None,
+) -> None:
     audit.record(
         action,
         actor=actor,
@@ -200,6 +219,56 @@ def record_post_event(
         target_id=post.id,
         data=data or {},
     )
+    event_type = post_webhook(action, post.status, moved_from)
+    if event_type is not None:
+        webhooks.emit_for_post(event_type, post, **_webhook_details(event_type, post, data or {}))
+
+
+# -- what webhooks hear of posts ------------------------------------------------------------------
+# The event types of app/models/webhook.py, emitted from `change_status` and `record_post_event`
+# (the body carries the post as it is after the step; set its fields before moving it).
+
+# People's steps, by the action recorded and the status the post is in after it.
+POST_WEBHOOKS: dict[tuple[str, PostStatus], str] = {
+    # Asked for the internal review: submitted (or resubmitted after a rejection), or returned to
+    # review because approved content changed.
+    ("post.submitted", PostStatus.IN_REVIEW): "post.approval_requested",
+    ("post.returned_to_review", PostStatus.IN_REVIEW): "post.approval_requested",
+    # The internal approval, where the client approves too: still in review, now the client's.
+    ("post.approved", PostStatus.IN_REVIEW): "post.approval_requested",
+    # The last step's approval (the internal one, or the client's).
+    ("post.approved", PostStatus.APPROVED): "post.approved",
+    ("post.rejected", PostStatus.REJECTED): "post.rejected",
+    # Scheduled, moved to another instant, queued or published now (deliveries.plan_deliveries).
+    ("post.scheduled", PostStatus.SCHEDULED): "post.scheduled",
+}
+
+# The outcomes of publishing, by the status the deliveries roll up to
+# (deliveries.refresh_post_status), whatever the action recorded: announced once, on the move.
+PUBLISHING_WEBHOOKS: dict[PostStatus, str] = {
+    PostStatus.PUBLISHED: "post.published",
+    PostStatus.PARTIALLY_PUBLISHED: "post.partially_published",
+    PostStatus.FAILED: "post.failed",
+    PostStatus.UNKNOWN: "post.unknown",
+}
+
+
+def post_webhook(action: str, status: str, moved_from: str | None) -> str | None:
+    """The event type endpoints receive for `action` leaving a post in `status` (`moved_from`:
+    its status before, when the step moved it), or None."""
+    if moved_from is not None and moved_from != status and status in PUBLISHING_WEBHOOKS:
+        return PUBLISHING_WEBHOOKS[PostStatus(status)]
+    return POST_WEBHOOKS.get((action, PostStatus(status)))
+
+
+def _webhook_details(event_type: str, post: Post, data: dict[str, Any]) -> dict[str, Any]:
+    """What a review event says beside the post: the step that now waits, or the step that
+    decided and the reviewer's comment."""
+    if event_type == "post.approval_requested":
+        return {"stage": post.approval_stage}
+    if event_type in ("post.approved", "post.rejected"):
+        return {"stage": data.get("stage"), "comment": data.get("comment")}
+    return {}
 
 
 def _reviews(brand: Brand) -> bool:
@@ -243,13 +312,32 @@ PENDING_DELIVERY = _values(DeliveryStatus.SCHEDULED)
 DELIVERY_IN_FLIGHT = _values(DeliveryStatus.QUEUED, DeliveryStatus.PUBLISHING)
 
 
+# What webhooks hear of a delivery, by the status it moves to (its post's own events come from
+# the roll-up): one account's delivery failing for good, even when the others went out.
+DELIVERY_WEBHOOKS: dict[DeliveryStatus, str] = {
+    DeliveryStatus.FAILED: "delivery.failed",
+}
+
+
 def change_delivery_status(delivery: Delivery, to: DeliveryStatus) -> None:
     """Move `delivery` to `to` (409 if the lifecycle does not allow it). The caller rolls the
-    post's status up (`deliveries.refresh_post_status`) and commits."""
+    post's status up (`deliveries.refresh_post_status`) and commits. Set what the move comes
+    with (`last_error`, `external_url`) first: webhooks hear of the delivery as it is now."""
     if (delivery.status, to) not in DELIVERY_TRANSITIONS:
         raise Conflict(f"A delivery cannot go from '{delivery.status}' to '{to.value}'.")
+    moved_from = delivery.status
     delivery.status = to.value
     delivery.updated_at = utcnow()
+    announce_delivery(delivery, moved_from)
+
+
+def announce_delivery(delivery: Delivery, moved_from: str) -> None:
+    """Emit what webhooks hear of `delivery` having moved from `moved_from` to its status
+    (DELIVERY_WEBHOOKS). `change_delivery_status` calls it; code that moves deliveries by a
+    statement (a compare-and-set) calls it for each row it moved, once the row is reloaded."""
+    event_type = DELIVERY_WEBHOOKS.get(DeliveryStatus(delivery.status))
+    if event_type is not None and moved_from != delivery.status:
+        webhooks.emit_for_delivery(event_type, delivery)
 
 
 def roll_up(statuses: Iterable[str]) -> PostStatus | None:

@@ -14,7 +14,8 @@
 - The database is the source of truth: the first attempt is enqueued when the event's
   transaction commits; retries, and whatever Redis lost, are enqueued by `enqueue_due`, a
   periodic sweep, when due. A job that runs twice, or late, finds nothing to claim.
-- `failure_counts()`: failed attempts and deliveries, and disabled endpoints, for metrics.
+- Each failed attempt is counted in `relais_webhook_delivery_failures_total`, by reason
+  (app/metrics.py), never by endpoint.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ from flask import current_app
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from standardwebhooks import Webhook
 
-from app import queue, tenancy
+from app import metrics, queue, tenancy
 from app.extensions import db
 from app.models import (
-    Agency,
     AgencyMembership,
     AgencyRole,
     DisabledReason,
@@ -130,6 +130,7 @@ def enqueue(agency_id: str, delivery_id: str) -> None:
         )
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.DISPATCHER)
 def enqueue_due(*, now: datetime | None = None, batch: int = 1000) -> int:
     """Enqueue what is due and not on the queue: retries whose time has come, first attempts
     whose job Redis lost, deliveries a dead worker claimed. Returns how many."""
@@ -177,11 +178,14 @@ def enqueue_due(*, now: datetime | None = None, batch: int = 1000) -> int:
 
 @dataclass(frozen=True)
 class Attempt:
-    """What one request came to: a status code (None: no answer) and, unless 2xx, why not."""
+    """What one request came to: a status code (None: no answer) and, unless 2xx, why not
+    (`error` for people, `reason` for the metrics: one of metrics.WEBHOOK_FAILURE_REASONS, or
+    None when the request was not made for a reason of ours)."""
 
     status_code: int | None
     error: str | None
     retry_after: float | None = None
+    reason: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -201,11 +205,11 @@ def deliver(agency_id: str, delivery_id: str) -> str:
 
 def _deliver(agency_id: str, delivery_id: str) -> str:
     now = utcnow()
+    # Under the agency entered: another agency's delivery id matches no row.
     claimed = db.session.execute(
-        update(WebhookDelivery)
+        tenancy.scoped_update(WebhookDelivery)
         .where(
             WebhookDelivery.id == delivery_id,
-            WebhookDelivery.agency_id == agency_id,
             or_(
                 and_(WebhookDelivery.status == _PENDING, WebhookDelivery.next_attempt_at <= now),
                 and_(
@@ -268,7 +272,7 @@ class Claim:
         if status != WebhookDeliveryStatus.PENDING:
             values.setdefault("next_attempt_at", None)
         result = db.session.execute(
-            update(WebhookDelivery)
+            tenancy.scoped_update(WebhookDelivery)
             .where(
                 WebhookDelivery.id == self.delivery.id,
                 WebhookDelivery.status == _SENDING,
@@ -302,11 +306,12 @@ def send(url: str, message_id: str, body: str, secrets: list[str]) -> Attempt:
         ):
             excerpt = _read_capped(answer, deadline=time.monotonic() + timeout)
     except outbound.TargetRefused as exc:
-        return Attempt(None, f"Refused by the outbound guard: {exc}")
+        return Attempt(None, f"Refused by the outbound guard: {exc}", reason="blocked")
     except httpx.TimeoutException:
-        return Attempt(None, f"No answer within {timeout:g} s.")
+        return Attempt(None, f"No answer within {timeout:g} s.", reason="timeout")
     except httpx.HTTPError as exc:
-        return Attempt(None, f"Could not reach the endpoint: {type(exc).__name__}: {exc}"[:500])
+        problem = f"Could not reach the endpoint: {type(exc).__name__}: {exc}"[:500]
+        return Attempt(None, problem, reason="connection")
     if 200 <= answer.status_code < 300:
         return Attempt(answer.status_code, None)
     problem = f"HTTP {answer.status_code}"
@@ -314,7 +319,12 @@ def send(url: str, message_id: str, body: str, secrets: list[str]) -> Attempt:
         problem += f" (a redirect to {answer.headers.get('location', '?')[:300]}, not followed)"
     if excerpt:
         problem += f": {excerpt}"
-    return Attempt(answer.status_code, problem, _retry_after(answer))
+    return Attempt(
+        answer.status_code,
+        problem,
+        _retry_after(answer),
+        reason=metrics.webhook_failure_reason(answer.status_code),
+    )
 
 
 def _read_capped(answer: httpx.Response, *, deadline: float) -> str:
@@ -372,6 +382,8 @@ def _record(claim: Claim, attempt: Attempt, now: datetime, *, endpoint_failed: b
             _endpoint_failed(delivery.endpoint_id, now)
     db.session.commit()
     _log(delivery, outcome, attempt)
+    if not attempt.succeeded and attempt.reason is not None:
+        metrics.webhook_failed(attempt.reason)
     return outcome
 
 
@@ -379,7 +391,7 @@ def _update_endpoint(endpoint_id: str, **values: Any) -> None:
     # Statements, not the loaded row: deliveries of one endpoint finish in parallel workers.
     # Delivery statistics leave `version` alone (the ETag is for what people edit).
     db.session.execute(
-        update(WebhookEndpoint)
+        tenancy.scoped_update(WebhookEndpoint)
         .where(WebhookEndpoint.id == endpoint_id)
         .values(**values)
         .execution_options(synchronize_session=False)
@@ -431,7 +443,7 @@ def disable(endpoint_id: str, reason: DisabledReason, *, now: datetime) -> bool:
     """Disable an enabled endpoint (the caller commits): its pending deliveries are cancelled,
     and the agency's owners are told by mail. False if it was disabled already."""
     changed = db.session.execute(
-        update(WebhookEndpoint)
+        tenancy.scoped_update(WebhookEndpoint)
         .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled.is_(True))
         .values(
             enabled=False,
@@ -449,11 +461,11 @@ def disable(endpoint_id: str, reason: DisabledReason, *, now: datetime) -> bool:
     webhooks.cancel_pending(endpoint_id)
     audit.record(
         "webhook_endpoint.disabled",
+        actor=audit.SYSTEM,
         agency_id=endpoint.agency_id,
         target_type="webhook_endpoint",
         target_id=endpoint.id,
         data={"reason": reason.value},
-        actor_type="system",
     )
     _tell_owners(endpoint, reason)
     log.warning(
@@ -469,7 +481,7 @@ _REASONS = {
 
 
 def _tell_owners(endpoint: WebhookEndpoint, reason: DisabledReason) -> None:
-    agency = db.session.get(Agency, endpoint.agency_id)
+    agency = tenancy.current_agency()
     owners = db.session.execute(
         tenancy.scoped_select(AgencyMembership, User.email, User.name)
         .select_from(AgencyMembership)
@@ -484,7 +496,7 @@ def _tell_owners(endpoint: WebhookEndpoint, reason: DisabledReason) -> None:
             to=email,
             context={
                 "name": name,
-                "agency_name": agency.name if agency else "",
+                "agency_name": agency.name,
                 "url": endpoint.url,
                 "endpoint_id": endpoint.id,
                 "reason": _REASONS[reason].format(since=since),
@@ -495,6 +507,7 @@ def _tell_owners(endpoint: WebhookEndpoint, reason: DisabledReason) -> None:
 # -- housekeeping -------------------------------------------------------------------------------
 
 
+@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
 def purge_old(*, now: datetime | None = None) -> int:
     """Forget events (and their delivery logs) older than WEBHOOK_LOG_RETENTION_DAYS, unless
     one of their deliveries is still being attempted. Returns how many events."""
@@ -511,39 +524,3 @@ def purge_old(*, now: datetime | None = None) -> int:
         )
         db.session.commit()
     return result.rowcount or 0
-
-
-def failure_counts() -> dict[str, int]:
-    """Across agencies, for metrics: attempts that failed, deliveries that ran out of attempts
-    (or met a 410), and endpoints disabled by failure."""
-    with tenancy.system_scope():
-        # Every attempt failed but the last one of a delivery that succeeded.
-        attempts, succeeded = db.session.execute(
-            select(
-                func.coalesce(func.sum(WebhookDelivery.attempts), 0),
-                func.count().filter(
-                    WebhookDelivery.status == WebhookDeliveryStatus.SUCCEEDED.value
-                ),
-            )
-        ).one()
-        failed_deliveries = db.session.scalar(
-            select(func.count())
-            .select_from(WebhookDelivery)
-            .where(WebhookDelivery.status == WebhookDeliveryStatus.FAILED.value)
-        )
-        disabled = db.session.scalar(
-            select(func.count())
-            .select_from(WebhookEndpoint)
-            .where(
-                WebhookEndpoint.enabled.is_(False),
-                WebhookEndpoint.disabled_reason.in_(
-                    [DisabledReason.GONE.value, DisabledReason.FAILING.value]
-                ),
-            )
-        )
-        db.session.commit()
-    return {
-        "failed_attempts": int(attempts) - int(succeeded),
-        "failed_deliveries": int(failed_deliveries or 0),
-        "endpoints_disabled_by_failure": int(disabled or 0),
-    }

@@ -25,12 +25,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, event, update
+from sqlalchemy import Select, event
 from sqlalchemy.orm import Session
 
 from app import tenancy
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
+from app.fields import dump_datetime
 from app.ids import PREFIXES, new_id
 from app.models import (
     Brand,
@@ -46,7 +47,6 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.webhook import TEST_EVENT_TYPE
-from app.schemas.common import dump_datetime
 from app.security import crypto
 from app.services import audit
 
@@ -67,12 +67,21 @@ def emit(
     `data` must be JSON (ids, strings, numbers, RFC 3339 instants): it is the `data` of the
     body. Returns the event, or None when no endpoint takes it (nothing is written then).
     """
+    endpoints = _endpoints_taking(event_type, agency_id, brand_id)
+    if not endpoints:
+        return None
+    return _record(event_type, agency_id, brand_id, data, endpoints)
+
+
+def _endpoints_taking(
+    event_type: str, agency_id: str, brand_id: str | None
+) -> list[WebhookEndpoint]:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     # The agency's endpoints, whoever the caller is: an editor's change of one brand reaches
     # endpoints that the editor could not read.
     scope = tenancy.TenantScope(agency_id=agency_id)
-    endpoints = [
+    return [
         endpoint
         for endpoint in db.session.scalars(
             tenancy.scoped_select(WebhookEndpoint, scope=scope)
@@ -81,9 +90,6 @@ def emit(
         )
         if takes(endpoint, event_type, brand_id)
     ]
-    if not endpoints:
-        return None
-    return _record(event_type, agency_id, brand_id, data, endpoints)
 
 
 def takes(endpoint: WebhookEndpoint, event_type: str, brand_id: str | None) -> bool:
@@ -94,15 +100,36 @@ def takes(endpoint: WebhookEndpoint, event_type: str, brand_id: str | None) -> b
     return endpoint.brand_ids is None or brand_id is None or brand_id in endpoint.brand_ids
 
 
+# The events that settle a post's publishing: their `data` lists the post's deliveries too.
+POST_OUTCOMES = frozenset(
+    {
+        WebhookEventType.POST_PUBLISHED.value,
+        WebhookEventType.POST_PARTIALLY_PUBLISHED.value,
+        WebhookEventType.POST_FAILED.value,
+        WebhookEventType.POST_UNKNOWN.value,
+    }
+)
+
+
 def emit_for_post(event_type: str, post: Post, **extra: Any) -> WebhookEvent | None:
     """`emit` about a post: `data` is `{"post": {…}}` plus `extra` (e.g. the review `stage`
-    and `comment`, or the post's `deliveries` once published)."""
-    return emit(
-        event_type,
-        agency_id=post.agency_id,
-        brand_id=post.brand_id,
-        data={"post": post_data(post), **_jsonable(extra)},
-    )
+    and `comment`), and, for the outcomes of its publishing (POST_OUTCOMES), its `deliveries`.
+
+    Posts emit from one place, app/services/lifecycle.py, as they move; other code moves them
+    through the lifecycle rather than calling this."""
+    endpoints = _endpoints_taking(event_type, post.agency_id, post.brand_id)
+    if not endpoints:
+        return None  # nothing is read to build a body no one takes
+    if event_type in POST_OUTCOMES:
+        extra.setdefault("deliveries", _deliveries_of(post))
+    data = {"post": post_data(post), **_jsonable(extra)}
+    return _record(event_type, post.agency_id, post.brand_id, data, endpoints)
+
+
+def _deliveries_of(post: Post) -> list[Delivery]:
+    scope = tenancy.TenantScope(agency_id=post.agency_id)
+    stmt = tenancy.scoped_select(Delivery, scope=scope).where(Delivery.post_id == post.id)
+    return list(db.session.scalars(stmt.order_by(Delivery.id)))
 
 
 def emit_for_account(event_type: str, account: SocialAccount, **extra: Any) -> WebhookEvent | None:
@@ -279,7 +306,7 @@ def new_secret() -> str:
 
 
 def create_endpoint(
-    agency_id: str, data: dict[str, Any], *, created_by: str | None
+    agency_id: str, data: dict[str, Any], *, created_by: str | None, actor: audit.Actor
 ) -> EndpointWithSecret:
     brand_ids = _checked_brand_ids(data.get("brand_ids"))
     url = _checked_url(data["url"])
@@ -303,12 +330,14 @@ def create_endpoint(
         endpoint.disabled_at = now
     db.session.add(endpoint)
     db.session.flush()
-    _audit(endpoint, "webhook_endpoint.created", {"url": url, "events": endpoint.events})
+    _audit(endpoint, "webhook_endpoint.created", {"url": url, "events": endpoint.events}, actor)
     db.session.commit()
     return EndpointWithSecret(endpoint, secret)
 
 
-def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> WebhookEndpoint:
+def update_endpoint(
+    endpoint: WebhookEndpoint, changes: dict[str, Any], *, actor: audit.Actor
+) -> WebhookEndpoint:
     if not changes:
         return endpoint
     if "url" in changes:
@@ -334,19 +363,21 @@ def update_endpoint(endpoint: WebhookEndpoint, changes: dict[str, Any]) -> Webho
             cancel_pending(endpoint.id)
     endpoint.updated_at = now
     endpoint.version += 1
-    _audit(endpoint, "webhook_endpoint.updated", {"fields": sorted(changes)})
+    _audit(endpoint, "webhook_endpoint.updated", {"fields": sorted(changes)}, actor)
     db.session.commit()
     return endpoint
 
 
-def delete_endpoint(endpoint: WebhookEndpoint) -> None:
+def delete_endpoint(endpoint: WebhookEndpoint, *, actor: audit.Actor) -> None:
     """The endpoint, its delivery log and whatever it had still to send."""
-    _audit(endpoint, "webhook_endpoint.deleted", {"url": endpoint.url})
+    _audit(endpoint, "webhook_endpoint.deleted", {"url": endpoint.url}, actor)
     db.session.delete(endpoint)
     db.session.commit()
 
 
-def rotate_secret(endpoint: WebhookEndpoint, overlap_seconds: int | None) -> str:
+def rotate_secret(
+    endpoint: WebhookEndpoint, overlap_seconds: int | None, *, actor: audit.Actor
+) -> str:
     """A new secret, returned this once; the previous one keeps signing, beside it, for
     `overlap_seconds` (WEBHOOK_SECRET_OVERLAP_SECONDS if None; 0 ends it at once). Only the
     secret being replaced is kept: rotating again during an overlap drops the older one."""
@@ -366,7 +397,7 @@ def rotate_secret(endpoint: WebhookEndpoint, overlap_seconds: int | None) -> str
     )
     endpoint.updated_at = now
     endpoint.version += 1
-    _audit(endpoint, "webhook_endpoint.secret_rotated", {"overlap_seconds": overlap_seconds})
+    _audit(endpoint, "webhook_endpoint.secret_rotated", {"overlap_seconds": overlap_seconds}, actor)
     db.session.commit()
     return secret
 
@@ -382,7 +413,7 @@ def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     return found
 
 
-def send_test(endpoint: WebhookEndpoint) -> WebhookDelivery:
+def send_test(endpoint: WebhookEndpoint, *, actor: audit.Actor) -> WebhookDelivery:
     """A `webhook.test` event for this endpoint alone, whatever its filters."""
     _require_enabled(endpoint, "send it a test event")
     now = utcnow()
@@ -397,12 +428,14 @@ def send_test(endpoint: WebhookEndpoint) -> WebhookDelivery:
         [],
     )
     delivery = _new_delivery(test_event, endpoint.id, now=now)
-    _audit(endpoint, "webhook_endpoint.tested", {"event_id": test_event.id})
+    _audit(endpoint, "webhook_endpoint.tested", {"event_id": test_event.id}, actor)
     db.session.commit()
     return delivery
 
 
-def redeliver(endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDelivery:
+def redeliver(
+    endpoint: WebhookEndpoint, delivery_id: str, *, actor: audit.Actor
+) -> WebhookDelivery:
     """Send a past delivery's event again, as a new delivery with attempts of its own (and the
     same `webhook-id`, so a receiver that got it already can tell)."""
     original = get_delivery_or_404(endpoint, delivery_id)
@@ -413,7 +446,7 @@ def redeliver(endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDelivery:
         tenancy.scoped_select(WebhookEvent).where(WebhookEvent.id == original.event_id)
     ).one()
     delivery = _new_delivery(webhook_event, endpoint.id, now=utcnow(), redelivery_of=original.id)
-    _audit(endpoint, "webhook_endpoint.redelivered", {"delivery_id": original.id})
+    _audit(endpoint, "webhook_endpoint.redelivered", {"delivery_id": original.id}, actor)
     db.session.commit()
     return delivery
 
@@ -439,7 +472,7 @@ def deliveries_statement(endpoint: WebhookEndpoint, args: dict[str, Any]) -> Sel
 def cancel_pending(endpoint_id: str) -> int:
     """What a disabled endpoint had still to receive is not sent (redeliver it once enabled)."""
     result = db.session.execute(
-        update(WebhookDelivery)
+        tenancy.scoped_update(WebhookDelivery)
         .where(
             WebhookDelivery.endpoint_id == endpoint_id,
             WebhookDelivery.status == WebhookDeliveryStatus.PENDING.value,
@@ -495,9 +528,12 @@ def _normalized_events(events: list[str] | None) -> list[str] | None:
     return None if events is None else sorted(set(events))
 
 
-def _audit(endpoint: WebhookEndpoint, action: str, data: dict[str, Any]) -> None:
+def _audit(
+    endpoint: WebhookEndpoint, action: str, data: dict[str, Any], actor: audit.Actor
+) -> None:
     audit.record(
         action,
+        actor=actor,
         agency_id=endpoint.agency_id,
         target_type="webhook_endpoint",
         target_id=endpoint.id,

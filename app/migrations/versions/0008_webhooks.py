@@ -2,8 +2,8 @@
 
 All three are tenant-owned (agency_id), with Row-Level Security forced like every other.
 
-Revision ID: 0007_webhooks
-Revises: 0006
+Revision ID: 0008_webhooks
+Revises: 0007
 Create Date: 2026-12-02 09:40:17
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import app.models.base
 from app.migrations import drop_tenant_policy_sql, tenant_policy_sql
 
-revision = "0007_webhooks"
-down_revision = "0006"
+revision = "0008_webhooks"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
