@@ -98,10 +98,17 @@ def test_schedulable_statuses_come_from_the_table():
 
 
 @pytest.mark.parametrize(("source", "target"), sorted(DELIVERY_TRANSITIONS), ids=lambda s: s.value)
-def test_every_delivery_move_in_the_table_is_allowed(source, target):
+def test_every_delivery_move_in_the_table_is_allowed(source, target, monkeypatch):
+    announced: list[str] = []
+    monkeypatch.setattr(
+        lifecycle.webhooks, "emit_for_delivery", lambda event_type, _: announced.append(event_type)
+    )
     delivery = Delivery(status=source.value)
     lifecycle.change_delivery_status(delivery, target)
     assert delivery.status == target.value and delivery.updated_at is not None
+    # A move to a status webhooks hear of announces it (tests/test_webhooks.py sends it).
+    expected = lifecycle.DELIVERY_WEBHOOKS.get(target) if source != target else None
+    assert announced == ([expected] if expected else [])
 
 
 @pytest.mark.parametrize(
