@@ -34,7 +34,7 @@ from flask import current_app
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from standardwebhooks import Webhook
 
-from app import metrics, queue, tenancy
+from app import logs, metrics, queue, tenancy
 from app.extensions import db
 from app.models import (
     AgencyMembership,
@@ -197,7 +197,8 @@ def deliver(agency_id: str, delivery_id: str) -> str:
     `cancelled`, `skipped`). A delivery of another agency than `agency_id` is not touched."""
     tenancy.enter_agency(agency_id)
     try:
-        return _deliver(agency_id, delivery_id)
+        with logs.bound():  # what _deliver binds ends with it
+            return _deliver(agency_id, delivery_id)
     finally:
         db.session.rollback()
         tenancy.set_scope(tenancy.NO_SCOPE)
@@ -228,6 +229,7 @@ def _deliver(agency_id: str, delivery_id: str) -> str:
     if delivery is None:
         return "skipped"  # its endpoint was deleted since the claim
     claim = Claim(delivery, now)
+    logs.bind(endpoint_id=delivery.endpoint_id, event_id=delivery.event_id)
     endpoint = _scoped_one(WebhookEndpoint, delivery.endpoint_id)
     webhook_event = _scoped_one(WebhookEvent, delivery.event_id)
     if endpoint is None or webhook_event is None:
