@@ -6,7 +6,9 @@
   each delivery is enqueued (`workers.jobs.webhooks.deliver_webhook`, queue `webhooks`); if it
   rolls back, nothing was sent. No endpoint takes it: nothing is written at all.
   `emit_for_post`, `emit_for_account` and `emit_for_delivery` build `data` from a row, so that
-  every event about a post (an account, a publishing delivery) carries the same shape.
+  every event about a post (an account, a publishing delivery) carries the same shape. Posts
+  and deliveries are announced by app/services/lifecycle.py as they move (its tables map what
+  it records to event types), accounts by `accounts.mark_needs_reconnect`.
 - The body every endpoint receives (documented as `WebhookEvent` in the spec):
   `{"id", "type", "timestamp", "agency_id", "brand_id", "data"}`; `id` is also the
   `webhook-id` header, the same on every attempt and redelivery, for receivers to dedupe.
