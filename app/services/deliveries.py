@@ -176,8 +176,7 @@ _FRESH_SCHEDULE = {
     "last_status_code": None,
 }
 _STARTED = (
-    "Publishing of this post has started; it can no longer be changed, rescheduled or "
-    "unscheduled."
+    "Publishing of this post has started; it can no longer be changed, rescheduled or unscheduled."
 )
 
 
