@@ -12,6 +12,7 @@ post_import) do.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from app import tenancy
 from app.errors import Conflict, ValidationFailed
@@ -19,6 +20,7 @@ from app.extensions import db
 from app.models import (
     AccountHealth,
     Delivery,
+    DeliveryAttempt,
     DeliveryStatus,
     Media,
     Post,
@@ -35,6 +37,27 @@ _CANNOT_POST = {AccountHealth.NEEDS_RECONNECT.value, AccountHealth.REVOKED.value
 def deliveries_of(post: Post) -> list[Delivery]:
     stmt = tenancy.scoped_select(Delivery).where(Delivery.post_id == post.id)
     return list(db.session.scalars(stmt.order_by(Delivery.id)))
+
+
+# The tries shown with each delivery (the latest ones).
+ATTEMPTS_SHOWN = 20
+
+
+def with_attempt_log(page: list[Delivery]) -> list[dict[str, Any]]:
+    """The deliveries of a page as the API shows them: their columns, and `attempt_log`, the
+    latest ATTEMPTS_SHOWN tries of each, oldest first (one query for the page)."""
+    logs: dict[str, list[DeliveryAttempt]] = {d.id: [] for d in page}
+    if logs:
+        rows = db.session.scalars(
+            tenancy.scoped_select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_(list(logs)))
+            .order_by(DeliveryAttempt.delivery_id, DeliveryAttempt.id.desc())
+        )
+        for row in rows:
+            if len(logs[row.delivery_id]) < ATTEMPTS_SHOWN:
+                logs[row.delivery_id].append(row)
+    columns = [c.key for c in Delivery.__table__.columns]
+    return [{**{c: getattr(d, c) for c in columns}, "attempt_log": logs[d.id][::-1]} for d in page]
 
 
 def refresh_post_status(post: Post, *, actor: audit.Actor) -> PostStatus | None:
