@@ -147,7 +147,7 @@ def plan_deliveries(post: Post, when: datetime, *, actor: audit.Actor) -> list[D
     if any(d.status not in lifecycle.PENDING_DELIVERY for d in existing.values()):
         raise Conflict(_STARTED)
     targets = set(post.account_ids)
-    _remove_pending([d.id for a, d in existing.items() if a not in targets])
+    _remove_pending([d for a, d in existing.items() if a not in targets])
     moving = [d.id for a, d in existing.items() if a in targets]
     if moving:
         moved = db.session.execute(
@@ -203,24 +203,22 @@ _STARTED = (
 )
 
 
-def _remove_pending(delivery_ids: list[str]) -> None:
+def _remove_pending(gone: list[Delivery]) -> None:
     """Delete these deliveries, all still pending, or refuse (409) if a job took one."""
-    if not delivery_ids:
+    if not gone:
         return
     removed = db.session.execute(
         tenancy.scoped_delete(Delivery)
         .where(
-            Delivery.id.in_(delivery_ids),
+            Delivery.id.in_([d.id for d in gone]),
             Delivery.status.in_(sorted(lifecycle.PENDING_DELIVERY)),
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    if removed != len(delivery_ids):
+    if removed != len(gone):
         raise Conflict(_STARTED)
-    for delivery_id in delivery_ids:
-        gone = db.session.get(Delivery, delivery_id)
-        if gone is not None:
-            db.session.expunge(gone)
+    for delivery in gone:
+        db.session.expunge(delivery)
 
 
 def withdraw_pending(post: Post) -> int:
@@ -231,7 +229,7 @@ def withdraw_pending(post: Post) -> int:
         for d in current
     ):
         raise Conflict(_STARTED)
-    pending = [d.id for d in current if d.status in lifecycle.PENDING_DELIVERY]
+    pending = [d for d in current if d.status in lifecycle.PENDING_DELIVERY]
     _remove_pending(pending)
     post.scheduled_at = None
     return len(pending)
