@@ -33,13 +33,38 @@ def refuse_to_start_misconfigured() -> None:
     try:
         refuse_unsafe_database(context.app().config)
         _checked = True
-        from app.networks import load_all
-
-        load_all()  # once, here, rather than in each forked publish job
+        _prepare_for_jobs()
     except UnsafeConfiguration as exc:
         raise SystemExit(f"[relais] worker {exc}") from None
     except (RuntimeError, ValueError) as exc:  # create_app's other refusals (e.g. a bad key)
         raise SystemExit(f"[relais] worker refusing to start: {exc}") from None
+
+
+def _prepare_for_jobs() -> None:
+    """What every job would otherwise redo after its fork, done once in the parent: the
+    imports of the jobs' services and of the network connectors (atproto alone takes seconds
+    on a busy machine; httpx imports its transport, httpcore, at its first request), and the
+    ORM's mapper configuration. Each was tens of milliseconds in every publish job. Nothing
+    here opens a connection: one made before the fork would be shared by every job."""
+    import importlib
+
+    from sqlalchemy.orm import configure_mappers
+
+    from app.networks import load_all
+
+    load_all()
+    for module in _PRELOADED:
+        importlib.import_module(module)
+    configure_mappers()
+
+
+# Imported by jobs when they run (lazily, inside the job functions and by httpx).
+_PRELOADED = (
+    "httpcore",
+    "workers.jobs.publishing",
+    "app.services.publishing",
+    "app.services.dispatcher",
+)
 
 
 class RelaisWorker(Worker):

@@ -40,8 +40,12 @@ def connector_for(network: str) -> Connector:
 
 
 def load_all() -> None:
-    """Import every connector now: `relais worker` does it once, before forking, so that no
-    publish job pays for an SDK import (atproto alone takes seconds on a busy machine, which
-    would make a Bluesky post that late)."""
+    """Import every connector, and build the TLS context their clients share, now: `relais
+    worker` does it once, before forking, so that no publish job pays for an SDK import
+    (atproto alone takes seconds on a busy machine, which would make a Bluesky post that late)
+    or for loading the CA bundle."""
+    from app.networks import http
+
     for network in _CONNECTOR_CLASSES:
         connector_for(network)
+    http.prepare()

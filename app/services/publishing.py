@@ -47,6 +47,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_
+from sqlalchemy.orm import lazyload
 
 from app import logs, metrics, tenancy
 from app.extensions import db
@@ -152,12 +153,11 @@ def _publish(delivery: Delivery) -> str:
 
 
 def _reconcile(delivery: Delivery) -> str:
-    if delivery.status == DeliveryStatus.PUBLISHING.value:
-        # Handed over by the dispatcher: the job that took it is gone (its worker died while
-        # the network had the post, perhaps). Unknown, then asked like any other.
-        if not _worker_died(delivery):
-            return "skipped"
-        db.session.refresh(delivery)
+    # A publishing delivery was handed over by the dispatcher: the job that took it is gone
+    # (its worker died while the network had the post, perhaps). Unknown, then asked like any
+    # other.
+    if delivery.status == DeliveryStatus.PUBLISHING.value and not _worker_died(delivery):
+        return "skipped"
     if delivery.status != DeliveryStatus.UNKNOWN.value:
         return "skipped"
     account = _account(delivery.account_id)
@@ -185,6 +185,27 @@ def _account(account_id: str) -> SocialAccount:
     ).one()
 
 
+def _cas(
+    delivery: Delivery,
+    sources: list[DeliveryStatus],
+    to: DeliveryStatus,
+    *conditions: Any,
+    **values: Any,
+) -> Delivery | None:
+    """`sources → to` for this delivery (and `conditions`), with `values`: the row as it now
+    is, read back by the same statement, or None when another process moved it first."""
+    return db.session.execute(
+        lifecycle.delivery_cas(
+            tenancy.scoped_update(Delivery).where(Delivery.id == delivery.id, *conditions),
+            sources,
+            to,
+        )
+        .values(**values)
+        .returning(Delivery),
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    ).scalar_one_or_none()
+
+
 def _release(delivery: Delivery, until: datetime, why: str) -> str:
     """Hand a claimed delivery back (`queued → scheduled`), due at `until`; nothing was sent."""
     moved = db.session.execute(
@@ -209,61 +230,50 @@ def _take(
     if another process moved the delivery first."""
     now = utcnow()
     lease = timedelta(seconds=current_app.config["PUBLISH_LEASE_SECONDS"])
-    condition = [Delivery.id == delivery.id]
+    condition = []
     if due_by is not None:
         # Never before its time, whatever the clock of the process that claimed it said.
         condition.append(
             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= due_by)
         )
-    number = db.session.execute(
-        lifecycle.delivery_cas(
-            tenancy.scoped_update(Delivery).where(*condition), sources, DeliveryStatus.PUBLISHING
-        )
-        .values(
-            attempts=Delivery.attempts + 1,
-            first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
-            last_attempt_at=now,
-            lease_until=now + lease,
-            next_attempt_at=None,
-        )
-        .returning(Delivery.attempts)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    if number is None:
+    taken = _cas(
+        delivery,
+        sources,
+        DeliveryStatus.PUBLISHING,
+        *condition,
+        attempts=Delivery.attempts + 1,
+        first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
+        last_attempt_at=now,
+        lease_until=now + lease,
+        next_attempt_at=None,
+    )
+    if taken is None:
         db.session.rollback()
         return None
-    db.session.refresh(delivery)
-    _roll_up(delivery)
+    _roll_up(taken)
     db.session.commit()
-    return _Attempt(delivery, number, now)
+    return _Attempt(taken, taken.attempts, now)
 
 
 def _worker_died(delivery: Delivery) -> bool:
     """`publishing → unknown` for the attempt the dispatcher found abandoned; False if that
     attempt ended (or another took over) in the meantime."""
-    moved = db.session.execute(
-        lifecycle.delivery_cas(
-            tenancy.scoped_update(Delivery).where(
-                Delivery.id == delivery.id, Delivery.attempts == delivery.attempts
-            ),
-            [DeliveryStatus.PUBLISHING],
-            DeliveryStatus.UNKNOWN,
-        )
-        .values(
-            lease_until=None,
-            next_attempt_at=utcnow(),
-            last_error_kind=DeliveryErrorKind.UNKNOWN.value,
-            last_error=(
-                "The worker publishing this delivery stopped before the network answered; "
-                "whether the post was made is being checked."
-            ),
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not moved:
+    moved = _cas(
+        delivery,
+        [DeliveryStatus.PUBLISHING],
+        DeliveryStatus.UNKNOWN,
+        Delivery.attempts == delivery.attempts,
+        lease_until=None,
+        next_attempt_at=utcnow(),
+        last_error_kind=DeliveryErrorKind.UNKNOWN.value,
+        last_error=(
+            "The worker publishing this delivery stopped before the network answered; "
+            "whether the post was made is being checked."
+        ),
+    )
+    if moved is None:
         db.session.rollback()
         return False
-    db.session.refresh(delivery)
     _record_event(delivery, "delivery.unknown", error=delivery.last_error)
     _roll_up(delivery)
     db.session.commit()
@@ -277,6 +287,7 @@ def _roll_up(delivery: Delivery) -> None:
     post = db.session.scalars(
         tenancy.scoped_select(Post)
         .where(Post.id == delivery.post_id)
+        .options(lazyload("*"))  # its labels, media and variants are not what rolls up
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
@@ -504,28 +515,22 @@ def _media_items(media_ids: list[str], brand_id: str) -> tuple[MediaItem, ...]:
 def _settle(attempt: _Attempt, to: DeliveryStatus, values: dict[str, Any]) -> Delivery | None:
     """`publishing → to` for this attempt only, with `values`; the delivery reloaded, or None
     when another process took it over (the reconciler, after this job's lease ran out)."""
-    delivery = attempt.delivery
-    moved = db.session.execute(
-        lifecycle.delivery_cas(
-            tenancy.scoped_update(Delivery).where(
-                Delivery.id == delivery.id, Delivery.attempts == attempt.number
-            ),
-            [DeliveryStatus.PUBLISHING],
-            to,
-        )
-        .values(lease_until=None, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not moved:
+    delivery = _cas(
+        attempt.delivery,
+        [DeliveryStatus.PUBLISHING],
+        to,
+        Delivery.attempts == attempt.number,
+        lease_until=None,
+        **values,
+    )
+    if delivery is None:
         db.session.rollback()
         log.warning(
             "attempt %d of delivery %s ended (%s) after another process took the delivery over",
             attempt.number,
-            delivery.id,
+            attempt.delivery.id,
             to.value,
         )
-        return None
-    db.session.refresh(delivery)
     return delivery
 
 
