@@ -452,6 +452,36 @@ def test_a_worker_dying_mid_publish_is_reconciled(app, client, brand, fake, monk
     assert "delivery.unknown" in actions and actions[-1] == "post.published"
 
 
+def test_a_long_publish_keeps_its_lease(app, client, brand, fake, monkeypatch):
+    """A network call longer than the lease (a video processed for minutes, say) renews it:
+    the dispatcher does not take the delivery for a dead worker's."""
+    owner, brand_id = brand
+    monkeypatch.setitem(app.config, "PUBLISH_LEASE_SECONDS", 2)
+    account = connect_mastodon(client, owner, brand_id, fake, "alice")
+    post_id = _post(client, owner, brand_id, [account])
+    _publish_now(client, owner, brand_id, post_id)
+    fake.delay_next(STATUSES, 3.0)
+    looked: list[dict[str, int]] = []
+
+    def dispatcher_meanwhile() -> None:
+        for _ in range(300):  # until the job has taken the delivery
+            if deliveries_of(client, owner, brand_id, post_id)[0]["status"] == "publishing":
+                break
+            time.sleep(0.01)
+        time.sleep(2.5)  # past the lease the job took, and still in its network call
+        with app.app_context():
+            looked.append(dispatcher.dispatch())
+
+    cron = threading.Thread(target=dispatcher_meanwhile)
+    cron.start()
+    tick(app)
+    cron.join()
+    assert looked[0]["reconciling"] == 0
+    [delivery] = deliveries_of(client, owner, brand_id, post_id)
+    assert delivery["status"] == "published" and delivery["attempts"] == 1
+    assert fake.posts_made == 1
+
+
 def test_retries_stop_after_the_last_attempt(app, client, brand, fake, monkeypatch):
     owner, brand_id = brand
     monkeypatch.setitem(app.config, "PUBLISH_MAX_ATTEMPTS", 2)

@@ -13,9 +13,9 @@ Each run, in the database (the source of truth; Redis only carries work):
    out the last fraction of a second itself (app/services/publishing.py): RQ's `enqueue_at`
    counts whole seconds, so it would publish up to a second early.
 2. **Expired leases**: a `queued` delivery whose job is no longer in Redis (flushed, lost) is
-   enqueued again; a `publishing` one whose job is no longer running (its worker died
-   mid-call) goes to the reconciler, which marks it `unknown` and asks the network. A job still
-   waiting or running keeps its delivery for another lease.
+   enqueued again (a job still waiting keeps its delivery for another lease); a `publishing`
+   one goes to the reconciler, which marks it `unknown` and asks the network: a publishing job
+   renews its lease while its network calls last, so an expired one means its worker died.
 3. **Reconciliations due**: `unknown` deliveries whose `next_attempt_at` has come get a
    `workers.jobs.publishing.reconcile_delivery` job.
 
@@ -46,10 +46,7 @@ log = logging.getLogger(__name__)
 PUBLISH_JOB = "workers.jobs.publishing.publish_delivery"
 RECONCILE_JOB = "workers.jobs.publishing.reconcile_delivery"
 # A job RQ still holds for us: waiting in its queue, or for its time, or running.
-_WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-# How recent a running job's heartbeat must be for its worker to count as alive: RQ's own
-# allowance (the worker beats every job_monitoring_interval, 30 s, and gives a beat 60 s more).
-_HEARTBEAT_ALLOWANCE = timedelta(seconds=90)
+_ALIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
 
 def publish_job_id(delivery_id: str, attempt: int) -> str:
@@ -88,7 +85,9 @@ def dispatch(now: datetime | None = None) -> dict[str, int]:
     expired = renew_expired_leases(now, lease, limit)
     lost = [h for h in expired if h.status == DeliveryStatus.QUEUED.value and _lost(h)]
     _enqueue_publish(lost)
-    abandoned = [h for h in expired if h.status == DeliveryStatus.PUBLISHING.value and _dead(h)]
+    # A publishing job renews its lease while the network calls last (publishing._lease_kept):
+    # one whose lease ran out has lost its worker.
+    abandoned = [h for h in expired if h.status == DeliveryStatus.PUBLISHING.value]
     due = take_due_reconciliations(now, lease, limit)
     _enqueue_reconcile(abandoned + due)
     if lost or abandoned:
@@ -213,32 +212,13 @@ def _job(job_id: str) -> Job | None:
         return None
 
 
-def _running(job: Job | None) -> bool:
-    if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
-        return False
-    beat = job.last_heartbeat
-    return beat is not None and beat.replace(tzinfo=utcnow().tzinfo) > utcnow() - (
-        _HEARTBEAT_ALLOWANCE
-    )
-
-
 def _lost(handed: Handed) -> bool:
-    """Whether the publish job of a queued delivery is gone (or ended without taking it)."""
+    """Whether the publish job of a queued delivery is gone: not in Redis any more (flushed,
+    expired), or ended without taking the delivery (it failed before its compare-and-set). A
+    job still waiting in its queue keeps its delivery; so does one that has just started (it
+    takes the delivery in a moment, or finds it taken)."""
     job = _job(publish_job_id(handed.delivery_id, handed.attempts + 1))
-    if job is None:
-        return True
-    return not (job.get_status(refresh=False) in _WAITING or _running(job))
-
-
-def _dead(handed: Handed) -> bool:
-    """Whether no job is still working on a publishing delivery (its worker was killed)."""
-    return not any(
-        _running(_job(job_id))
-        for job_id in (
-            publish_job_id(handed.delivery_id, handed.attempts),
-            reconcile_job_id(handed.delivery_id, handed.attempts - 1),
-        )
-    )
+    return job is None or job.get_status(refresh=False) not in _ALIVE
 
 
 def _enqueue_publish(handed: list[Handed]) -> None:

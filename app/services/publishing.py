@@ -40,7 +40,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -327,7 +330,10 @@ def _attempt(attempt: _Attempt, account: SocialAccount, *, reconciling: bool) ->
         request = _request(delivery, account)
         network_account = _network_account(account)
         db.session.commit()  # no transaction open during the network calls (reads only)
-        found, published = _send(connector, account, network_account, request, delivery, action)
+        with _lease_kept(attempt):
+            found, published = _send(
+                connector, account, network_account, request, delivery, action
+            )
     except TransientNetworkError as exc:
         return _retry(attempt, account, action, exc)
     except OutcomeUnknown as exc:
@@ -348,6 +354,46 @@ def _attempt(attempt: _Attempt, account: SocialAccount, *, reconciling: bool) ->
         log.exception("publishing failed unexpectedly; the delivery is reconciled")
         return _unknown(attempt, account, action, f"{type(exc).__name__}: {exc}", None, None)
     return _published(attempt, account, action, published, found=found)
+
+
+@contextmanager
+def _lease_kept(attempt: _Attempt) -> Iterator[None]:
+    """Renew the delivery's lease while the network calls last (a video the network processes
+    for minutes, say), from a thread with its own connection: the dispatcher then knows that
+    a publishing delivery whose lease ran out has lost its worker, whatever kind of worker it
+    was, and reconciles it. A publish shorter than a third of the lease renews nothing."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    lease = timedelta(seconds=app.config["PUBLISH_LEASE_SECONDS"])
+    delivery = attempt.delivery
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease.total_seconds() / 3):
+            with app.app_context():
+                tenancy.enter_agency(delivery.agency_id)
+                try:
+                    db.session.execute(
+                        tenancy.scoped_update(Delivery)
+                        .where(
+                            Delivery.id == delivery.id,
+                            Delivery.status == DeliveryStatus.PUBLISHING.value,
+                            Delivery.attempts == attempt.number,
+                        )
+                        .values(lease_until=utcnow() + lease)
+                        .execution_options(synchronize_session=False)
+                    )
+                    db.session.commit()
+                except Exception:  # noqa: BLE001 - the next beat tries again
+                    log.warning("could not renew the lease of delivery %s", delivery.id)
+                    db.session.rollback()
+
+    keeper = threading.Thread(target=renew, name=f"lease-{delivery.id}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
 
 
 class _Unverifiable(Exception):
