@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from app import tenancy
 from app.extensions import db, redis
@@ -378,6 +380,15 @@ def test_a_job_still_waiting_in_redis_is_not_enqueued_twice(app, client, brand, 
     with app.app_context():
         dispatcher.dispatch()
         assert dispatcher.dispatch(now=later)["enqueued_again"] == 0
+        [delivery] = _rows(app, owner.agency_id, post_id)
+        job = Job.fetch(
+            dispatcher.publish_job_id(delivery.id, 1),
+            connection=redis.client,
+            serializer=JSONSerializer,
+        )
+        # The job's own args: ids only. Its time limit leaves room for a video's processing.
+        assert job.args == [delivery.id, owner.agency_id]
+        assert job.timeout == dispatcher.JOB_TIMEOUT_SECONDS
     run_jobs(app)
     assert fake.posts_made == 1
 

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 PUBLISH_JOB = "workers.jobs.publishing.publish_delivery"
 RECONCILE_JOB = "workers.jobs.publishing.reconcile_delivery"
+# A publish may wait minutes for the network to process a video (a connector's
+# media_wait_seconds) on top of its uploads: RQ's default limit of 3 minutes would cut it off.
+JOB_TIMEOUT_SECONDS = 900
 # A job RQ still holds for us: waiting in its queue, or for its time, or running.
 _ALIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
@@ -222,22 +225,35 @@ def _lost(handed: Handed) -> bool:
 
 
 def _enqueue_publish(handed: list[Handed]) -> None:
-    queue.enqueue_many(
+    _enqueue(
         PUBLISH_JOB,
         [
             ((h.delivery_id, h.agency_id), publish_job_id(h.delivery_id, h.attempts + 1))
             for h in handed
         ],
-        queue_name=queue.PUBLISHING,
     )
 
 
 def _enqueue_reconcile(handed: list[Handed]) -> None:
-    queue.enqueue_many(
+    _enqueue(
         RECONCILE_JOB,
         [
             ((h.delivery_id, h.agency_id), reconcile_job_id(h.delivery_id, h.attempts))
             for h in handed
         ],
-        queue_name=queue.PUBLISHING,
     )
+
+
+def _enqueue(job_path: str, calls: list[tuple[tuple[str, str], str]]) -> None:
+    """Enqueue the jobs of deliveries already committed as handed over. Should Redis refuse,
+    nothing is lost: their leases run out and a later run enqueues them again."""
+    try:
+        queue.enqueue_many(
+            job_path, calls, queue_name=queue.PUBLISHING, timeout=JOB_TIMEOUT_SECONDS
+        )
+    except Exception:  # noqa: BLE001 - the database keeps them; the lease brings them back
+        log.exception(
+            "dispatcher: %d %s jobs not enqueued; retried once their lease ends",
+            len(calls),
+            job_path.rsplit(".", 1)[-1],
+        )
