@@ -331,9 +331,7 @@ def _attempt(attempt: _Attempt, account: SocialAccount, *, reconciling: bool) ->
         network_account = _network_account(account)
         db.session.commit()  # no transaction open during the network calls (reads only)
         with _lease_kept(attempt):
-            found, published = _send(
-                connector, account, network_account, request, delivery, action
-            )
+            found, published = _send(connector, account, network_account, request, delivery, action)
     except TransientNetworkError as exc:
         return _retry(attempt, account, action, exc)
     except OutcomeUnknown as exc:
