@@ -68,7 +68,7 @@ def _post(client, owner, brand_id, account_ids, text="Hello from the pipeline"):
 
 def _act(client, owner, brand_id, post_id, action, **body):
     return client.post(
-        f"/v1/brands/{brand_id}/posts/{post_id}/{action}", json=body or None, headers=owner.headers
+        f"/v1/brands/{brand_id}/posts/{post_id}/{action}", json=body, headers=owner.headers
     )
 
 
@@ -552,3 +552,86 @@ def test_the_account_row_is_read_in_its_tenant(app, client, brand, fake):
             tenancy.scoped_select(SocialAccount).where(SocialAccount.id == account)
         ).one()
         assert row.rate_limited_until is None
+
+
+# -- deleting from the network -------------------------------------------------------------------
+
+
+def _published_post(app, client, owner, brand_id, fake, users=("alice",)):
+    accounts = [connect_mastodon(client, owner, brand_id, fake, u) for u in users]
+    post_id = _post(client, owner, brand_id, accounts)
+    _publish_now(client, owner, brand_id, post_id)
+    tick(app)
+    assert _post_status(client, owner, brand_id, post_id) == "published"
+    return post_id, accounts
+
+
+def test_a_published_post_is_deleted_from_the_network_on_request(app, client, brand, fake):
+    owner, brand_id = brand
+    post_id, _ = _published_post(app, client, owner, brand_id, fake, users=("alice", "bob"))
+    answer = _act(client, owner, brand_id, post_id, "delete-from-network")
+    assert answer.status_code == 202, answer.get_json()
+    assert {d["status"] for d in deliveries_of(client, owner, brand_id, post_id)} == {"deleting"}
+    run_jobs(app)
+    assert {d["status"] for d in deliveries_of(client, owner, brand_id, post_id)} == {"deleted"}
+    assert fake.statuses == {}
+    # The post went out: that stays its status, and its activity says what happened since.
+    assert _post_status(client, owner, brand_id, post_id) == "published"
+    actions = _activity(client, owner, brand_id, post_id)
+    assert actions.count("delivery.deleted_from_network") == 2
+    assert "post.deletion_requested" in actions
+    again = _act(client, owner, brand_id, post_id, "delete-from-network")
+    assert again.status_code == 409
+
+
+def test_deleting_from_one_account_only(app, client, brand, fake):
+    owner, brand_id = brand
+    post_id, accounts = _published_post(app, client, owner, brand_id, fake, users=("alice", "bob"))
+    answer = _act(
+        client, owner, brand_id, post_id, "delete-from-network", account_ids=[accounts[0]]
+    )
+    assert answer.status_code == 202, answer.get_json()
+    run_jobs(app)
+    statuses = {
+        d["account_id"]: d["status"] for d in deliveries_of(client, owner, brand_id, post_id)
+    }
+    assert statuses == {accounts[0]: "deleted", accounts[1]: "published"}
+    assert [s["_user"] for s in fake.statuses.values()] == ["bob"]
+    unknown = _act(
+        client,
+        owner,
+        brand_id,
+        post_id,
+        "delete-from-network",
+        account_ids=["acc_01JD5ZQ7R9X4M2B8C6N3P1T0VW"],
+    )
+    assert unknown.status_code == 422
+
+
+def test_a_refused_deletion_leaves_the_post_published_with_the_reason(app, client, brand, fake):
+    owner, brand_id = brand
+    post_id, _ = _published_post(app, client, owner, brand_id, fake)
+    [status_id] = fake.statuses
+    fake.fail_next(f"{STATUSES}/{status_id}", 403, {"error": "This action is not allowed"})
+    assert _act(client, owner, brand_id, post_id, "delete-from-network").status_code == 202
+    run_jobs(app)
+    [delivery] = deliveries_of(client, owner, brand_id, post_id)
+    assert delivery["status"] == "published"
+    assert "This action is not allowed" in delivery["last_error"]
+    assert "delivery.deletion_failed" in _activity(client, owner, brand_id, post_id)
+    assert list(fake.statuses) == [status_id]
+
+
+def test_a_deletion_the_network_puts_off_is_tried_again(app, client, brand, fake):
+    owner, brand_id = brand
+    post_id, _ = _published_post(app, client, owner, brand_id, fake)
+    [status_id] = fake.statuses
+    fake.error_next(f"{STATUSES}/{status_id}", 503)
+    assert _act(client, owner, brand_id, post_id, "delete-from-network").status_code == 202
+    run_jobs(app)
+    assert [d["status"] for d in deliveries_of(client, owner, brand_id, post_id)] == ["deleting"]
+    with app.app_context():
+        dispatcher.dispatch(now=utcnow() + timedelta(minutes=2))
+    run_jobs(app)
+    assert [d["status"] for d in deliveries_of(client, owner, brand_id, post_id)] == ["deleted"]
+    assert fake.statuses == {}

@@ -23,6 +23,7 @@ from app.models import AuditEvent, Delivery, Post, PostVariant, SocialAccount
 from app.schemas.agency import AuditEventPageSchema
 from app.schemas.common import PageArgsSchema
 from app.schemas.posts import (
+    DeleteFromNetworkSchema,
     DeliveryPageSchema,
     PostCreateSchema,
     PostPageSchema,
@@ -35,7 +36,7 @@ from app.schemas.posts import (
     RejectSchema,
     ReviewSchema,
 )
-from app.services import deliveries, posts, scheduling
+from app.services import deliveries, network_deletion, posts, scheduling
 
 blp = Blueprint(
     "posts",
@@ -163,6 +164,27 @@ class PostCancel(MethodView):
         stay readable.
         """,
     )
+
+
+@blp.route("/<id(pst):post_id>/delete-from-network")
+class PostDeleteFromNetwork(MethodView):
+    @blp.doc(operationId="deletePostFromNetwork")
+    @brand_route("posts.write", load=Post, if_match=True, etag=True)
+    @blp.arguments(DeleteFromNetworkSchema)
+    @blp.response(202, PostSchema)
+    @blp.alt_response(409, response="CONFLICT", description="Nothing of it is on a network")
+    def post(self, data, brand, post):
+        """Delete a published post from its networks
+
+        The post is removed from every network it went out on, or only from `account_ids`.
+        It happens in the background: its deliveries show `deleting`, then `deleted`, or go
+        back to `published` with the network's reason in `last_error` when the network
+        refuses (some networks do not let an app delete posts). The post keeps its status and
+        its activity records each deletion.
+        """
+        return network_deletion.request_deletion(
+            post, data.get("account_ids"), actor=current_actor()
+        )
 
 
 @blp.route("/<id(pst):post_id>/submit")

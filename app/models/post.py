@@ -54,6 +54,9 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"
+    # A person asked to delete the published post from the network: being done, then done.
+    DELETING = "deleting"
+    DELETED = "deleted"
 
 
 class Post(BrandScoped, Timestamps, Base):

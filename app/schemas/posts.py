@@ -247,6 +247,17 @@ class DeliverySchema(ma.Schema):
     updated_at = ma.fields.AwareDateTime(allow_none=True, required=True)
 
 
+class DeleteFromNetworkSchema(ma.Schema):
+    account_ids = ma.fields.List(
+        ma.fields.String(),
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": "Only from these accounts; by default, from every account the post "
+            "went out on"
+        },
+    )
+
+
 PostPageSchema = page_schema(PostSchema, "PostPageSchema")
 PostVariantPageSchema = page_schema(PostVariantSchema, "PostVariantPageSchema")
 DeliveryPageSchema = page_schema(DeliverySchema, "DeliveryPageSchema")

@@ -17,7 +17,9 @@ Each run, in the database (the source of truth; Redis only carries work):
    one goes to the reconciler, which marks it `unknown` and asks the network: a publishing job
    renews its lease while its network calls last, so an expired one means its worker died.
 3. **Reconciliations due**: `unknown` deliveries whose `next_attempt_at` has come get a
-   `workers.jobs.publishing.reconcile_delivery` job.
+   `workers.jobs.publishing.reconcile_delivery` job; `deleting` ones whose lease ran out (a
+   network that was down, a lost job) get their deletion job again
+   (app/services/network_deletion.py).
 
 Nothing here touches a tenant's rows beyond these statements: each job re-enters its agency
 (the id it carries) before loading anything. Exactly once does not depend on RQ (which runs a
@@ -39,7 +41,7 @@ from app import queue, tenancy
 from app.extensions import db, redis
 from app.models import Delivery, DeliveryStatus
 from app.models.base import utcnow
-from app.services import lifecycle
+from app.services import lifecycle, network_deletion
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,10 @@ def dispatch(now: datetime | None = None) -> dict[str, int]:
     abandoned = [h for h in expired if h.status == DeliveryStatus.PUBLISHING.value]
     due = take_due_reconciliations(now, lease, limit)
     _enqueue_reconcile(abandoned + due)
+    # A deletion from the network due again (its network was down), or whose job was lost.
+    for handed in expired:
+        if handed.status == DeliveryStatus.DELETING.value:
+            network_deletion.enqueue(handed.delivery_id, handed.agency_id)
     if lost or abandoned:
         log.warning(
             "dispatcher: %d claimed deliveries had lost their job (enqueued again), %d were "
@@ -148,12 +154,16 @@ def claim_due(now: datetime, horizon: datetime, lease: timedelta, limit: int) ->
 
 @tenancy.system_lookup(tenancy.SystemLookup.DISPATCHER)
 def renew_expired_leases(now: datetime, lease: timedelta, limit: int) -> list[Handed]:
-    """The queued and publishing deliveries whose lease has run out, across agencies, each
+    """The queued, publishing and deleting deliveries whose lease has run out, across agencies, each
     leased again from `now` (so the next run leaves them be while this one looks at their
     jobs); commits and returns them."""
     with tenancy.system_scope():
         db.write_lock_on_sqlite()
-        in_flight = [DeliveryStatus.QUEUED.value, DeliveryStatus.PUBLISHING.value]
+        in_flight = [
+            DeliveryStatus.QUEUED.value,
+            DeliveryStatus.PUBLISHING.value,
+            DeliveryStatus.DELETING.value,
+        ]
         expired = (
             select(Delivery.id)
             .where(Delivery.status.in_(in_flight), Delivery.lease_until < now)

@@ -269,6 +269,11 @@ DELIVERY_TRANSITIONS: frozenset[tuple[DeliveryStatus, DeliveryStatus]] = frozens
         (DeliveryStatus.PUBLISHING, DeliveryStatus.UNKNOWN),
         (DeliveryStatus.UNKNOWN, DeliveryStatus.PUBLISHED),
         (DeliveryStatus.UNKNOWN, DeliveryStatus.PUBLISHING),
+        # Deleted from the network on request (app/services/network_deletion.py), or left
+        # there when the network refuses (its reason in `last_error`).
+        (DeliveryStatus.PUBLISHED, DeliveryStatus.DELETING),
+        (DeliveryStatus.DELETING, DeliveryStatus.DELETED),
+        (DeliveryStatus.DELETING, DeliveryStatus.PUBLISHED),
     }
 )
 
@@ -277,6 +282,8 @@ DELIVERY_TRANSITIONS: frozenset[tuple[DeliveryStatus, DeliveryStatus]] = frozens
 PENDING_DELIVERY = _values(DeliveryStatus.SCHEDULED, DeliveryStatus.QUEUED)
 # Taken by a job, which has not reported back yet.
 DELIVERY_IN_FLIGHT = _values(DeliveryStatus.PUBLISHING)
+# Went out: what the post rolls up as published, even once deleted from the network again.
+WENT_OUT = _values(DeliveryStatus.PUBLISHED, DeliveryStatus.DELETING, DeliveryStatus.DELETED)
 
 
 def change_delivery_status(delivery: Delivery, to: DeliveryStatus) -> None:
@@ -328,7 +335,7 @@ def roll_up(statuses: Iterable[str]) -> PostStatus | None:
         if kinds <= PENDING_DELIVERY:
             return PostStatus.SCHEDULED
         return PostStatus.PUBLISHING
-    published = DeliveryStatus.PUBLISHED.value in kinds
+    published = bool(kinds & WENT_OUT)
     failed = DeliveryStatus.FAILED.value in kinds
     if published and failed:
         return PostStatus.PARTIALLY_PUBLISHED

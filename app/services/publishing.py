@@ -328,10 +328,10 @@ def _attempt(attempt: _Attempt, account: SocialAccount, *, reconciling: bool) ->
                 + (f" ({account.last_error})" if account.last_error else "")
             )
         request = _request(delivery, account)
-        network_account = _network_account(account)
+        credentials = network_account(account)
         db.session.commit()  # no transaction open during the network calls (reads only)
         with _lease_kept(attempt):
-            found, published = _send(connector, account, network_account, request, delivery, action)
+            found, published = _send(connector, account, credentials, request, delivery, action)
     except TransientNetworkError as exc:
         return _retry(attempt, account, action, exc)
     except OutcomeUnknown as exc:
@@ -402,7 +402,7 @@ class _Unverifiable(Exception):
 def _send(
     connector: Connector,
     account: SocialAccount,
-    network_account: NetworkAccount,
+    credentials: NetworkAccount,
     request: PublishRequest,
     delivery: Delivery,
     action: str,
@@ -410,10 +410,10 @@ def _send(
     """(found, the post): look for an earlier try's post where one may exist, else publish.
     An expired token is refreshed once, and the call made again."""
     try:
-        return _look_then_publish(connector, network_account, request, delivery, action)
+        return _look_then_publish(connector, credentials, request, delivery, action)
     except TokenExpired:
-        network_account = _refreshed(account, network_account.token_expires_at)
-        return _look_then_publish(connector, network_account, request, delivery, action)
+        credentials = refreshed_credentials(account, credentials.token_expires_at)
+        return _look_then_publish(connector, credentials, request, delivery, action)
 
 
 def _look_then_publish(
@@ -443,7 +443,7 @@ def _look_then_publish(
     return False, connector.publish(account, request)
 
 
-def _refreshed(account: SocialAccount, expired_at: datetime | None) -> NetworkAccount:
+def refreshed_credentials(account: SocialAccount, expired_at: datetime | None) -> NetworkAccount:
     """The account's tokens refreshed and stored (once, whichever job gets there first: the
     row is locked, and a token newer than `expired_at`, the one that failed, is used as it
     is), or the error that says why not."""
@@ -460,7 +460,7 @@ def _refreshed(account: SocialAccount, expired_at: datetime | None) -> NetworkAc
         outcome = token_refresh.refresh_account(locked)
     db.session.commit()
     if outcome == "refreshed":
-        return _network_account(locked)
+        return network_account(locked)
     if outcome == "needs_reconnect":
         raise CredentialsRejected(locked.last_error or "the network refused the credentials")
     raise TransientNetworkError(
@@ -469,7 +469,8 @@ def _refreshed(account: SocialAccount, expired_at: datetime | None) -> NetworkAc
     )
 
 
-def _network_account(account: SocialAccount) -> NetworkAccount:
+def network_account(account: SocialAccount) -> NetworkAccount:
+    """What a connector acts as: the account's identity and decrypted credentials."""
     try:
         secrets = credentials_of(account)
     except crypto.CredentialsUnreadable as exc:

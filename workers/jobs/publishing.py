@@ -1,4 +1,5 @@
-"""Publishing jobs: the dispatcher (periodic), and one job per delivery to publish or reconcile."""
+"""Publishing jobs: the dispatcher (periodic), and one job per delivery to publish, reconcile
+or delete from its network."""
 
 from __future__ import annotations
 
@@ -28,3 +29,11 @@ def reconcile_delivery(delivery_id: str, agency_id: str) -> str:
     from app.services import publishing
 
     return publishing.reconcile(delivery_id, agency_id)
+
+
+@job
+def delete_from_network(delivery_id: str, agency_id: str) -> str:
+    """Delete one published delivery's post from its network, on a person's request."""
+    from app.services import network_deletion
+
+    return network_deletion.delete(delivery_id, agency_id)
