@@ -145,14 +145,29 @@ def test_a_scheduled_post_is_published_once_when_due(app, client, brand, fake):
     assert fake.posts_made == 1
 
 
-def test_publish_now_goes_out_at_the_next_tick(app, client, brand, fake):
+def _metric(client, line_start: str) -> float:
+    """The value of the first /metrics sample whose line starts with `line_start`."""
+    for line in client.get("/metrics").get_data(as_text=True).splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_publish_now_goes_out_at_the_next_tick_and_is_counted(app, client, brand, fake):
     owner, brand_id = brand
+    published = 'relais_deliveries_total{network="mastodon",outcome="published"}'
+    lateness = 'relais_publish_lateness_seconds_count{network="mastodon"}'
+    before = _metric(client, published), _metric(client, lateness)
     account = connect_mastodon(client, owner, brand_id, fake, "alice")
     post_id = _post(client, owner, brand_id, [account])
     _publish_now(client, owner, brand_id, post_id)
     tick(app)
     assert fake.posts_made == 1
     assert _post_status(client, owner, brand_id, post_id) == "published"
+    assert (_metric(client, published), _metric(client, lateness)) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
 
 
 def test_two_accounts_one_refused_roll_up_to_partially_published(app, client, brand, fake):
@@ -320,6 +335,7 @@ def test_a_post_cancelled_after_its_claim_never_goes_out(app, client, brand, fak
     tick(app)
     assert fake.posts_made == 0 and fake.hits(STATUSES) == []
     assert [d["status"] for d in deliveries_of(client, owner, brand_id, post_id)] == ["cancelled"]
+    assert _metric(client, 'relais_deliveries_total{network="mastodon",outcome="cancelled"}') >= 1
     assert _post_status(client, owner, brand_id, post_id) == "cancelled"
 
 

@@ -235,14 +235,15 @@ def withdraw_pending(post: Post) -> int:
     return len(pending)
 
 
-def cancel_pending(post: Post) -> None:
+def cancel_pending(post: Post) -> list[str]:
     """Cancel the deliveries no worker has taken yet; they stay, as the post's history. A
     delivery a job took meanwhile makes the whole cancellation a 409: what went out or is
-    going out cannot be cancelled, and the post says so once its deliveries report back."""
+    going out cannot be cancelled, and the post says so once its deliveries report back.
+    Returns the networks of the deliveries cancelled (for the metrics, once committed)."""
     current = deliveries_of(post)
     pending = [d.id for d in current if d.status in lifecycle.PENDING_DELIVERY]
     if not pending:
-        return
+        return []
     cancelled = db.session.execute(
         lifecycle.delivery_cas(
             tenancy.scoped_update(Delivery).where(Delivery.id.in_(pending)),
@@ -259,6 +260,14 @@ def cancel_pending(post: Post) -> None:
         )
     for delivery in current:
         db.session.refresh(delivery)
+    networks = dict(
+        db.session.execute(
+            tenancy.scoped_select(SocialAccount, SocialAccount.id, SocialAccount.network).where(
+                SocialAccount.id.in_([d.account_id for d in current if d.id in pending])
+            )
+        ).all()
+    )
+    return [networks[d.account_id] for d in current if d.id in pending]
 
 
 def _target_accounts(post: Post) -> dict[str, SocialAccount]:
