@@ -14,8 +14,8 @@ Each run, in the database (the source of truth; Redis only carries work):
    counts whole seconds, so it would publish up to a second early.
 2. **Expired leases**: a `queued` delivery whose job is no longer in Redis (flushed, lost) is
    enqueued again (a job still waiting keeps its delivery for another lease); a `publishing`
-   one goes to the reconciler, which marks it `unknown` and asks the network: a publishing job
-   renews its lease while its network calls last, so an expired one means its worker died.
+   one is marked `unknown` in its agency (a publishing job renews its lease while its network
+   calls last, so an expired one means its worker died), for the reconciler to ask the network.
 3. **Reconciliations due**: `unknown` deliveries whose `next_attempt_at` has come get a
    `workers.jobs.publishing.reconcile_delivery` job; `deleting` ones whose lease ran out (a
    network that was down, a lost job) get their deletion job again
@@ -41,7 +41,7 @@ from app import queue, tenancy
 from app.extensions import db, redis
 from app.models import Delivery, DeliveryStatus
 from app.models.base import utcnow
-from app.services import lifecycle, network_deletion
+from app.services import lifecycle, network_deletion, publishing
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,15 @@ def dispatch(now: datetime | None = None) -> dict[str, int]:
     expired = renew_expired_leases(now, lease, limit)
     lost = [h for h in expired if h.status == DeliveryStatus.QUEUED.value and _lost(h)]
     _enqueue_publish(lost)
-    # A publishing job renews its lease while the network calls last (publishing._lease_kept):
-    # one whose lease ran out has lost its worker.
-    abandoned = [h for h in expired if h.status == DeliveryStatus.PUBLISHING.value]
+    # A publishing job renews its lease while its network calls last: one whose lease ran out
+    # has lost its worker. Unknown, each in its own agency, and so due for the reconciler now.
+    abandoned = [
+        h
+        for h in abandoned_publishing(now, limit)
+        if publishing.mark_worker_lost(h.delivery_id, h.agency_id, now)
+    ]
     due = take_due_reconciliations(now, lease, limit)
-    _enqueue_reconcile(abandoned + due)
+    _enqueue_reconcile(due)
     # A deletion from the network due again (its network was down), or whose job was lost.
     for handed in expired:
         if handed.status == DeliveryStatus.DELETING.value:
@@ -109,7 +113,7 @@ def dispatch(now: datetime | None = None) -> dict[str, int]:
     return {
         "claimed": len(claimed),
         "enqueued_again": len(lost),
-        "reconciling": len(abandoned) + len(due),
+        "reconciling": len(due),
     }
 
 
@@ -154,16 +158,12 @@ def claim_due(now: datetime, horizon: datetime, lease: timedelta, limit: int) ->
 
 @tenancy.system_lookup(tenancy.SystemLookup.DISPATCHER)
 def renew_expired_leases(now: datetime, lease: timedelta, limit: int) -> list[Handed]:
-    """The queued, publishing and deleting deliveries whose lease has run out, across agencies, each
-    leased again from `now` (so the next run leaves them be while this one looks at their
-    jobs); commits and returns them."""
+    """The queued and deleting deliveries whose lease has run out, across agencies, each leased
+    again from `now` (so the next run leaves them be while this one looks at their jobs);
+    commits and returns them."""
     with tenancy.system_scope():
         db.write_lock_on_sqlite()
-        in_flight = [
-            DeliveryStatus.QUEUED.value,
-            DeliveryStatus.PUBLISHING.value,
-            DeliveryStatus.DELETING.value,
-        ]
+        in_flight = [DeliveryStatus.QUEUED.value, DeliveryStatus.DELETING.value]
         expired = (
             select(Delivery.id)
             .where(Delivery.status.in_(in_flight), Delivery.lease_until < now)
@@ -177,6 +177,24 @@ def renew_expired_leases(now: datetime, lease: timedelta, limit: int) -> list[Ha
             .values(lease_until=now + lease)
             .returning(Delivery.id, Delivery.agency_id, Delivery.attempts, Delivery.status)
             .execution_options(synchronize_session=False)
+        ).all()
+        db.session.commit()
+    return _handed(rows)
+
+
+@tenancy.system_lookup(tenancy.SystemLookup.DISPATCHER)
+def abandoned_publishing(now: datetime, limit: int) -> list[Handed]:
+    """The publishing deliveries whose lease has run out, across agencies (read only: each is
+    moved in its own agency, by compare-and-set on the lease, `publishing.mark_worker_lost`)."""
+    with tenancy.system_scope():
+        rows = db.session.execute(
+            select(Delivery.id, Delivery.agency_id, Delivery.attempts, Delivery.status)
+            .where(
+                Delivery.status == DeliveryStatus.PUBLISHING.value,
+                Delivery.lease_until < now,
+            )
+            .order_by(Delivery.lease_until)
+            .limit(limit)
         ).all()
         db.session.commit()
     return _handed(rows)

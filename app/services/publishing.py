@@ -28,8 +28,8 @@ another agency is simply not found, and nothing is touched.
    | `CredentialsRejected`        | `failed`; the account `needs_reconnect` and the agency is told|
    | `TokenExpired`               | the account's tokens are refreshed and stored; sent again     |
 
-**The reconciler** (`reconcile`) takes an `unknown` delivery (or a `publishing` one whose worker
-died: the dispatcher hands those over) as `publishing` again, asks the network
+**The reconciler** (`reconcile`) takes an `unknown` delivery (a `publishing` one whose worker
+died becomes `unknown` first: `mark_worker_lost`) as `publishing` again, asks the network
 (`find_existing`, from the first attempt on), and records the post it finds, or publishes
 again with the same key. A network that cannot be asked leaves the delivery `unknown`, with a
 message saying what a person must check, unless its own idempotency key still protects a
@@ -156,11 +156,6 @@ def _publish(delivery: Delivery) -> str:
 
 
 def _reconcile(delivery: Delivery) -> str:
-    # A publishing delivery was handed over by the dispatcher: the job that took it is gone
-    # (its worker died while the network had the post, perhaps). Unknown, then asked like any
-    # other.
-    if delivery.status == DeliveryStatus.PUBLISHING.value and not _worker_died(delivery):
-        return "skipped"
     if delivery.status != DeliveryStatus.UNKNOWN.value:
         return "skipped"
     account = _account(delivery.account_id)
@@ -258,30 +253,49 @@ def _take(
     return _Attempt(taken, taken.attempts, now)
 
 
-def _worker_died(delivery: Delivery) -> bool:
-    """`publishing → unknown` for the attempt the dispatcher found abandoned; False if that
-    attempt ended (or another took over) in the meantime."""
-    moved = _cas(
-        delivery,
-        [DeliveryStatus.PUBLISHING],
-        DeliveryStatus.UNKNOWN,
-        Delivery.attempts == delivery.attempts,
-        lease_until=None,
-        next_attempt_at=utcnow(),
-        last_error_kind=DeliveryErrorKind.UNKNOWN.value,
-        last_error=(
-            "The worker publishing this delivery stopped before the network answered; "
-            "whether the post was made is being checked."
-        ),
-    )
-    if moved is None:
+def mark_worker_lost(delivery_id: str, agency_id: str, now: datetime) -> bool:
+    """The dispatcher found this publishing delivery's lease run out: the worker that took it
+    died (its job renews the lease while it lives, `_lease_kept`). `publishing → unknown`, due
+    for the reconciler at once, in the delivery's own agency; False when the lease was renewed
+    or the attempt ended meanwhile."""
+    tenancy.enter_agency(agency_id)
+    try:
+        delivery = db.session.scalars(
+            tenancy.scoped_select(Delivery).where(Delivery.id == delivery_id)
+        ).first()
+        if delivery is None:
+            return False
+        with logs.bound(
+            delivery_id=delivery.id,
+            post_id=delivery.post_id,
+            brand_id=delivery.brand_id,
+            account_id=delivery.account_id,
+        ):
+            moved = _cas(
+                delivery,
+                [DeliveryStatus.PUBLISHING],
+                DeliveryStatus.UNKNOWN,
+                Delivery.attempts == delivery.attempts,
+                Delivery.lease_until < now,
+                lease_until=None,
+                next_attempt_at=now,
+                last_error_kind=DeliveryErrorKind.UNKNOWN.value,
+                last_error=(
+                    "The worker publishing this delivery stopped before the network answered; "
+                    "whether the post was made is being checked."
+                ),
+            )
+            if moved is None:
+                return False
+            _record_event(delivery, "delivery.unknown", error=delivery.last_error)
+            _roll_up(delivery)
+            db.session.commit()
+            metrics.delivery_attempted(_network_of(delivery), "unknown")
+            log.warning("the worker publishing this delivery died; reconciling")
+            return True
+    finally:
         db.session.rollback()
-        return False
-    _record_event(delivery, "delivery.unknown", error=delivery.last_error)
-    _roll_up(delivery)
-    db.session.commit()
-    metrics.delivery_attempted(_network_of(delivery), "unknown")
-    return True
+        tenancy.set_scope(tenancy.NO_SCOPE)
 
 
 def _roll_up(delivery: Delivery) -> None:
