@@ -537,8 +537,7 @@ def _media_items(media_ids: list[str], brand_id: str) -> tuple[MediaItem, ...]:
     missing = [m for m in media_ids if m not in rows]
     if missing:
         raise _CannotSend(
-            f"Media {', '.join(missing)} of this post was deleted; remove it from the post and "
-            "schedule it again.",
+            f"Media {', '.join(missing)} of this post was deleted before the post went out.",
             DeliveryErrorKind.REJECTED,
             permanent=True,
         )
@@ -871,8 +870,8 @@ def _unverifiable(attempt: _Attempt, account: SocialAccount, reason: str) -> str
     """Unknown for good: nothing will send it again, and a person must look."""
     message = (
         f"Relais cannot tell whether this post was published on {account.network} ({reason}). "
-        f"Check the account {account.handle} on {account.network}: if the post is not there, "
-        "schedule it again."
+        f"Check the account {account.handle} on {account.network}: Relais will not send it "
+        "again by itself, so if the post is not there, post it anew."
     )
     delivery = _settle(
         attempt,
