@@ -133,6 +133,8 @@ EXPECTED: dict[str, str] = {
     "POST /v1/brands/{brand_id}/posts/{post_id}/approve": "ok ok  404 | ok  403 ok  404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/reject": "ok ok  404 | ok  403 ok  404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/cancel": "ok ok  404 | ok  ok  403 404 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/delete-from-network":
+                                                        "ok  ok  404 | ok  ok  403 404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/schedule": "ok ok 404 | ok  ok  403 404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/queue":  "ok ok  404 | ok  ok  403 404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/publish-now":

@@ -1,5 +1,5 @@
 """Outgoing webhooks end to end: endpoints over the API, events emitted as posts, deliveries and
-accounts move (app/services/lifecycle.py, accounts.mark_needs_reconnect), signed deliveries to
+accounts move (app/services/lifecycle.py, account_health.mark_needs_reconnect), signed deliveries to
 a real HTTP receiver on 127.0.0.1 verified with the `standardwebhooks` library, retries with
 backoff, 410 and auto-disabling with a mail to the owner, redelivery, test events, secret
 rotation with overlap, and what Redis may lose."""
@@ -31,7 +31,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.security import crypto
 from app.services import (
-    accounts,
+    account_health,
     audit,
     deliveries,
     lifecycle,
@@ -493,8 +493,8 @@ def test_an_account_needing_reconnection_is_announced_once(
         tenancy.enter_agency(owner.agency_id)
         account = db.session.get(SocialAccount, account_id)
         # Two deliveries meeting the same dead token, say.
-        assert accounts.mark_needs_reconnect(account, "401 from the network", actor=audit.SYSTEM)
-        assert not accounts.mark_needs_reconnect(account, "401 again", actor=audit.SYSTEM)
+        assert account_health.mark_needs_reconnect(account, "401 from the network")
+        assert not account_health.mark_needs_reconnect(account, "401 again")
         db.session.commit()
         assert account.health == "needs_reconnect" and account.last_error == "401 again"
     run_webhook_jobs(app)

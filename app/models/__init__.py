@@ -14,6 +14,8 @@ from app.models.media import Media
 from app.models.post import (
     ApprovalStage,
     Delivery,
+    DeliveryAttempt,
+    DeliveryErrorKind,
     DeliveryStatus,
     Post,
     PostingSlot,
@@ -60,6 +62,8 @@ __all__ = [
     "Media",
     "ApprovalStage",
     "Delivery",
+    "DeliveryAttempt",
+    "DeliveryErrorKind",
     "DeliveryStatus",
     "Post",
     "PostingSlot",

@@ -37,7 +37,7 @@ from app.networks.base import (
     TransientNetworkError,
 )
 from app.security import crypto
-from app.services import audit, instance_apps, oauth_states, webhooks
+from app.services import audit, instance_apps, oauth_states
 
 log = logging.getLogger(__name__)
 
@@ -322,31 +322,6 @@ def store_tokens(account: SocialAccount, tokens: TokenSet) -> None:
         account.scopes = tokens.scopes
     account.health = AccountHealth.ACTIVE.value
     account.last_error = None
-
-
-def mark_needs_reconnect(account: SocialAccount, reason: str, *, actor: audit.Actor) -> bool:
-    """The network refused the account's credentials for good (a 401, `invalid_grant`, a token
-    that expired and cannot be refreshed): nothing is scheduled to it until someone reconnects
-    it. Records why, and tells the agency's webhook endpoints (`account.needs_reconnect`). The
-    caller commits. The token-refresh sweep and the publishing pipeline both come here.
-
-    Returns False, and only keeps the newest reason, when the account was marked already
-    (several deliveries meeting the same dead token announce it once)."""
-    account.last_error = reason[:ERROR_TEXT_LIMIT]
-    if account.health == AccountHealth.NEEDS_RECONNECT.value:
-        return False
-    account.health = AccountHealth.NEEDS_RECONNECT.value
-    audit.record(
-        "social_account.needs_reconnect",
-        actor=actor,
-        agency_id=account.agency_id,
-        brand_id=account.brand_id,
-        target_type="social_account",
-        target_id=account.id,
-        data={"reason": account.last_error},
-    )
-    webhooks.emit_for_account("account.needs_reconnect", account)
-    return True
 
 
 def _apply_display(account: SocialAccount, data: dict[str, Any]) -> None:

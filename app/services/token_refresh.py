@@ -23,13 +23,8 @@ from app.models.base import utcnow
 from app.networks import connector_for
 from app.networks.base import CredentialsRejected, NetworkError, NotSupported, TransientNetworkError
 from app.security import crypto
-from app.services import audit
-from app.services.accounts import (
-    ERROR_TEXT_LIMIT,
-    credentials_of,
-    mark_needs_reconnect,
-    store_tokens,
-)
+from app.services import account_health, audit
+from app.services.accounts import ERROR_TEXT_LIMIT, credentials_of, store_tokens
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +108,7 @@ def _report_unreadable(account: SocialAccount, now: datetime) -> None:
 
 
 def _mark_dead(account: SocialAccount, reason: str) -> str:
-    mark_needs_reconnect(account, reason, actor=audit.SYSTEM)
+    account_health.mark_needs_reconnect(account, reason)
     return "needs_reconnect"
 
 

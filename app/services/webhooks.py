@@ -8,7 +8,7 @@
   `emit_for_post`, `emit_for_account` and `emit_for_delivery` build `data` from a row, so that
   every event about a post (an account, a publishing delivery) carries the same shape. Posts
   and deliveries are announced by app/services/lifecycle.py as they move (its tables map what
-  it records to event types), accounts by `accounts.mark_needs_reconnect`.
+  it records to event types), accounts by `account_health.mark_needs_reconnect`.
 - The body every endpoint receives (documented as `WebhookEvent` in the spec):
   `{"id", "type", "timestamp", "agency_id", "brand_id", "data"}`; `id` is also the
   `webhook-id` header, the same on every attempt and redelivery, for receivers to dedupe.

@@ -2,7 +2,7 @@
 
 All three are tenant-owned (agency_id), with Row-Level Security forced like every other.
 
-Revision ID: 0008_webhooks
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02 09:40:17
 """
@@ -13,7 +13,7 @@ from alembic import op
 import app.models.base
 from app.migrations import drop_tenant_policy_sql, tenant_policy_sql
 
-revision = "0008_webhooks"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
