@@ -19,6 +19,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from app import create_app, metrics, queue, tenancy
 from app.extensions import db
+from app.ids import new_id
 from app.models import (
     Delivery,
     DeliveryStatus,
@@ -191,6 +192,24 @@ def test_endpoint_crud_and_the_secret_shown_once(client, make_agency, database):
 
     assert client.delete(url, headers=owner.headers).status_code == 204
     assert_problem(client.get(url, headers=owner.headers), 404)
+
+
+def test_preconditions_and_the_path_come_before_the_body(client, make_agency):
+    owner = make_agency(brands=1)
+    endpoint = create_endpoint(client, owner, "http://127.0.0.1:9/h")
+    url = f"/v1/webhook-endpoints/{endpoint['id']}"
+    stale = {**owner.headers, "If-Match": '"whk_stale.v0"'}
+    invalid = {"url": "not a url", "events": ["post.exploded"]}
+    # RFC 9110 13.2.1: a stale If-Match is a 412 whatever the content.
+    assert_problem(client.patch(url, json=invalid, headers=stale), 412)
+    assert_problem(
+        client.post(f"{url}/rotate-secret", json={"overlap_seconds": -1}, headers=stale), 412
+    )
+    assert_problem(client.delete(url, headers=stale), 412)
+    # An endpoint that is not there is a 404 before its body is read.
+    gone = f"/v1/webhook-endpoints/{new_id('whk')}"
+    assert_problem(client.patch(gone, json=invalid, headers=owner.headers), 404)
+    assert client.get(url, headers=owner.headers).status_code == 200  # nothing changed
 
 
 def test_create_checks_event_types_brands_and_the_target(client, make_agency, app_config):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from flask.views import MethodView
@@ -92,12 +94,42 @@ def document_event_body(api: Any) -> None:
     }
 
 
-def _endpoint_or_404(endpoint_id: str) -> WebhookEndpoint:
-    # The permission first: whoever may not manage endpoints gets the same 403 for any id, so
-    # it learns nothing about which exist (in its agency or another); whoever may gets 404 for
-    # another agency's endpoint, as for one that never existed.
-    permissions.require(current_principal(), "webhooks.manage")
-    return tenancy.get_or_404(WebhookEndpoint, endpoint_id, what="webhook endpoint")
+def endpoint_route(*, if_match: bool = False, etag: bool = False) -> Callable[[Callable], Callable]:
+    """The preamble of the routes under `/v1/webhook-endpoints/<endpoint_id>`, as `brand_route`
+    is for brands; stack it above `@idempotent`, `@blp.arguments` and `@blp.response`.
+
+    Before the body or query is read: a 403 for whoever may not manage endpoints, the same for
+    any id (so nothing is learned of which exist, in the agency or another); then a 404 for an
+    endpoint that is not the caller's agency's, as for one that never existed; then, with
+    `if_match`, a 412 for a stale `If-Match` (RFC 9110: preconditions before the content).
+    The view gets `endpoint` in place of its id; `etag`: the response carries its ETag, as it
+    is after the view. The If-Match parameter and the 412 are documented by `IF_MATCH_DOC`.
+    """
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            permissions.require(current_principal(), "webhooks.manage")
+            endpoint = tenancy.get_or_404(
+                WebhookEndpoint, kwargs.pop("endpoint_id"), what="webhook endpoint"
+            )
+            if if_match:
+                check_if_match(endpoint)
+            if etag:
+                send_etag(endpoint)
+            return func(*args, endpoint=endpoint, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def if_match_doc(func: Callable) -> Callable:
+    """The optional If-Match header, and the 412 a stale one gets (`endpoint_route`)."""
+    func = blp.doc(parameters=[IF_MATCH_PARAMETER])(func)
+    return blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")(
+        func
+    )
 
 
 def _with_secret(shown: webhooks.EndpointWithSecret) -> dict:
@@ -145,105 +177,104 @@ class WebhookEndpoints(MethodView):
 @blp.route("/<id(whk):endpoint_id>")
 class WebhookEndpointById(MethodView):
     @blp.doc(operationId="getWebhookEndpoint")
+    @endpoint_route(etag=True)
     @blp.response(200, WebhookEndpointSchema, headers=ETAG_HEADER_DOC)
-    def get(self, endpoint_id):
+    def get(self, endpoint):
         """One webhook endpoint
 
         Agency owners and admins, and API keys not limited to some brands. Its secret is never
-        shown again (rotate it for a new one). The ETag is for `If-Match` on PATCH.
+        shown again (rotate it for a new one). The ETag is for `If-Match` on the changes.
         """
-        endpoint = _endpoint_or_404(endpoint_id)
-        send_etag(endpoint)
         return endpoint
 
     @blp.doc(operationId="updateWebhookEndpoint")
-    @blp.doc(parameters=[IF_MATCH_PARAMETER])
+    @if_match_doc
+    @endpoint_route(if_match=True, etag=True)
     @blp.arguments(WebhookEndpointUpdateSchema)
     @blp.response(200, WebhookEndpointSchema, headers=ETAG_HEADER_DOC)
-    @blp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match is stale")
-    def patch(self, changes, endpoint_id):
+    def patch(self, changes, endpoint):
         """Change a webhook endpoint
 
         Its URL, description, event types and brands; `enabled: false` stops it (what it had
         still to receive is cancelled), `enabled: true` starts it again, after it was disabled
         by hand or by failures. Send the ETag you read as `If-Match` (412 if it is stale).
         """
-        endpoint = _endpoint_or_404(endpoint_id)
-        check_if_match(endpoint)
-        webhooks.update_endpoint(endpoint, changes, actor=current_actor())
-        send_etag(endpoint)
-        return endpoint
+        return webhooks.update_endpoint(endpoint, changes, actor=current_actor())
 
     @blp.doc(operationId="deleteWebhookEndpoint")
+    @if_match_doc
+    @endpoint_route(if_match=True)
     @blp.response(204)
-    def delete(self, endpoint_id):
+    def delete(self, endpoint):
         """Delete a webhook endpoint
 
         With its delivery log; what it had still to receive is not sent.
         """
-        webhooks.delete_endpoint(_endpoint_or_404(endpoint_id), actor=current_actor())
+        webhooks.delete_endpoint(endpoint, actor=current_actor())
 
 
 @blp.route("/<id(whk):endpoint_id>/rotate-secret")
 class WebhookEndpointSecretRotation(MethodView):
     @blp.doc(operationId="rotateWebhookEndpointSecret")
+    @if_match_doc
+    @endpoint_route(if_match=True, etag=True)
     @blp.arguments(WebhookSecretRotationSchema)
     @blp.response(200, WebhookEndpointWithSecretSchema, headers=ETAG_HEADER_DOC)
-    def post(self, data, endpoint_id):
+    def post(self, data, endpoint):
         """Rotate a webhook endpoint's signing secret
 
         The new secret is in the response, this once. For `overlap_seconds` (24 h by default)
         each message carries two signatures, one per secret, so the receiver can switch to the
         new secret at any time in between; then only the new one signs.
         """
-        endpoint = _endpoint_or_404(endpoint_id)
         secret = webhooks.rotate_secret(
             endpoint, data.get("overlap_seconds"), actor=current_actor()
         )
-        send_etag(endpoint)
         return _with_secret(webhooks.EndpointWithSecret(endpoint, secret))
 
 
 @blp.route("/<id(whk):endpoint_id>/test")
 class WebhookEndpointTest(MethodView):
     @blp.doc(operationId="testWebhookEndpoint")
+    @endpoint_route()
     @blp.response(202, WebhookDeliverySchema)
     @blp.alt_response(409, response="CONFLICT", description="The endpoint is disabled")
-    def post(self, endpoint_id):
+    def post(self, endpoint):
         """Send a test event to a webhook endpoint
 
         A `webhook.test` event, to this endpoint only, whatever its filters; follow the
         delivery in the endpoint's delivery log.
         """
-        return webhooks.send_test(_endpoint_or_404(endpoint_id), actor=current_actor())
+        return webhooks.send_test(endpoint, actor=current_actor())
 
 
 @blp.route("/<id(whk):endpoint_id>/deliveries")
 class WebhookEndpointDeliveries(MethodView):
     @blp.doc(operationId="listWebhookDeliveries")
+    @endpoint_route()
     @blp.arguments(WebhookDeliveryQueryArgsSchema, location="query")
     @blp.response(200, WebhookDeliveryPageSchema, headers=LINK_HEADER_DOC)
-    def get(self, args, endpoint_id):
+    def get(self, args, endpoint):
         """A webhook endpoint's delivery log
 
         Every event sent to it, oldest first: attempts, the last answer's status code and
         error, and when the next attempt is due. Filter by `status`. Kept 30 days by default.
         """
-        endpoint = _endpoint_or_404(endpoint_id)
         return paginate(webhooks.deliveries_statement(endpoint, args), WebhookDelivery.id, args)
 
 
 @blp.route("/<id(whk):endpoint_id>/deliveries/<id(wdl):delivery_id>/redeliver")
 class WebhookDeliveryRedelivery(MethodView):
     @blp.doc(operationId="redeliverWebhookDelivery")
+    @endpoint_route()
     @blp.response(202, WebhookDeliverySchema)
     @blp.alt_response(
         409, response="CONFLICT", description="Still being attempted, or the endpoint is disabled"
     )
-    def post(self, endpoint_id, delivery_id):
+    def post(self, endpoint, delivery_id):
         """Send a delivery's event again
 
         As a new delivery with attempts of its own, and the same `webhook-id`, so a receiver
         that got it the first time can tell.
         """
-        return webhooks.redeliver(_endpoint_or_404(endpoint_id), delivery_id, actor=current_actor())
+        return webhooks.redeliver(endpoint, delivery_id, actor=current_actor())
