@@ -34,7 +34,7 @@ from app.schemas.webhooks import (
     WebhookEventSchema,
     WebhookSecretRotationSchema,
 )
-from app.services import webhooks
+from app.services import webhook_endpoints
 
 blp = Blueprint(
     "webhooks",
@@ -100,7 +100,7 @@ def _endpoint_or_404(endpoint_id: str) -> WebhookEndpoint:
     return tenancy.get_or_404(WebhookEndpoint, endpoint_id, what="webhook endpoint")
 
 
-def _with_secret(shown: webhooks.EndpointWithSecret) -> dict:
+def _with_secret(shown: webhook_endpoints.EndpointWithSecret) -> dict:
     # Raw attributes, not a dump: the response schema serialises them (once).
     fields = WebhookEndpointSchema().fields
     return {**{name: getattr(shown.endpoint, name) for name in fields}, "secret": shown.secret}
@@ -135,7 +135,7 @@ class WebhookEndpoints(MethodView):
         """
         principal = current_principal()
         permissions.require(principal, "webhooks.manage")
-        created = webhooks.create_endpoint(
+        created = webhook_endpoints.create_endpoint(
             principal.agency_id, data, created_by=principal.user_id, actor=current_actor()
         )
         send_etag(created.endpoint)
@@ -170,7 +170,7 @@ class WebhookEndpointById(MethodView):
         """
         endpoint = _endpoint_or_404(endpoint_id)
         check_if_match(endpoint)
-        webhooks.update_endpoint(endpoint, changes, actor=current_actor())
+        webhook_endpoints.update_endpoint(endpoint, changes, actor=current_actor())
         send_etag(endpoint)
         return endpoint
 
@@ -181,7 +181,7 @@ class WebhookEndpointById(MethodView):
 
         With its delivery log; what it had still to receive is not sent.
         """
-        webhooks.delete_endpoint(_endpoint_or_404(endpoint_id), actor=current_actor())
+        webhook_endpoints.delete_endpoint(_endpoint_or_404(endpoint_id), actor=current_actor())
 
 
 @blp.route("/<id(whk):endpoint_id>/rotate-secret")
@@ -197,11 +197,11 @@ class WebhookEndpointSecretRotation(MethodView):
         new secret at any time in between; then only the new one signs.
         """
         endpoint = _endpoint_or_404(endpoint_id)
-        secret = webhooks.rotate_secret(
+        secret = webhook_endpoints.rotate_secret(
             endpoint, data.get("overlap_seconds"), actor=current_actor()
         )
         send_etag(endpoint)
-        return _with_secret(webhooks.EndpointWithSecret(endpoint, secret))
+        return _with_secret(webhook_endpoints.EndpointWithSecret(endpoint, secret))
 
 
 @blp.route("/<id(whk):endpoint_id>/test")
@@ -215,7 +215,7 @@ class WebhookEndpointTest(MethodView):
         A `webhook.test` event, to this endpoint only, whatever its filters; follow the
         delivery in the endpoint's delivery log.
         """
-        return webhooks.send_test(_endpoint_or_404(endpoint_id), actor=current_actor())
+        return webhook_endpoints.send_test(_endpoint_or_404(endpoint_id), actor=current_actor())
 
 
 @blp.route("/<id(whk):endpoint_id>/deliveries")
@@ -230,7 +230,9 @@ class WebhookEndpointDeliveries(MethodView):
         error, and when the next attempt is due. Filter by `status`. Kept 30 days by default.
         """
         endpoint = _endpoint_or_404(endpoint_id)
-        return paginate(webhooks.deliveries_statement(endpoint, args), WebhookDelivery.id, args)
+        return paginate(
+            webhook_endpoints.deliveries_statement(endpoint, args), WebhookDelivery.id, args
+        )
 
 
 @blp.route("/<id(whk):endpoint_id>/deliveries/<id(wdl):delivery_id>/redeliver")
@@ -246,4 +248,6 @@ class WebhookDeliveryRedelivery(MethodView):
         As a new delivery with attempts of its own, and the same `webhook-id`, so a receiver
         that got it the first time can tell.
         """
-        return webhooks.redeliver(_endpoint_or_404(endpoint_id), delivery_id, actor=current_actor())
+        return webhook_endpoints.redeliver(
+            _endpoint_or_404(endpoint_id), delivery_id, actor=current_actor()
+        )
