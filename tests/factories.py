@@ -232,7 +232,7 @@ class TenantRows:
         """An enabled endpoint of the agency, taking every event of every brand unless `fields`
         say otherwise. Its secret is made here and not returned: read it back with
         `crypto.decrypt(endpoint.secrets_encrypted)["current"]` if a test must verify."""
-        from app.services.webhooks import new_secret
+        from app.services.webhook_endpoints import new_secret
 
         values = {
             "url": url,

@@ -38,6 +38,8 @@ from app.services import (
     lifecycle,
     token_refresh,
     webhook_delivery,
+    webhook_endpoints,
+    webhook_schedule,
     webhooks,
 )
 from tests.fakes.http_server import FakeServer, Request, Response
@@ -284,7 +286,7 @@ def test_a_signed_event_reaches_the_receiver_and_verifies(app, client, make_agen
     assert body["data"] == {"note": "from a test"}
     # Anyone else's secret, or a changed body, does not verify.
     with pytest.raises(WebhookVerificationError):
-        Webhook(webhooks.new_secret()).verify(request.body, request.headers)
+        Webhook(webhook_endpoints.new_secret()).verify(request.body, request.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(endpoint["secret"]).verify(request.body + b" ", request.headers)
 
@@ -526,7 +528,7 @@ def test_an_account_needing_reconnection_is_announced_once(
 
 def test_the_retry_schedule_backs_off_exponentially_with_jitter_over_about_a_day(app):
     with app.app_context():
-        bounds = webhook_delivery.schedule_bounds()
+        bounds = webhook_schedule.schedule_bounds()
         assert len(bounds) == app.config["WEBHOOK_MAX_ATTEMPTS"] - 1 == 8
         expected = [60, 180, 540, 1620, 4860, 14580, 36000, 36000]
         for (low, high), middle in zip(bounds, expected, strict=True):
@@ -536,16 +538,16 @@ def test_the_retry_schedule_backs_off_exponentially_with_jitter_over_about_a_day
         assert 18 * 3600 < shortest < longest < 32 * 3600  # about a day
 
         for attempt, ((low, high), _) in enumerate(zip(bounds, expected, strict=True), start=1):
-            drawn = [webhook_delivery.retry_delay(attempt).total_seconds() for _ in range(50)]
+            drawn = [webhook_schedule.retry_delay(attempt).total_seconds() for _ in range(50)]
             assert all(low <= d <= high for d in drawn)
             assert len(set(drawn)) > 1  # jitter: one outage's deliveries do not return together
 
         # A longer Retry-After is honoured, up to the cap; a shorter one changes nothing.
-        assert webhook_delivery.retry_delay(1, retry_after=600).total_seconds() == 600
-        assert webhook_delivery.retry_delay(1, retry_after=10**9).total_seconds() == 36000
-        assert webhook_delivery.retry_delay(2, retry_after=1).total_seconds() >= 144
+        assert webhook_schedule.retry_delay(1, retry_after=600).total_seconds() == 600
+        assert webhook_schedule.retry_delay(1, retry_after=10**9).total_seconds() == 36000
+        assert webhook_schedule.retry_delay(2, retry_after=1).total_seconds() >= 144
         # Many attempts configured: the cap, never an overflow.
-        assert webhook_delivery.retry_delay(500).total_seconds() <= 36000 * 1.2
+        assert webhook_schedule.retry_delay(500).total_seconds() <= 36000 * 1.2
 
 
 def test_a_failed_attempt_is_tried_again_when_due(app, client, make_agency, receiver, database):
@@ -569,11 +571,11 @@ def test_a_failed_attempt_is_tried_again_when_due(app, client, make_agency, rece
     assert failing.get_json()["failing_since"] is not None
 
     with app.app_context():
-        assert webhook_delivery.enqueue_due() == 0  # not due yet
+        assert webhook_schedule.enqueue_due() == 0  # not due yet
     shift_due(database, id=delivery["id"])
     with app.app_context():
-        assert webhook_delivery.enqueue_due() == 1
-        assert webhook_delivery.enqueue_due() == 0  # on the queue already
+        assert webhook_schedule.enqueue_due() == 1
+        assert webhook_schedule.enqueue_due() == 0  # on the queue already
     run_webhook_jobs(app)
 
     [delivery] = deliveries_of(client, owner, endpoint["id"])
@@ -601,10 +603,10 @@ def test_losing_redis_loses_no_delivery(app, client, make_agency, receiver):
     with app.app_context():
         queue.queue(queue.WEBHOOKS).empty()  # Redis lost the job
         # Just enqueued: the sweep leaves it to its job for a while...
-        assert webhook_delivery.enqueue_due() == 0
+        assert webhook_schedule.enqueue_due() == 0
         # ...then takes it as lost.
-        later = utcnow() + webhook_delivery.REENQUEUE_AFTER + timedelta(seconds=1)
-        assert webhook_delivery.enqueue_due(now=later) == 1
+        later = utcnow() + webhook_schedule.REENQUEUE_AFTER + timedelta(seconds=1)
+        assert webhook_schedule.enqueue_due(now=later) == 1
     run_webhook_jobs(app)
     assert len(receiver.hits(HOOK)) == 1
     assert deliveries_of(client, owner, endpoint["id"])[0]["status"] == "succeeded"
@@ -626,7 +628,7 @@ def test_a_delivery_left_by_a_dead_worker_is_sent_again(
         )
     with app.app_context():
         queue.queue(queue.WEBHOOKS).empty()
-        assert webhook_delivery.enqueue_due() == 1
+        assert webhook_schedule.enqueue_due() == 1
     run_webhook_jobs(app)
     [delivery] = deliveries_of(client, owner, endpoint["id"])
     assert delivery["status"] == "succeeded" and delivery["attempts"] == 2
@@ -665,7 +667,7 @@ def test_each_failed_attempt_is_counted_by_reason(app, client, make_agency, rece
     receiver.fail_next(HOOK, 404)
     shift_due(database)
     with app.app_context():
-        webhook_delivery.enqueue_due()
+        webhook_schedule.enqueue_due()
     run_webhook_jobs(app)  # the retry, refused too
     blocked = create_endpoint(client, owner, "http://127.0.0.1:9/h")
     table = WebhookEndpoint.__table__
@@ -768,7 +770,7 @@ def test_an_endpoint_failing_for_days_is_disabled_when_a_delivery_gives_up(
         run_webhook_jobs(strict)
         shift_due(database, endpoint_id=endpoint["id"])
         with strict.app_context():
-            webhook_delivery.enqueue_due()
+            webhook_schedule.enqueue_due()
         run_webhook_jobs(strict)
 
     # All attempts of a delivery failed, but the endpoint has been failing for minutes only.
@@ -945,13 +947,13 @@ def test_old_events_and_their_logs_are_purged(app, client, make_agency, database
     with app.app_context():
         later = utcnow() + timedelta(days=31)
         # Still being attempted: kept, however old.
-        assert webhook_delivery.purge_old(now=later) == 0
+        assert webhook_schedule.purge_old(now=later) == 0
     client.patch(
         f"/v1/webhook-endpoints/{endpoint['id']}", json={"enabled": False}, headers=owner.headers
     )
     with app.app_context():
-        assert webhook_delivery.purge_old() == 0  # recent
-        assert webhook_delivery.purge_old(now=later) == 1
+        assert webhook_schedule.purge_old() == 0  # recent
+        assert webhook_schedule.purge_old(now=later) == 1
     assert deliveries_of(client, owner, endpoint["id"]) == []
     with owner_connection(database) as connection:
         assert connection.execute(select(WebhookEvent.__table__)).all() == []

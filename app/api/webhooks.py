@@ -36,7 +36,7 @@ from app.schemas.webhooks import (
     WebhookEventSchema,
     WebhookSecretRotationSchema,
 )
-from app.services import webhooks
+from app.services import webhook_endpoints
 
 blp = Blueprint(
     "webhooks",
@@ -132,7 +132,7 @@ def if_match_doc(func: Callable) -> Callable:
     )
 
 
-def _with_secret(shown: webhooks.EndpointWithSecret) -> dict:
+def _with_secret(shown: webhook_endpoints.EndpointWithSecret) -> dict:
     # Raw attributes, not a dump: the response schema serialises them (once).
     fields = WebhookEndpointSchema().fields
     return {**{name: getattr(shown.endpoint, name) for name in fields}, "secret": shown.secret}
@@ -167,7 +167,7 @@ class WebhookEndpoints(MethodView):
         """
         principal = current_principal()
         permissions.require(principal, "webhooks.manage")
-        created = webhooks.create_endpoint(
+        created = webhook_endpoints.create_endpoint(
             principal.agency_id, data, created_by=principal.user_id, actor=current_actor()
         )
         send_etag(created.endpoint)
@@ -199,7 +199,7 @@ class WebhookEndpointById(MethodView):
         still to receive is cancelled), `enabled: true` starts it again, after it was disabled
         by hand or by failures. Send the ETag you read as `If-Match` (412 if it is stale).
         """
-        return webhooks.update_endpoint(endpoint, changes, actor=current_actor())
+        return webhook_endpoints.update_endpoint(endpoint, changes, actor=current_actor())
 
     @blp.doc(operationId="deleteWebhookEndpoint")
     @if_match_doc
@@ -210,7 +210,7 @@ class WebhookEndpointById(MethodView):
 
         With its delivery log; what it had still to receive is not sent.
         """
-        webhooks.delete_endpoint(endpoint, actor=current_actor())
+        webhook_endpoints.delete_endpoint(endpoint, actor=current_actor())
 
 
 @blp.route("/<id(whk):endpoint_id>/rotate-secret")
@@ -227,10 +227,10 @@ class WebhookEndpointSecretRotation(MethodView):
         each message carries two signatures, one per secret, so the receiver can switch to the
         new secret at any time in between; then only the new one signs.
         """
-        secret = webhooks.rotate_secret(
+        secret = webhook_endpoints.rotate_secret(
             endpoint, data.get("overlap_seconds"), actor=current_actor()
         )
-        return _with_secret(webhooks.EndpointWithSecret(endpoint, secret))
+        return _with_secret(webhook_endpoints.EndpointWithSecret(endpoint, secret))
 
 
 @blp.route("/<id(whk):endpoint_id>/test")
@@ -245,7 +245,7 @@ class WebhookEndpointTest(MethodView):
         A `webhook.test` event, to this endpoint only, whatever its filters; follow the
         delivery in the endpoint's delivery log.
         """
-        return webhooks.send_test(endpoint, actor=current_actor())
+        return webhook_endpoints.send_test(endpoint, actor=current_actor())
 
 
 @blp.route("/<id(whk):endpoint_id>/deliveries")
@@ -260,7 +260,9 @@ class WebhookEndpointDeliveries(MethodView):
         Every event sent to it, oldest first: attempts, the last answer's status code and
         error, and when the next attempt is due. Filter by `status`. Kept 30 days by default.
         """
-        return paginate(webhooks.deliveries_statement(endpoint, args), WebhookDelivery.id, args)
+        return paginate(
+            webhook_endpoints.deliveries_statement(endpoint, args), WebhookDelivery.id, args
+        )
 
 
 @blp.route("/<id(whk):endpoint_id>/deliveries/<id(wdl):delivery_id>/redeliver")
@@ -277,4 +279,4 @@ class WebhookDeliveryRedelivery(MethodView):
         As a new delivery with attempts of its own, and the same `webhook-id`, so a receiver
         that got it the first time can tell.
         """
-        return webhooks.redeliver(endpoint, delivery_id, actor=current_actor())
+        return webhook_endpoints.redeliver(endpoint, delivery_id, actor=current_actor())

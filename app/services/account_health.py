@@ -1,9 +1,9 @@
 """An account whose credentials died: marked `needs_reconnect` once, and the agency told.
 
 Both ways an account learns it (the token-refresh sweep, app/services/token_refresh.py, and a
-publish the network refused with a 401, app/services/publishing.py) come here. The move is a
-compare-and-set on the account's health, so that a burst of deliveries failing on one account
-at once records one event and sends one message, not one per delivery.
+publish the network refused with a 401, app/services/publishing_outcomes.py) come here. The
+move is a compare-and-set on the account's health, so that a burst of deliveries failing on one
+account at once records one event and sends one message, not one per delivery.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ from app.networks.base import (
     TokenExpired,
     TransientNetworkError,
 )
-from app.services import account_health, audit, deliveries, lifecycle, publishing
+from app.services import account_health, audit, deliveries, lifecycle
+from app.services.publishing_request import network_account, refreshed_credentials
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +149,12 @@ def _delete(delivery: Delivery) -> str:
     ).one()
     connector = connector_for(account.network)
     try:
-        credentials = publishing.network_account(account)
+        credentials = network_account(account)
         db.session.commit()  # no transaction open during the network call
         try:
             connector.delete(credentials, delivery.external_id or "")
         except TokenExpired:
-            credentials = publishing.refreshed_credentials(account, credentials.token_expires_at)
+            credentials = refreshed_credentials(account, credentials.token_expires_at)
             connector.delete(credentials, delivery.external_id or "")
     except TransientNetworkError as exc:
         wait = max(RETRY_AFTER, timedelta(seconds=exc.retry_after or 0))

@@ -39,55 +39,41 @@ second send. Nothing is ever sent again blindly.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_
-from sqlalchemy.orm import lazyload
 
 from app import logs, metrics, tenancy
 from app.extensions import db
-from app.models import (
-    AccountHealth,
-    Delivery,
-    DeliveryAttempt,
-    DeliveryErrorKind,
-    DeliveryStatus,
-    Media,
-    Post,
-    SocialAccount,
-)
+from app.models import AccountHealth, Delivery, DeliveryErrorKind, DeliveryStatus, SocialAccount
 from app.models.base import utcnow
 from app.networks import connector_for
 from app.networks.base import (
-    Connector,
     ContentRejected,
     CredentialsRejected,
-    MediaItem,
-    NetworkAccount,
     NetworkError,
-    NotSupported,
     OutcomeUnknown,
-    Published,
-    PublishRequest,
-    TokenExpired,
     TransientNetworkError,
 )
-from app.security import crypto
-from app.services import account_health, audit, deliveries, lifecycle, token_refresh
-from app.services.accounts import credentials_of
-from app.storage import get_storage
+from app.services import lifecycle
+from app.services import publishing_outcomes as outcomes
+from app.services.publishing_attempts import Attempt, cas, network_of, record_event, roll_up
+from app.services.publishing_request import (
+    CannotSend,
+    Unverifiable,
+    build_request,
+    network_account,
+    send,
+)
 
 log = logging.getLogger(__name__)
 
-ERROR_TEXT_LIMIT = 2000
 # A job may find its delivery due a little later than the dispatcher's lookahead (the claim
 # ran late, the job waited in its queue); it waits at most this much more, never longer: a
 # delivery due later than that goes back to `scheduled`.
@@ -168,40 +154,10 @@ def _reconcile(delivery: Delivery) -> str:
 # -- taking a delivery -----------------------------------------------------------------------------
 
 
-@dataclass
-class _Attempt:
-    """One try at a delivery, taken (`publishing`) and committed: the rows it works on."""
-
-    delivery: Delivery
-    number: int
-    started_at: datetime
-
-
 def _account(account_id: str) -> SocialAccount:
     return db.session.scalars(
         tenancy.scoped_select(SocialAccount).where(SocialAccount.id == account_id)
     ).one()
-
-
-def _cas(
-    delivery: Delivery,
-    sources: list[DeliveryStatus],
-    to: DeliveryStatus,
-    *conditions: Any,
-    **values: Any,
-) -> Delivery | None:
-    """`sources → to` for this delivery (and `conditions`), with `values`: the row as it now
-    is, read back by the same statement, or None when another process moved it first."""
-    return db.session.execute(
-        lifecycle.delivery_cas(
-            tenancy.scoped_update(Delivery).where(Delivery.id == delivery.id, *conditions),
-            sources,
-            to,
-        )
-        .values(**values)
-        .returning(Delivery),
-        execution_options={"synchronize_session": False, "populate_existing": True},
-    ).scalar_one_or_none()
 
 
 def _release(delivery: Delivery, until: datetime, why: str) -> str:
@@ -223,7 +179,7 @@ def _release(delivery: Delivery, until: datetime, why: str) -> str:
 
 def _take(
     delivery: Delivery, sources: list[DeliveryStatus], *, due_by: datetime | None
-) -> _Attempt | None:
+) -> Attempt | None:
     """`sources → publishing`, counting one attempt, committed with the post's roll-up; None
     if another process moved the delivery first."""
     now = utcnow()
@@ -234,7 +190,7 @@ def _take(
         condition.append(
             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= due_by)
         )
-    taken = _cas(
+    taken = cas(
         delivery,
         sources,
         DeliveryStatus.PUBLISHING,
@@ -248,9 +204,9 @@ def _take(
     if taken is None:
         db.session.rollback()
         return None
-    _roll_up(taken)
+    roll_up(taken)
     db.session.commit()
-    return _Attempt(taken, taken.attempts, now)
+    return Attempt(taken, taken.attempts, now)
 
 
 def mark_worker_lost(delivery_id: str, agency_id: str, now: datetime) -> bool:
@@ -271,7 +227,7 @@ def mark_worker_lost(delivery_id: str, agency_id: str, now: datetime) -> bool:
             brand_id=delivery.brand_id,
             account_id=delivery.account_id,
         ):
-            moved = _cas(
+            moved = cas(
                 delivery,
                 [DeliveryStatus.PUBLISHING],
                 DeliveryStatus.UNKNOWN,
@@ -287,10 +243,10 @@ def mark_worker_lost(delivery_id: str, agency_id: str, now: datetime) -> bool:
             )
             if moved is None:
                 return False
-            _record_event(delivery, "delivery.unknown", error=delivery.last_error)
-            _roll_up(delivery)
+            record_event(delivery, "delivery.unknown", error=delivery.last_error)
+            roll_up(delivery)
             db.session.commit()
-            metrics.delivery_attempted(_network_of(delivery), "unknown")
+            metrics.delivery_attempted(network_of(delivery), "unknown")
             log.warning("the worker publishing this delivery died; reconciling")
             return True
     finally:
@@ -298,40 +254,10 @@ def mark_worker_lost(delivery_id: str, agency_id: str, now: datetime) -> bool:
         tenancy.set_scope(tenancy.NO_SCOPE)
 
 
-def _roll_up(delivery: Delivery) -> None:
-    """The post's status from its deliveries, under a lock on the post: two deliveries of one
-    post ending at once must not each roll up without seeing the other."""
-    post = db.session.scalars(
-        tenancy.scoped_select(Post)
-        .where(Post.id == delivery.post_id)
-        .options(lazyload("*"))  # its labels, media and variants are not what rolls up
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    deliveries.refresh_post_status(post, actor=audit.SYSTEM)
-
-
-def _network_of(delivery: Delivery) -> str:
-    return db.session.scalar(
-        tenancy.scoped_select(SocialAccount, SocialAccount.network).where(
-            SocialAccount.id == delivery.account_id
-        )
-    )
-
-
 # -- one attempt -----------------------------------------------------------------------------------
 
 
-class _CannotSend(Exception):
-    """Something on our side keeps this attempt from reaching the network."""
-
-    def __init__(self, message: str, kind: DeliveryErrorKind, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.permanent = permanent
-
-
-def _attempt(attempt: _Attempt, account: SocialAccount, *, reconciling: bool) -> str:
+def _attempt(attempt: Attempt, account: SocialAccount, *, reconciling: bool) -> str:
     delivery = attempt.delivery
     connector = connector_for(account.network)
     action = "reconcile" if reconciling else "publish"
@@ -341,35 +267,45 @@ def _attempt(attempt: _Attempt, account: SocialAccount, *, reconciling: bool) ->
                 f"the account's connection is '{account.health}'; reconnect it"
                 + (f" ({account.last_error})" if account.last_error else "")
             )
-        request = _request(delivery, account)
+        request = build_request(delivery, account)
         credentials = network_account(account)
         db.session.commit()  # no transaction open during the network calls (reads only)
         with _lease_kept(attempt):
-            found, published = _send(connector, account, credentials, request, delivery, action)
+            found, published = send(connector, account, credentials, request, delivery, action)
     except TransientNetworkError as exc:
-        return _retry(attempt, account, action, exc)
+        return outcomes.retry(attempt, account, action, exc)
     except OutcomeUnknown as exc:
-        return _unknown(attempt, account, action, str(exc), exc.status, exc.retry_after)
+        return outcomes.unknown(attempt, account, action, str(exc), exc.status, exc.retry_after)
     except CredentialsRejected as exc:
-        return _fail(attempt, account, action, str(exc), DeliveryErrorKind.CREDENTIALS, exc.status)
+        return outcomes.fail(
+            attempt, account, action, str(exc), DeliveryErrorKind.CREDENTIALS, exc.status
+        )
     except ContentRejected as exc:
-        return _fail(attempt, account, action, str(exc), DeliveryErrorKind.REJECTED, exc.status)
-    except _Unverifiable as exc:
-        return _unverifiable(attempt, account, str(exc))
+        return outcomes.fail(
+            attempt, account, action, str(exc), DeliveryErrorKind.REJECTED, exc.status
+        )
+    except Unverifiable as exc:
+        return outcomes.unverifiable(attempt, account, str(exc))
     except NetworkError as exc:  # refused for a reason retrying will not change
-        return _fail(attempt, account, action, str(exc), DeliveryErrorKind.REJECTED, exc.status)
-    except _CannotSend as exc:
+        return outcomes.fail(
+            attempt, account, action, str(exc), DeliveryErrorKind.REJECTED, exc.status
+        )
+    except CannotSend as exc:
         if exc.permanent:
-            return _fail(attempt, account, action, str(exc), exc.kind, None)
-        return _retry(attempt, account, action, TransientNetworkError(str(exc)), kind=exc.kind)
+            return outcomes.fail(attempt, account, action, str(exc), exc.kind, None)
+        return outcomes.retry(
+            attempt, account, action, TransientNetworkError(str(exc)), kind=exc.kind
+        )
     except Exception as exc:  # noqa: BLE001 - a bug, maybe after the post was sent: ask first
         log.exception("publishing failed unexpectedly; the delivery is reconciled")
-        return _unknown(attempt, account, action, f"{type(exc).__name__}: {exc}", None, None)
-    return _published(attempt, account, action, published, found=found)
+        return outcomes.unknown(
+            attempt, account, action, f"{type(exc).__name__}: {exc}", None, None
+        )
+    return outcomes.published(attempt, account, action, published, found=found)
 
 
 @contextmanager
-def _lease_kept(attempt: _Attempt) -> Iterator[None]:
+def _lease_kept(attempt: Attempt) -> Iterator[None]:
     """Renew the delivery's lease while the network calls last (a video the network processes
     for minutes, say), from a thread with its own connection: the dispatcher then knows that
     a publishing delivery whose lease ran out has lost its worker, whatever kind of worker it
@@ -406,493 +342,3 @@ def _lease_kept(attempt: _Attempt) -> Iterator[None]:
     finally:
         stop.set()
         keeper.join()
-
-
-class _Unverifiable(Exception):
-    """The network cannot tell whether an earlier try made the post, and its idempotency key
-    no longer protects a second one: a person must look."""
-
-
-def _send(
-    connector: Connector,
-    account: SocialAccount,
-    credentials: NetworkAccount,
-    request: PublishRequest,
-    delivery: Delivery,
-    action: str,
-) -> tuple[bool, Published]:
-    """(found, the post): look for an earlier try's post where one may exist, else publish.
-    An expired token is refreshed once, and the call made again."""
-    try:
-        return _look_then_publish(connector, credentials, request, delivery, action)
-    except TokenExpired:
-        credentials = refreshed_credentials(account, credentials.token_expires_at)
-        return _look_then_publish(connector, credentials, request, delivery, action)
-
-
-def _look_then_publish(
-    connector: Connector,
-    account: NetworkAccount,
-    request: PublishRequest,
-    delivery: Delivery,
-    action: str,
-) -> tuple[bool, Published]:
-    first = delivery.first_attempt_at or utcnow()
-    window = connector.idempotency_window
-    key_holds = window is not None and utcnow() - first < window
-    # An earlier try may have made the post: after an unknown outcome (the reconciler), or a
-    # transient failure on a network that dedupes by our key once the key has expired.
-    must_look = action == "reconcile" or (
-        delivery.attempts > 1 and window is not None and not key_holds
-    )
-    if must_look:
-        try:
-            existing = connector.find_existing(account, request, since=first)
-        except NotSupported as exc:
-            if not key_holds:
-                raise _Unverifiable(str(exc)) from exc
-            existing = None  # the network's own key makes a second send harmless
-        if existing is not None:
-            return True, existing
-    return False, connector.publish(account, request)
-
-
-def refreshed_credentials(account: SocialAccount, expired_at: datetime | None) -> NetworkAccount:
-    """The account's tokens refreshed and stored (once, whichever job gets there first: the
-    row is locked, and a token newer than `expired_at`, the one that failed, is used as it
-    is), or the error that says why not."""
-    db.write_lock_on_sqlite()
-    locked = db.session.scalars(
-        tenancy.scoped_select(SocialAccount)
-        .where(SocialAccount.id == account.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    if locked.token_expires_at is not None and locked.token_expires_at != expired_at:
-        outcome = "refreshed"  # another job refreshed it meanwhile
-    else:
-        outcome = token_refresh.refresh_account(locked)
-    db.session.commit()
-    if outcome == "refreshed":
-        return network_account(locked)
-    if outcome == "needs_reconnect":
-        raise CredentialsRejected(locked.last_error or "the network refused the credentials")
-    raise TransientNetworkError(
-        f"the access token expired and could not be refreshed ({outcome}): "
-        f"{locked.last_error or 'no reason given'}"
-    )
-
-
-def network_account(account: SocialAccount) -> NetworkAccount:
-    """What a connector acts as: the account's identity and decrypted credentials."""
-    try:
-        secrets = credentials_of(account)
-    except crypto.CredentialsUnreadable as exc:
-        raise _CannotSend(
-            "This server cannot decrypt the account's credentials (a configuration problem "
-            "on the server, not the account's): check CREDENTIALS_ENCRYPTION_KEYS.",
-            DeliveryErrorKind.INTERNAL,
-            permanent=False,
-        ) from exc
-    return NetworkAccount(
-        external_id=account.external_id,
-        secrets=secrets,
-        instance_url=account.instance_url,
-        account_kind=account.account_kind,
-        token_expires_at=account.token_expires_at,
-    )
-
-
-def _request(delivery: Delivery, account: SocialAccount) -> PublishRequest:
-    post = db.session.scalars(tenancy.scoped_select(Post).where(Post.id == delivery.post_id)).one()
-    variant = next((v for v in post.variants if v.account_id == delivery.account_id), None)
-    text = variant.text if variant is not None and variant.text is not None else post.text
-    media_ids = variant.media_ids if variant is not None and variant.media_ids is not None else None
-    if media_ids is None:
-        media_ids = post.media_ids
-    return PublishRequest(
-        idempotency_key=delivery.id,
-        text=text,
-        link=post.link,
-        media=_media_items(media_ids, delivery.brand_id),
-        # The first attempt's instant, not the schedule (which a person may move between two
-        # attempts): it dates Bluesky's record key, which must never change.
-        scheduled_for=delivery.first_attempt_at,
-    )
-
-
-def _media_items(media_ids: list[str], brand_id: str) -> tuple[MediaItem, ...]:
-    if not media_ids:
-        return ()
-    from app.services.media import signed_url
-
-    rows = {
-        m.id: m
-        for m in db.session.scalars(
-            tenancy.scoped_select(Media).where(
-                Media.brand_id == brand_id, Media.id.in_(media_ids), Media.deleted_at.is_(None)
-            )
-        )
-    }
-    missing = [m for m in media_ids if m not in rows]
-    if missing:
-        raise _CannotSend(
-            f"Media {', '.join(missing)} of this post was deleted before the post went out.",
-            DeliveryErrorKind.REJECTED,
-            permanent=True,
-        )
-    storage = get_storage()
-    items = []
-    for media_id in media_ids:
-        media = rows[media_id]
-        if not storage.exists(media.storage_key):
-            raise _CannotSend(
-                f"The file of media {media.id} is missing from storage.",
-                DeliveryErrorKind.INTERNAL,
-                permanent=True,
-            )
-        items.append(
-            MediaItem(
-                content_type=media.content_type,
-                size_bytes=media.size_bytes,
-                open=lambda key=media.storage_key: storage.open(key),
-                filename=media.filename,
-                width=media.width,
-                height=media.height,
-                duration_seconds=media.duration_seconds,
-                alt_text=media.alt_text,
-                url=signed_url(media),
-            )
-        )
-    return tuple(items)
-
-
-# -- what came of it -------------------------------------------------------------------------------
-
-
-def _settle(attempt: _Attempt, to: DeliveryStatus, values: dict[str, Any]) -> Delivery | None:
-    """`publishing → to` for this attempt only, with `values`; the delivery reloaded, or None
-    when another process took it over (the reconciler, after this job's lease ran out)."""
-    delivery = _cas(
-        attempt.delivery,
-        [DeliveryStatus.PUBLISHING],
-        to,
-        Delivery.attempts == attempt.number,
-        lease_until=None,
-        **values,
-    )
-    if delivery is None:
-        db.session.rollback()
-        log.warning(
-            "attempt %d of delivery %s ended (%s) after another process took the delivery over",
-            attempt.number,
-            attempt.delivery.id,
-            to.value,
-        )
-    else:
-        lifecycle.announce_delivery(delivery, DeliveryStatus.PUBLISHING.value)
-    return delivery
-
-
-def _record_attempt(
-    attempt: _Attempt,
-    action: str,
-    outcome: str,
-    *,
-    kind: DeliveryErrorKind | None = None,
-    status_code: int | None = None,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-) -> None:
-    delivery = attempt.delivery
-    db.session.add(
-        DeliveryAttempt(
-            agency_id=delivery.agency_id,
-            brand_id=delivery.brand_id,
-            delivery_id=delivery.id,
-            number=attempt.number,
-            action=action,
-            outcome=outcome,
-            error_kind=kind.value if kind else None,
-            status_code=status_code,
-            error=error[:ERROR_TEXT_LIMIT] if error else None,
-            started_at=attempt.started_at,
-            finished_at=utcnow(),
-            retry_at=retry_at,
-        )
-    )
-
-
-def _record_event(delivery: Delivery, action: str, **data: Any) -> None:
-    """A delivery's event, on its post (its activity feed shows it): `delivery.published`,
-    `delivery.retry_scheduled`, `delivery.failed`, `delivery.unknown`."""
-    audit.record(
-        action,
-        actor=audit.SYSTEM,
-        agency_id=delivery.agency_id,
-        brand_id=delivery.brand_id,
-        target_type="post",
-        target_id=delivery.post_id,
-        data={
-            "delivery_id": delivery.id,
-            "account_id": delivery.account_id,
-            "attempt": delivery.attempts,
-            **{k: v for k, v in data.items() if v is not None},
-        },
-    )
-
-
-def _published(
-    attempt: _Attempt, account: SocialAccount, action: str, post: Published, *, found: bool
-) -> str:
-    now = utcnow()
-    delivery = _settle(
-        attempt,
-        DeliveryStatus.PUBLISHED,
-        {
-            "external_id": post.external_id,
-            "external_url": post.url,
-            "published_at": post.published_at or now,
-            "last_error": None,
-            "last_error_kind": None,
-            "last_status_code": None,
-            "next_attempt_at": None,
-        },
-    )
-    if delivery is None:
-        return "skipped"
-    outcome = "found" if found else "published"
-    _record_attempt(attempt, action, outcome)
-    _record_event(
-        delivery,
-        "delivery.published",
-        network=account.network,
-        external_id=post.external_id,
-        url=post.url,
-        found_by_reconciler=found or None,
-    )
-    _roll_up(delivery)
-    db.session.commit()
-    scheduled = delivery.scheduled_for or attempt.started_at
-    metrics.delivery_published(account.network, (delivery.published_at - scheduled).total_seconds())
-    log.info("published on %s as %s%s", account.network, post.external_id, " (found)" * found)
-    return outcome
-
-
-def _backoff(attempts: int, retry_after: int | None) -> timedelta:
-    """Exponential, with jitter (half of it random, so a burst of failures spreads out), and
-    never sooner than the network asked."""
-    config = current_app.config
-    ceiling = min(
-        config["PUBLISH_RETRY_MAX_SECONDS"],
-        config["PUBLISH_RETRY_BASE_SECONDS"] * 2 ** max(0, attempts - 1),
-    )
-    delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
-    return timedelta(seconds=max(delay, retry_after or 0))
-
-
-def _retry(
-    attempt: _Attempt,
-    account: SocialAccount,
-    action: str,
-    exc: TransientNetworkError,
-    *,
-    kind: DeliveryErrorKind | None = None,
-) -> str:
-    throttled = exc.status == 429
-    kind = kind or (DeliveryErrorKind.RATE_LIMITED if throttled else DeliveryErrorKind.TRANSIENT)
-    if attempt.number >= current_app.config["PUBLISH_MAX_ATTEMPTS"]:
-        return _fail(
-            attempt,
-            account,
-            action,
-            f"Gave up after {attempt.number} attempts; the last one: {exc}",
-            kind,
-            exc.status,
-        )
-    retry_at = utcnow() + _backoff(attempt.number, exc.retry_after)
-    delivery = _settle(
-        attempt,
-        DeliveryStatus.SCHEDULED,
-        {
-            "next_attempt_at": retry_at,
-            "last_error": str(exc)[:ERROR_TEXT_LIMIT],
-            "last_error_kind": kind.value,
-            "last_status_code": exc.status,
-        },
-    )
-    if delivery is None:
-        return "skipped"
-    if throttled:
-        _hold_account(account, retry_at)
-    _record_attempt(
-        attempt,
-        action,
-        "retry",
-        kind=kind,
-        status_code=exc.status,
-        error=str(exc),
-        retry_at=retry_at,
-    )
-    _record_event(
-        delivery,
-        "delivery.retry_scheduled",
-        network=account.network,
-        error=str(exc)[:ERROR_TEXT_LIMIT],
-        error_kind=kind.value,
-        status_code=exc.status,
-        retry_at=retry_at.isoformat(),
-    )
-    _roll_up(delivery)
-    db.session.commit()
-    metrics.delivery_attempted(account.network, "retry")
-    log.warning("attempt %d failed (%s); retrying at %s", attempt.number, exc, retry_at.isoformat())
-    return "retry"
-
-
-def _hold_account(account: SocialAccount, until: datetime) -> None:
-    """A 429 on this account: none of its deliveries goes out before `until` (the queued ones
-    are handed back by their jobs, the scheduled ones wait); other accounts carry on."""
-    db.session.execute(
-        tenancy.scoped_update(SocialAccount)
-        .where(
-            SocialAccount.id == account.id,
-            or_(
-                SocialAccount.rate_limited_until.is_(None),
-                SocialAccount.rate_limited_until < until,
-            ),
-        )
-        .values(rate_limited_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(
-        tenancy.scoped_update(Delivery)
-        .where(
-            Delivery.account_id == account.id,
-            Delivery.status == DeliveryStatus.SCHEDULED.value,
-            Delivery.next_attempt_at < until,
-        )
-        .values(next_attempt_at=until)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _fail(
-    attempt: _Attempt,
-    account: SocialAccount,
-    action: str,
-    message: str,
-    kind: DeliveryErrorKind,
-    status_code: int | None,
-) -> str:
-    delivery = _settle(
-        attempt,
-        DeliveryStatus.FAILED,
-        {
-            "next_attempt_at": None,
-            "last_error": message[:ERROR_TEXT_LIMIT],
-            "last_error_kind": kind.value,
-            "last_status_code": status_code,
-        },
-    )
-    if delivery is None:
-        return "skipped"
-    if kind == DeliveryErrorKind.CREDENTIALS:
-        account_health.mark_needs_reconnect(account, message)
-    _record_attempt(attempt, action, "failed", kind=kind, status_code=status_code, error=message)
-    _record_event(
-        delivery,
-        "delivery.failed",
-        network=account.network,
-        error=message[:ERROR_TEXT_LIMIT],
-        error_kind=kind.value,
-        status_code=status_code,
-    )
-    _roll_up(delivery)
-    db.session.commit()
-    metrics.delivery_attempted(account.network, "failed")
-    log.error("delivery failed (%s): %s", kind.value, message)
-    return "failed"
-
-
-def _unknown(
-    attempt: _Attempt,
-    account: SocialAccount,
-    action: str,
-    message: str,
-    status_code: int | None,
-    retry_after: int | None,
-) -> str:
-    config = current_app.config
-    if attempt.number >= config["PUBLISH_MAX_ATTEMPTS"]:
-        return _unverifiable(
-            attempt,
-            account,
-            f"No answer after {attempt.number} attempts ({message}); the network was never "
-            "able to say whether the post exists.",
-        )
-    delay = retry_after if retry_after is not None else config["PUBLISH_RECONCILE_DELAY_SECONDS"]
-    check_at = utcnow() + timedelta(seconds=delay)
-    delivery = _settle(
-        attempt,
-        DeliveryStatus.UNKNOWN,
-        {
-            "next_attempt_at": check_at,
-            "last_error": message[:ERROR_TEXT_LIMIT],
-            "last_error_kind": DeliveryErrorKind.UNKNOWN.value,
-            "last_status_code": status_code,
-        },
-    )
-    if delivery is None:
-        return "skipped"
-    _record_attempt(
-        attempt,
-        action,
-        "unknown",
-        kind=DeliveryErrorKind.UNKNOWN,
-        status_code=status_code,
-        error=message,
-        retry_at=check_at,
-    )
-    _record_event(
-        delivery,
-        "delivery.unknown",
-        network=account.network,
-        error=message[:ERROR_TEXT_LIMIT],
-        check_at=check_at.isoformat(),
-    )
-    _roll_up(delivery)
-    db.session.commit()
-    metrics.delivery_attempted(account.network, "unknown")
-    log.warning("outcome unknown (%s); the network is asked at %s", message, check_at.isoformat())
-    return "unknown"
-
-
-def _unverifiable(attempt: _Attempt, account: SocialAccount, reason: str) -> str:
-    """Unknown for good: nothing will send it again, and a person must look."""
-    message = (
-        f"Relais cannot tell whether this post was published on {account.network} ({reason}). "
-        f"Check the account {account.handle} on {account.network}: Relais will not send it "
-        "again by itself, so if the post is not there, post it anew."
-    )
-    delivery = _settle(
-        attempt,
-        DeliveryStatus.UNKNOWN,
-        {
-            "next_attempt_at": None,
-            "last_error": message[:ERROR_TEXT_LIMIT],
-            "last_error_kind": DeliveryErrorKind.UNVERIFIABLE.value,
-            "last_status_code": None,
-        },
-    )
-    if delivery is None:
-        return "skipped"
-    _record_attempt(
-        attempt, "reconcile", "unknown", kind=DeliveryErrorKind.UNVERIFIABLE, error=message
-    )
-    _record_event(delivery, "delivery.unknown", network=account.network, error=message)
-    _roll_up(delivery)
-    db.session.commit()
-    metrics.delivery_attempted(account.network, "unknown")
-    log.error("outcome cannot be checked: %s", reason)
-    return "unknown"

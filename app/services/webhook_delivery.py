@@ -1,4 +1,4 @@
-"""Sending webhook deliveries: signed requests, retries with backoff, disabling bad endpoints.
+"""Sending one webhook delivery: the job, the signed request, and what its answer leads to.
 
 - `deliver(agency_id, delivery_id)`, the job: re-enters the agency, claims the delivery by
   compare-and-set (pending and due, or claimed by a worker that died), signs the event's body
@@ -7,13 +7,11 @@
   outbound guard (public addresses only unless configured, every resolved address vetted, no
   redirect followed, WEBHOOK_TIMEOUT_SECONDS, at most 1 KiB of the answer read).
 - Only a 2xx counts. Anything else is a failed attempt, tried again after `retry_delay`
-  (exponential, with jitter, `Retry-After` honoured up to the cap) until WEBHOOK_MAX_ATTEMPTS.
-  A 410 Gone disables the endpoint at once. An endpoint that has answered nothing with 2xx for
-  WEBHOOK_DISABLE_AFTER_SECONDS is disabled when one more delivery runs out of attempts. Either
-  way the agency's owners get a mail (through the outbox) and pending deliveries are cancelled.
-- The database is the source of truth: the first attempt is enqueued when the event's
-  transaction commits; retries, and whatever Redis lost, are enqueued by `enqueue_due`, a
-  periodic sweep, when due. A job that runs twice, or late, finds nothing to claim.
+  (exponential, with jitter, `Retry-After` honoured up to the cap: app/services/webhook_schedule.py)
+  until WEBHOOK_MAX_ATTEMPTS. A 410 Gone disables the endpoint at once. An endpoint that has
+  answered nothing with 2xx for WEBHOOK_DISABLE_AFTER_SECONDS is disabled when one more delivery
+  runs out of attempts. Either way the agency's owners get a mail (through the outbox) and
+  pending deliveries are cancelled (`webhook_endpoints.disable`).
 - Each failed attempt is counted in `relais_webhook_delivery_failures_total`, by reason
   (app/metrics.py), never by endpoint.
 """
@@ -21,9 +19,7 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -31,16 +27,13 @@ from typing import Any
 
 import httpx
 from flask import current_app
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, func, or_
 from standardwebhooks import Webhook
 
-from app import logs, metrics, queue, tenancy
+from app import logs, metrics, tenancy
 from app.extensions import db
 from app.models import (
-    AgencyMembership,
-    AgencyRole,
     DisabledReason,
-    User,
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookEndpoint,
@@ -48,129 +41,15 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.security import crypto, outbound
-from app.services import audit, outbox, webhooks
+from app.services import webhook_endpoints, webhook_schedule
 
 log = logging.getLogger("relais.webhooks")
 
-DELIVER_JOB = "workers.jobs.webhooks.deliver_webhook"
 USER_AGENT = "Relais-Webhooks/1"
 # The answer's body is kept (an excerpt, in the log) only this far; the rest is never read.
 RESPONSE_BODY_CAP = 1024
-# A delivery claimed this long ago and still `sending` belongs to a worker that died.
-CLAIM_TIMEOUT = timedelta(minutes=5)
-# A due delivery whose job was enqueued this long ago and has not run is enqueued again
-# (Redis lost it). Not shorter than CLAIM_TIMEOUT: a claimed delivery is enqueued once more.
-REENQUEUE_AFTER = timedelta(minutes=5)
-# Beyond every timeout of one attempt: RQ stops a job that hangs anyway.
-JOB_TIMEOUT_SECONDS = 120
-# Each wait is its computed value times a factor drawn in this range.
-JITTER = (0.8, 1.2)
 _PENDING = WebhookDeliveryStatus.PENDING.value
 _SENDING = WebhookDeliveryStatus.SENDING.value
-
-
-# -- the schedule -----------------------------------------------------------------------------
-
-
-def retry_delay(
-    failed_attempts: int,
-    *,
-    retry_after: float | None = None,
-    rand: Callable[[float, float], float] = random.uniform,
-) -> timedelta:
-    """How long to wait after the `failed_attempts`-th failed attempt (1 for the first).
-
-    WEBHOOK_RETRY_BASE_SECONDS × 3^(n-1), at most WEBHOOK_RETRY_MAX_DELAY_SECONDS, times a
-    random factor in JITTER so that the deliveries of one outage do not come back together.
-    A `Retry-After` the endpoint sent is honoured when longer, up to the same cap.
-    """
-    config = current_app.config
-    base = float(config["WEBHOOK_RETRY_BASE_SECONDS"])
-    cap = float(config["WEBHOOK_RETRY_MAX_DELAY_SECONDS"])
-    exponent = max(failed_attempts - 1, 0)
-    # min() before the power's result can grow past a float (many attempts configured).
-    delay = cap if exponent > 60 else min(cap, base * 3**exponent)
-    delay *= rand(*JITTER)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, cap))
-    return timedelta(seconds=delay)
-
-
-def schedule_bounds() -> list[tuple[float, float]]:
-    """(shortest, longest) wait after each failed attempt but the last, in seconds: what the
-    README's table and the tests read."""
-    config = current_app.config
-    bounds = []
-    for n in range(1, config["WEBHOOK_MAX_ATTEMPTS"]):
-        low = retry_delay(n, rand=lambda a, b: a).total_seconds()
-        high = retry_delay(n, rand=lambda a, b: b).total_seconds()
-        bounds.append((low, high))
-    return bounds
-
-
-# -- enqueueing ---------------------------------------------------------------------------------
-
-
-def enqueue(agency_id: str, delivery_id: str) -> None:
-    try:
-        queue.enqueue(
-            DELIVER_JOB,
-            agency_id,
-            delivery_id,
-            queue_name=queue.WEBHOOKS,
-            job_id=f"webhook-{delivery_id}",
-            job_timeout=JOB_TIMEOUT_SECONDS,
-        )
-    except Exception:  # noqa: BLE001 - the delivery is safe in the database; the sweep enqueues it
-        log.warning(
-            "could not enqueue webhook delivery %s (agency %s); the sweep will",
-            delivery_id,
-            agency_id,
-            exc_info=True,
-        )
-
-
-@tenancy.system_lookup(tenancy.SystemLookup.DISPATCHER)
-def enqueue_due(*, now: datetime | None = None, batch: int = 1000) -> int:
-    """Enqueue what is due and not on the queue: retries whose time has come, first attempts
-    whose job Redis lost, deliveries a dead worker claimed. Returns how many."""
-    now = now or utcnow()
-    lost = now - REENQUEUE_AFTER
-    with tenancy.system_scope():
-        due = db.session.execute(
-            select(WebhookDelivery.agency_id, WebhookDelivery.id)
-            .where(
-                or_(
-                    and_(
-                        WebhookDelivery.status == _PENDING,
-                        WebhookDelivery.next_attempt_at <= now,
-                        or_(
-                            WebhookDelivery.enqueued_at.is_(None),
-                            WebhookDelivery.enqueued_at < WebhookDelivery.next_attempt_at,
-                            WebhookDelivery.enqueued_at < lost,
-                        ),
-                    ),
-                    and_(
-                        WebhookDelivery.status == _SENDING,
-                        WebhookDelivery.claimed_at < now - CLAIM_TIMEOUT,
-                        WebhookDelivery.enqueued_at < lost,
-                    ),
-                )
-            )
-            .order_by(WebhookDelivery.next_attempt_at)
-            .limit(batch)
-        ).all()
-        if due:
-            db.session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_([delivery_id for _, delivery_id in due]))
-                .values(enqueued_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        db.session.commit()
-    for agency_id, delivery_id in due:
-        enqueue(agency_id, delivery_id)
-    return len(due)
 
 
 # -- the job ------------------------------------------------------------------------------------
@@ -215,7 +94,7 @@ def _deliver(agency_id: str, delivery_id: str) -> str:
                 and_(WebhookDelivery.status == _PENDING, WebhookDelivery.next_attempt_at <= now),
                 and_(
                     WebhookDelivery.status == _SENDING,
-                    WebhookDelivery.claimed_at < now - CLAIM_TIMEOUT,
+                    WebhookDelivery.claimed_at < now - webhook_schedule.CLAIM_TIMEOUT,
                 ),
             ),
         )
@@ -239,7 +118,7 @@ def _deliver(agency_id: str, delivery_id: str) -> str:
         db.session.commit()
         return "cancelled"
     try:
-        secrets = webhooks.signing_secrets(endpoint, now)
+        secrets = webhook_endpoints.signing_secrets(endpoint, now)
     except crypto.CredentialsUnreadable:
         # This worker lacks the key the secret was encrypted with: an operator's error, retried
         # on schedule, that says nothing about the endpoint.
@@ -367,16 +246,16 @@ def _record(claim: Claim, attempt: Attempt, now: datetime, *, endpoint_failed: b
         outcome = "failed"
         if claim.finish(WebhookDeliveryStatus.FAILED, error=attempt.error, **seen):
             _endpoint_failed(delivery.endpoint_id, now)
-            disable(delivery.endpoint_id, DisabledReason.GONE, now=now)
+            webhook_endpoints.disable(delivery.endpoint_id, DisabledReason.GONE, now=now)
     elif delivery.attempts >= current_app.config["WEBHOOK_MAX_ATTEMPTS"]:
         outcome = "failed"
         finished = claim.finish(WebhookDeliveryStatus.FAILED, error=attempt.error, **seen)
         if finished and endpoint_failed:
             _endpoint_failed(delivery.endpoint_id, now)
             if _failing_too_long(delivery.endpoint_id, now):
-                disable(delivery.endpoint_id, DisabledReason.FAILING, now=now)
+                webhook_endpoints.disable(delivery.endpoint_id, DisabledReason.FAILING, now=now)
     else:
-        wait = retry_delay(delivery.attempts, retry_after=attempt.retry_after)
+        wait = webhook_schedule.retry_delay(delivery.attempts, retry_after=attempt.retry_after)
         outcome = "retrying"
         seen["next_attempt_at"] = now + wait
         finished = claim.finish(WebhookDeliveryStatus.PENDING, error=attempt.error, **seen)
@@ -436,93 +315,3 @@ def _scoped_one(model: type, object_id: str) -> Any:
         .where(model.id == object_id)  # type: ignore[attr-defined]
         .execution_options(populate_existing=True)
     ).first()
-
-
-# -- disabling ----------------------------------------------------------------------------------
-
-
-def disable(endpoint_id: str, reason: DisabledReason, *, now: datetime) -> bool:
-    """Disable an enabled endpoint (the caller commits): its pending deliveries are cancelled,
-    and the agency's owners are told by mail. False if it was disabled already."""
-    changed = db.session.execute(
-        tenancy.scoped_update(WebhookEndpoint)
-        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled.is_(True))
-        .values(
-            enabled=False,
-            disabled_reason=reason.value,
-            disabled_at=now,
-            updated_at=now,
-            version=WebhookEndpoint.version + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if changed.rowcount != 1:
-        return False
-    endpoint = _scoped_one(WebhookEndpoint, endpoint_id)
-    assert endpoint is not None  # just updated, in this transaction
-    webhooks.cancel_pending(endpoint_id)
-    audit.record(
-        "webhook_endpoint.disabled",
-        actor=audit.SYSTEM,
-        agency_id=endpoint.agency_id,
-        target_type="webhook_endpoint",
-        target_id=endpoint.id,
-        data={"reason": reason.value},
-    )
-    _tell_owners(endpoint, reason)
-    log.warning(
-        "webhook endpoint %s (agency %s) disabled: %s", endpoint.id, endpoint.agency_id, reason
-    )
-    return True
-
-
-_REASONS = {
-    DisabledReason.GONE: "it answered 410 Gone, which asks senders to stop",
-    DisabledReason.FAILING: "it has not accepted any event since {since}",
-}
-
-
-def _tell_owners(endpoint: WebhookEndpoint, reason: DisabledReason) -> None:
-    agency = tenancy.current_agency()
-    owners = db.session.execute(
-        tenancy.scoped_select(AgencyMembership, User.email, User.name)
-        .select_from(AgencyMembership)
-        .join(User, AgencyMembership.user_id == User.id)
-        .where(AgencyMembership.role == AgencyRole.OWNER.value)
-        .order_by(User.email)
-    ).all()
-    since = outbox.when(endpoint.failing_since) if endpoint.failing_since else "some time"
-    for email, name in owners:
-        outbox.send(
-            "webhook_disabled",
-            to=email,
-            context={
-                "name": name,
-                "agency_name": agency.name,
-                "url": endpoint.url,
-                "endpoint_id": endpoint.id,
-                "reason": _REASONS[reason].format(since=since),
-            },
-        )
-
-
-# -- housekeeping -------------------------------------------------------------------------------
-
-
-@tenancy.system_lookup(tenancy.SystemLookup.SWEEP)
-def purge_old(*, now: datetime | None = None) -> int:
-    """Forget events (and their delivery logs) older than WEBHOOK_LOG_RETENTION_DAYS, unless
-    one of their deliveries is still being attempted. Returns how many events."""
-    cutoff = (now or utcnow()) - timedelta(days=current_app.config["WEBHOOK_LOG_RETENTION_DAYS"])
-    active = exists().where(
-        WebhookDelivery.event_id == WebhookEvent.id,
-        WebhookDelivery.status.in_([_PENDING, _SENDING]),
-    )
-    with tenancy.system_scope():
-        result = db.session.execute(
-            delete(WebhookEvent)
-            .where(WebhookEvent.created_at < cutoff, ~active)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-    return result.rowcount or 0

@@ -1,4 +1,4 @@
-"""Outgoing webhooks: the agency's endpoints, and the events the rest of the app emits.
+"""Outgoing webhook events: what the rest of the app emits, and the body each endpoint gets.
 
 - `emit(event_type, agency_id=…, brand_id=…, data=…)` is the one way an event is sent. Called
   inside the transaction of the change it announces, it writes the event (its exact JSON body)
@@ -12,33 +12,25 @@
 - The body every endpoint receives (documented as `WebhookEvent` in the spec):
   `{"id", "type", "timestamp", "agency_id", "brand_id", "data"}`; `id` is also the
   `webhook-id` header, the same on every attempt and redelivery, for receivers to dedupe.
-- Endpoints: created with a `whsec_` secret shown once, limited to some event types and some
-  brands if wished; `rotate_secret` keeps the previous secret signing for an overlap.
-- Sending, retries and disabling: app/services/webhook_delivery.py.
+- The endpoints (created, changed, secrets rotated, disabled): app/services/webhook_endpoints.py.
+  Sending: app/services/webhook_delivery.py; when, and again: app/services/webhook_schedule.py.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import Select, event
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app import tenancy
-from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.fields import dump_datetime
 from app.ids import PREFIXES, new_id
 from app.models import (
-    Brand,
     Delivery,
-    DisabledReason,
     Post,
     SocialAccount,
     WebhookDelivery,
@@ -48,12 +40,9 @@ from app.models import (
     WebhookEventType,
 )
 from app.models.base import utcnow
-from app.models.webhook import TEST_EVENT_TYPE
-from app.security import crypto
-from app.services import audit
+from app.services import webhook_schedule
 
 EVENT_TYPES = frozenset(t.value for t in WebhookEventType)
-SECRET_PREFIX = "whsec_"
 # Deliveries made in a transaction, enqueued once it commits (see `_enqueue_after_commit`).
 _PENDING = "relais_webhooks_pending"
 
@@ -72,7 +61,7 @@ def emit(
     endpoints = _endpoints_taking(event_type, agency_id, brand_id)
     if not endpoints:
         return None
-    return _record(event_type, agency_id, brand_id, data, endpoints)
+    return record_event(event_type, agency_id, brand_id, data, endpoints)
 
 
 def _endpoints_taking(
@@ -125,7 +114,7 @@ def emit_for_post(event_type: str, post: Post, **extra: Any) -> WebhookEvent | N
     if event_type in POST_OUTCOMES:
         extra.setdefault("deliveries", _deliveries_of(post))
     data = {"post": post_data(post), **_jsonable(extra)}
-    return _record(event_type, post.agency_id, post.brand_id, data, endpoints)
+    return record_event(event_type, post.agency_id, post.brand_id, data, endpoints)
 
 
 def _deliveries_of(post: Post) -> list[Delivery]:
@@ -215,7 +204,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _record(
+def record_event(
     event_type: str,
     agency_id: str,
     brand_id: str | None,
@@ -247,11 +236,11 @@ def _record(
     session.add(webhook_event)
     session.flush()  # before its deliveries: no relationship tells the session the order
     for endpoint in endpoints:
-        _new_delivery(webhook_event, endpoint.id, now=now)
+        new_delivery(webhook_event, endpoint.id, now=now)
     return webhook_event
 
 
-def _new_delivery(
+def new_delivery(
     webhook_event: WebhookEvent,
     endpoint_id: str,
     *,
@@ -282,262 +271,10 @@ def _new_delivery(
 def _enqueue_after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING, [])
     if pending:
-        from app.services import webhook_delivery
-
         for agency_id, delivery_id in pending:
-            webhook_delivery.enqueue(agency_id, delivery_id)
+            webhook_schedule.enqueue(agency_id, delivery_id)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
-
-
-# -- endpoints ----------------------------------------------------------------------------------
-
-
-@dataclass
-class EndpointWithSecret:
-    endpoint: WebhookEndpoint
-    secret: str
-
-
-def new_secret() -> str:
-    """`whsec_` and 32 random bytes in base64, as Standard Webhooks libraries read it."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def create_endpoint(
-    agency_id: str, data: dict[str, Any], *, created_by: str | None, actor: audit.Actor
-) -> EndpointWithSecret:
-    brand_ids = _checked_brand_ids(data.get("brand_ids"))
-    url = _checked_url(data["url"])
-    secret = new_secret()
-    now = utcnow()
-    endpoint = WebhookEndpoint(
-        agency_id=agency_id,
-        url=url,
-        description=data.get("description"),
-        events=_normalized_events(data.get("events")),
-        brand_ids=brand_ids,
-        enabled=data.get("enabled", True),
-        secrets_encrypted=crypto.encrypt({"current": secret, "previous": None}),
-        created_by_user_id=created_by,
-        created_at=now,
-        updated_at=now,
-        version=1,
-    )
-    if not endpoint.enabled:
-        endpoint.disabled_reason = DisabledReason.MANUAL.value
-        endpoint.disabled_at = now
-    db.session.add(endpoint)
-    db.session.flush()
-    _audit(endpoint, "webhook_endpoint.created", {"url": url, "events": endpoint.events}, actor)
-    db.session.commit()
-    return EndpointWithSecret(endpoint, secret)
-
-
-def update_endpoint(
-    endpoint: WebhookEndpoint, changes: dict[str, Any], *, actor: audit.Actor
-) -> WebhookEndpoint:
-    if not changes:
-        return endpoint
-    if "url" in changes:
-        endpoint.url = _checked_url(changes["url"])
-    if "brand_ids" in changes:
-        endpoint.brand_ids = _checked_brand_ids(changes["brand_ids"])
-    if "events" in changes:
-        endpoint.events = _normalized_events(changes["events"])
-    if "description" in changes:
-        endpoint.description = changes["description"]
-    now = utcnow()
-    if "enabled" in changes and changes["enabled"] != endpoint.enabled:
-        if changes["enabled"]:
-            endpoint.enabled = True
-            endpoint.disabled_reason = None
-            endpoint.disabled_at = None
-            # A fresh start: past failures no longer count towards disabling it again.
-            endpoint.failing_since = None
-        else:
-            endpoint.enabled = False
-            endpoint.disabled_reason = DisabledReason.MANUAL.value
-            endpoint.disabled_at = now
-            cancel_pending(endpoint.id)
-    endpoint.updated_at = now
-    endpoint.version += 1
-    _audit(endpoint, "webhook_endpoint.updated", {"fields": sorted(changes)}, actor)
-    db.session.commit()
-    return endpoint
-
-
-def delete_endpoint(endpoint: WebhookEndpoint, *, actor: audit.Actor) -> None:
-    """The endpoint, its delivery log and whatever it had still to send."""
-    _audit(endpoint, "webhook_endpoint.deleted", {"url": endpoint.url}, actor)
-    db.session.delete(endpoint)
-    db.session.commit()
-
-
-def rotate_secret(
-    endpoint: WebhookEndpoint, overlap_seconds: int | None, *, actor: audit.Actor
-) -> str:
-    """A new secret, returned this once; the previous one keeps signing, beside it, for
-    `overlap_seconds` (WEBHOOK_SECRET_OVERLAP_SECONDS if None; 0 ends it at once). Only the
-    secret being replaced is kept: rotating again during an overlap drops the older one."""
-    if overlap_seconds is None:
-        overlap_seconds = current_app.config["WEBHOOK_SECRET_OVERLAP_SECONDS"]
-    try:
-        previous = crypto.decrypt(endpoint.secrets_encrypted)["current"]
-    except crypto.CredentialsUnreadable:
-        previous = None  # it could not sign anyway: nothing to keep
-    if overlap_seconds <= 0:
-        previous = None
-    secret = new_secret()
-    now = utcnow()
-    endpoint.secrets_encrypted = crypto.encrypt({"current": secret, "previous": previous})
-    endpoint.previous_secret_expires_at = (
-        now + timedelta(seconds=overlap_seconds) if previous else None
-    )
-    endpoint.updated_at = now
-    endpoint.version += 1
-    _audit(endpoint, "webhook_endpoint.secret_rotated", {"overlap_seconds": overlap_seconds}, actor)
-    db.session.commit()
-    return secret
-
-
-def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
-    """The secrets that sign a message now: the current one, and the previous one during the
-    overlap after a rotation. Raises crypto.CredentialsUnreadable without the key."""
-    stored = crypto.decrypt(endpoint.secrets_encrypted)
-    found = [stored["current"]]
-    expires = endpoint.previous_secret_expires_at
-    if stored.get("previous") and expires is not None and expires > now:
-        found.append(stored["previous"])
-    return found
-
-
-def send_test(endpoint: WebhookEndpoint, *, actor: audit.Actor) -> WebhookDelivery:
-    """A `webhook.test` event for this endpoint alone, whatever its filters."""
-    _require_enabled(endpoint, "send it a test event")
-    now = utcnow()
-    test_event = _record(
-        TEST_EVENT_TYPE,
-        endpoint.agency_id,
-        None,
-        {
-            "endpoint_id": endpoint.id,
-            "message": "A test event from Relais; it needs no action.",
-        },
-        [],
-    )
-    delivery = _new_delivery(test_event, endpoint.id, now=now)
-    _audit(endpoint, "webhook_endpoint.tested", {"event_id": test_event.id}, actor)
-    db.session.commit()
-    return delivery
-
-
-def redeliver(
-    endpoint: WebhookEndpoint, delivery_id: str, *, actor: audit.Actor
-) -> WebhookDelivery:
-    """Send a past delivery's event again, as a new delivery with attempts of its own (and the
-    same `webhook-id`, so a receiver that got it already can tell)."""
-    original = get_delivery_or_404(endpoint, delivery_id)
-    _require_enabled(endpoint, "redeliver")
-    if original.status in (WebhookDeliveryStatus.PENDING, WebhookDeliveryStatus.SENDING):
-        raise Conflict("This delivery is still being attempted; wait for its outcome.")
-    webhook_event = db.session.scalars(
-        tenancy.scoped_select(WebhookEvent).where(WebhookEvent.id == original.event_id)
-    ).one()
-    delivery = _new_delivery(webhook_event, endpoint.id, now=utcnow(), redelivery_of=original.id)
-    _audit(endpoint, "webhook_endpoint.redelivered", {"delivery_id": original.id}, actor)
-    db.session.commit()
-    return delivery
-
-
-def get_delivery_or_404(endpoint: WebhookEndpoint, delivery_id: str) -> WebhookDelivery:
-    delivery = db.session.scalars(
-        tenancy.scoped_select(WebhookDelivery).where(
-            WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint.id
-        )
-    ).first()
-    if delivery is None:
-        raise NotFound(f"No delivery with id '{delivery_id}' for webhook endpoint '{endpoint.id}'.")
-    return delivery
-
-
-def deliveries_statement(endpoint: WebhookEndpoint, args: dict[str, Any]) -> Select[Any]:
-    stmt = tenancy.scoped_select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
-    if args.get("status"):
-        stmt = stmt.where(WebhookDelivery.status == args["status"])
-    return stmt
-
-
-def cancel_pending(endpoint_id: str) -> int:
-    """What a disabled endpoint had still to receive is not sent (redeliver it once enabled)."""
-    result = db.session.execute(
-        tenancy.scoped_update(WebhookDelivery)
-        .where(
-            WebhookDelivery.endpoint_id == endpoint_id,
-            WebhookDelivery.status == WebhookDeliveryStatus.PENDING.value,
-        )
-        .values(
-            status=WebhookDeliveryStatus.CANCELLED.value,
-            next_attempt_at=None,
-            last_error="The endpoint was disabled.",
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
-
-
-def _require_enabled(endpoint: WebhookEndpoint, action: str) -> None:
-    if not endpoint.enabled:
-        raise Conflict(
-            f"This endpoint is disabled ({endpoint.disabled_reason}); enable it "
-            f"(PATCH with `enabled: true`) to {action}."
-        )
-
-
-def _checked_url(url: str) -> str:
-    """Where the outbound guard lets requests go (app/security/outbound.py): public addresses
-    over https, unless ALLOW_PRIVATE_NETWORK_TARGETS is set. Checked again at every attempt,
-    against the addresses the name resolves to then."""
-    from app.security import outbound  # httpx: loaded with the first use, not with the app
-
-    try:
-        outbound.check_target(url, user_given=True)
-    except outbound.TargetRefused as exc:
-        raise ValidationFailed(str(exc), errors={"url": [str(exc)]}) from exc
-    return url
-
-
-def _checked_brand_ids(brand_ids: list[str] | None) -> list[str] | None:
-    if brand_ids is None:
-        return None
-    brand_ids = sorted(set(brand_ids))
-    reachable = tenancy.scoped_select(Brand, Brand.id).where(Brand.id.in_(brand_ids))
-    known = set(db.session.scalars(reachable))
-    unknown = [b for b in brand_ids if b not in known]
-    if unknown:
-        # Well-formed ids of no brand of the agency: a 404, as for any other address.
-        raise NotFound(
-            f"Unknown brand ids: {', '.join(unknown)}.",
-            errors={"brand_ids": [f"No brand with id '{b}'." for b in unknown]},
-        )
-    return brand_ids
-
-
-def _normalized_events(events: list[str] | None) -> list[str] | None:
-    return None if events is None else sorted(set(events))
-
-
-def _audit(
-    endpoint: WebhookEndpoint, action: str, data: dict[str, Any], actor: audit.Actor
-) -> None:
-    audit.record(
-        action,
-        actor=actor,
-        agency_id=endpoint.agency_id,
-        target_type="webhook_endpoint",
-        target_id=endpoint.id,
-        data=data,
-    )

@@ -16,14 +16,14 @@ def deliver_webhook(agency_id: str, delivery_id: str) -> str:
 @job
 def enqueue_due_webhooks() -> int:
     """Enqueue the webhook deliveries that are due: retries, and what Redis lost."""
-    from app.services import webhook_delivery
+    from app.services import webhook_schedule
 
-    return webhook_delivery.enqueue_due()
+    return webhook_schedule.enqueue_due()
 
 
 @job
 def purge_old_webhook_events() -> int:
     """Forget webhook events and delivery logs past WEBHOOK_LOG_RETENTION_DAYS."""
-    from app.services import webhook_delivery
+    from app.services import webhook_schedule
 
-    return webhook_delivery.purge_old()
+    return webhook_schedule.purge_old()
