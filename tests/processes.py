@@ -7,7 +7,7 @@ running), a cron that leads alone, and crashes at any instant. `RelaisProcesses`
 with `PYTHONPATH` set to this checkout, each in its own session, logs each to a file, and knows
 each worker's process tree:
 
-    with RelaisProcesses(process_env(database, redis_url, tmp_path)) as processes:
+    with RelaisProcesses(process_env(app.config, tmp_path), tmp_path) as processes:
         worker = processes.start_worker()
         processes.start_cron()
         processes.wait_until_ready(worker)
@@ -28,9 +28,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import redis
@@ -46,23 +47,23 @@ START_SECONDS = 120.0
 STOP_SECONDS = 30.0
 
 
-def process_env(
-    database_url: str, redis_url: str, workdir: Path, **overrides: str
-) -> dict[str, str]:
-    """The environment of a worker or cron of the test deployment: the test database (the
-    run-time role on PostgreSQL) and Redis, the suite's credential key (the test app encrypts
-    the accounts the processes decrypt), and networks on 127.0.0.1 only. `overrides` win."""
+def process_env(settings: Mapping[str, Any], workdir: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a worker or cron of the deployment `settings` describe (the test
+    app's config: its database, the run-time role on PostgreSQL, its Redis, media and mail
+    folders, and credential keys, since the processes decrypt the accounts the app stored),
+    with networks on 127.0.0.1 only. `overrides` win."""
+    keys = settings.get("CREDENTIALS_ENCRYPTION_KEYS") or TestConfig.CREDENTIALS_ENCRYPTION_KEYS
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", str(workdir)),
         "PYTHONPATH": str(ROOT),
         "RELAIS_ENV": "development",
         "SECRET_KEY": PROCESS_SECRET_KEY,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "MEDIA_ROOT": str(workdir / "media"),
-        "MAIL_DIR": str(workdir / "mail"),
-        "CREDENTIALS_ENCRYPTION_KEYS": ",".join(TestConfig.CREDENTIALS_ENCRYPTION_KEYS),
+        "DATABASE_URL": settings["DATABASE_URL"],
+        "REDIS_URL": settings["REDIS_URL"],
+        "MEDIA_ROOT": settings.get("MEDIA_ROOT") or str(workdir / "media"),
+        "MAIL_DIR": settings.get("MAIL_DIR") or str(workdir / "mail"),
+        "CREDENTIALS_ENCRYPTION_KEYS": ",".join(keys),
         "ALLOW_PRIVATE_NETWORK_TARGETS": "1",
         "NETWORK_TARGETS_LOOPBACK_ONLY": "1",
         "LOG_FORMAT": "text",
@@ -134,9 +135,9 @@ class RelaisProcesses:
     """The processes of one test; `stop_all` (or leaving the `with`) ends every one of them,
     work horses included."""
 
-    def __init__(self, env: Mapping[str, str], workdir: Path | None = None) -> None:
+    def __init__(self, env: Mapping[str, str], workdir: Path) -> None:
         self.env = dict(env)
-        self.workdir = workdir or Path(self.env["MEDIA_ROOT"]).parent
+        self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.processes: list[RelaisProcess] = []
         self.redis = redis.Redis.from_url(self.env["REDIS_URL"])
@@ -168,9 +169,9 @@ class RelaisProcesses:
         self, name: str | None = None, *, queues: tuple[str, ...] = (), scheduler: bool = True
     ) -> RelaisProcess:
         """`relais worker` (with rq's scheduler, as `make run` starts it) on every queue, or
-        on `queues`. Its rq name is unique: a restarted worker must not meet its dead self's
-        registration in Redis."""
-        base = name or f"worker-{uuid.uuid4().hex[:6]}"
+        on `queues`. Its rq name is `name` made unique: a restarted worker, or one of the next
+        test, must not meet a killed one's registration in Redis."""
+        base = f"{name or 'worker'}-{uuid.uuid4().hex[:6]}"
         return self._start_worker(base, queues, scheduler, generation=1)
 
     def _start_worker(
@@ -245,6 +246,13 @@ class RelaisProcesses:
         process.killed.append("worker")
         return horse
 
+    @staticmethod
+    def wait_gone(process: psutil.Process | None, seconds: float = STOP_SECONDS) -> None:
+        """Wait for a process we did not start (an orphaned horse) to end by itself."""
+        if process is not None:
+            _, alive = psutil.wait_procs([process], timeout=seconds)
+            assert not alive, f"process {process.pid} still running after {seconds}s"
+
     def kill_horse(self, process: RelaisProcess) -> bool:
         """SIGKILL the job the worker runs now, if any (True when there was one); the worker
         sees its horse die and carries on with the next job."""
@@ -289,15 +297,10 @@ class RelaisProcesses:
     def workers(self) -> list[RelaisProcess]:
         return [p for p in self.processes if p.kind == "worker" and p.alive]
 
+    def ready_workers(self) -> list[RelaisProcess]:
+        """The live workers registered in Redis, taking jobs."""
+        return [w for w in self.workers() if self.redis.exists(f"rq:worker:{w.name}")]
+
     def logs(self) -> str:
         """Every process's log, each under its name (for a failing test's message)."""
         return "\n".join(f"--- {p.name} ---\n{p.tail(60)}" for p in self.processes)
-
-
-@contextlib.contextmanager
-def relais_processes(env: Mapping[str, str]) -> Iterator[RelaisProcesses]:
-    processes = RelaisProcesses(env)
-    try:
-        yield processes
-    finally:
-        processes.stop_all()

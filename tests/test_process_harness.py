@@ -20,8 +20,8 @@ SLEEP = "time.sleep"
 
 
 @pytest.fixture
-def processes(database, redis_url, tmp_path):
-    with RelaisProcesses(process_env(database.app_url, redis_url, tmp_path)) as started:
+def processes(app_config, tmp_path):
+    with RelaisProcesses(process_env(app_config, tmp_path), tmp_path) as started:
         yield started
 
 
