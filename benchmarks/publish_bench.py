@@ -30,8 +30,8 @@ It prints the figures and the targets; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import logging
+import os
 import secrets
 import signal
 import subprocess
