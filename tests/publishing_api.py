@@ -24,11 +24,16 @@ from tests.processes import RelaisProcesses, process_env, wait_until
 
 # The processes give up on a network answer after this long (NETWORK_HTTP_TIMEOUT_SECONDS).
 NETWORK_TIMEOUT = 3
-# Settings that make the pipeline's waits short enough for a test: a claimed delivery that does
-# not progress (its job lost with Redis, its worker killed) is taken back after a few seconds,
-# and a transient failure is retried after a second or two rather than minutes.
+# Settings that make the pipeline's waits short enough for a test (app/config.py): a claimed
+# delivery that does not progress (its job lost with Redis, its worker killed) is looked at
+# after a few seconds, a transient failure is retried after a second or a few rather than
+# minutes, and an unknown outcome is reconciled soon.
 FAST_PIPELINE = {
     "NETWORK_HTTP_TIMEOUT_SECONDS": str(NETWORK_TIMEOUT),
+    "PUBLISH_LEASE_SECONDS": "5",
+    "PUBLISH_RETRY_BASE_SECONDS": "1",
+    "PUBLISH_RETRY_MAX_SECONDS": "4",
+    "PUBLISH_RECONCILE_DELAY_SECONDS": "2",
 }
 # How long a test waits for its batch to end, however busy the machine.
 SETTLE_SECONDS = 240
