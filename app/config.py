@@ -194,6 +194,31 @@ class Config:
     )
     META_GRAPH_URL = os.environ.get("META_GRAPH_URL", "https://graph.facebook.com/v21.0")
 
+    # -- publishing (app/services/dispatcher.py, publishing.py) --------------------------------
+    # How often `relais cron` runs the dispatcher (whole seconds: rq's cron counts in seconds).
+    PUBLISH_DISPATCH_INTERVAL_SECONDS = int(
+        os.environ.get("PUBLISH_DISPATCH_INTERVAL_SECONDS", "1")
+    )
+    # The dispatcher claims deliveries due within this many seconds, and their jobs wait out
+    # the rest: a post due at 9:00:00 goes out at 9:00:00, not at the next tick after it.
+    PUBLISH_LOOKAHEAD_SECONDS = float(os.environ.get("PUBLISH_LOOKAHEAD_SECONDS", "1.5"))
+    # The most deliveries one dispatcher run claims (the next run, a second later, goes on).
+    PUBLISH_CLAIM_BATCH = int(os.environ.get("PUBLISH_CLAIM_BATCH", "500"))
+    # How long a claimed or publishing delivery belongs to its job before the dispatcher looks
+    # at the job in Redis: a job lost (Redis flushed) is enqueued again, one whose worker died
+    # mid-publish is reconciled; a job still waiting or running keeps it for as long again.
+    PUBLISH_LEASE_SECONDS = int(os.environ.get("PUBLISH_LEASE_SECONDS", "30"))
+    # Transient failures (429, 5xx, connection errors before sending) are retried after
+    # PUBLISH_RETRY_BASE_SECONDS, doubling each time up to PUBLISH_RETRY_MAX_SECONDS, with
+    # jitter, never sooner than the network's Retry-After; the delivery fails after
+    # PUBLISH_MAX_ATTEMPTS attempts.
+    PUBLISH_MAX_ATTEMPTS = int(os.environ.get("PUBLISH_MAX_ATTEMPTS", "10"))
+    PUBLISH_RETRY_BASE_SECONDS = float(os.environ.get("PUBLISH_RETRY_BASE_SECONDS", "10"))
+    PUBLISH_RETRY_MAX_SECONDS = float(os.environ.get("PUBLISH_RETRY_MAX_SECONDS", "1800"))
+    # A network with no idempotency key (X, LinkedIn, Facebook, Instagram) may still be making
+    # a post it did not answer about: the reconciler asks it this many seconds later.
+    PUBLISH_RECONCILE_DELAY_SECONDS = int(os.environ.get("PUBLISH_RECONCILE_DELAY_SECONDS", "15"))
+
     # -- operations (app/logs.py, app/metrics.py) ---------------------------------------------
     # Empty: `json` with RELAIS_ENV=production (one object per line, for log collectors), else
     # `text` (readable in a terminal under `make run`).

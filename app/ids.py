@@ -27,6 +27,7 @@ PREFIXES = {
     "post_variant": "pvr",
     "media": "med",
     "delivery": "dlv",
+    "delivery_attempt": "dat",
     "posting_slot": "slt",
     "outbound_email": "eml",
     "signup_request": "sgn",

@@ -3,9 +3,10 @@
 from rq import Queue, cron
 from rq.serializers import JSONSerializer
 
-from app.queue import DEFAULT, MAIL
+from app.config import Config
+from app.queue import DEFAULT, DISPATCH, MAIL
 from app.startup import refuse_unsafe_environment
-from workers.jobs import accounts, mail, maintenance
+from workers.jobs import accounts, mail, maintenance, publishing
 
 # The API's refusals, checked on the environment: a cron with the wrong configuration says so
 # at once. It builds no app and touches no database (it only enqueues), so that is all it needs.
@@ -13,6 +14,9 @@ refuse_unsafe_environment("relais cron")
 
 PERIODIC_JOBS = [
     # (job function, queue, seconds between runs)
+    # The publishing dispatcher, on a queue of its own that workers take first
+    # (app/services/dispatcher.py).
+    (publishing.dispatch_due_deliveries, DISPATCH, Config.PUBLISH_DISPATCH_INTERVAL_SECONDS),
     (maintenance.purge_expired_records, DEFAULT, 3600),
     (accounts.refresh_expiring_tokens, DEFAULT, 900),
     (mail.enqueue_stalled_mail, MAIL, 300),
@@ -32,5 +36,13 @@ class _JSONQueue(Queue):
 
 cron.Queue = _JSONQueue  # type: ignore[misc]
 
+# Jobs that run every few seconds must not pile up while no worker runs (a thousand identical
+# dispatcher runs after a restart), nor keep a result or a failure in Redis for long: one run
+# does what all of them would, so one waiting longer than a few intervals is dropped.
+_FREQUENT = 10
+
 for func, queue_name, interval in PERIODIC_JOBS:
-    cron.register(func, queue_name, interval=interval)
+    options = {}
+    if interval < _FREQUENT:
+        options = {"ttl": _FREQUENT * interval, "result_ttl": 0, "failure_ttl": 3600}
+    cron.register(func, queue_name, interval=interval, **options)

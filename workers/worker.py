@@ -33,6 +33,9 @@ def refuse_to_start_misconfigured() -> None:
     try:
         refuse_unsafe_database(context.app().config)
         _checked = True
+        from app.networks import load_all
+
+        load_all()  # once, here, rather than in each forked publish job
     except UnsafeConfiguration as exc:
         raise SystemExit(f"[relais] worker {exc}") from None
     except (RuntimeError, ValueError) as exc:  # create_app's other refusals (e.g. a bad key)

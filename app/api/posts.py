@@ -35,7 +35,7 @@ from app.schemas.posts import (
     RejectSchema,
     ReviewSchema,
 )
-from app.services import posts, scheduling
+from app.services import deliveries, posts, scheduling
 
 blp = Blueprint(
     "posts",
@@ -250,15 +250,20 @@ class PostActivity(MethodView):
 
 @blp.route("/<id(pst):post_id>/deliveries")
 class PostDeliveries(MethodView):
-    get = operation(
-        _post_list(DeliveryPageSchema, Delivery, _rows_of_the_post(Delivery)),
-        "listPostDeliveries",
+    @blp.doc(operationId="listPostDeliveries")
+    @brand_route("posts.read", load=Post)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, DeliveryPageSchema, headers=LINK_HEADER_DOC)
+    def get(self, args, brand, post):
         """A post's deliveries
 
-        One per target account once the post is scheduled: status, attempts, the network's id
-        and URL of the published post, and the last error. Read-only.
-        """,
-    )
+        One per target account once the post is scheduled: its status, when it is next
+        tried, the network's id and URL of the published post, the last error (its kind, the
+        network's HTTP status and message) and the log of its latest tries. Read-only.
+        """
+        page = paginate(_rows_of_the_post(Delivery)(post), Delivery.id, args)
+        page["items"] = deliveries.with_attempt_log(page["items"])
+        return page
 
 
 @blp.route("/<id(pst):post_id>/variants")

@@ -14,6 +14,8 @@ from app.models.media import Media
 from app.models.post import (
     ApprovalStage,
     Delivery,
+    DeliveryAttempt,
+    DeliveryErrorKind,
     DeliveryStatus,
     Post,
     PostingSlot,
@@ -52,6 +54,8 @@ __all__ = [
     "Media",
     "ApprovalStage",
     "Delivery",
+    "DeliveryAttempt",
+    "DeliveryErrorKind",
     "DeliveryStatus",
     "Post",
     "PostingSlot",

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import Update
+
 from app import tenancy
 from app.errors import Conflict
 from app.models import ApprovalMode, Brand, Delivery, DeliveryStatus, Post, PostStatus
@@ -41,7 +43,8 @@ def _values(*statuses: PostStatus | DeliveryStatus) -> frozenset[str]:
 # -- the moves a post may make --------------------------------------------------------------------
 # A StrEnum member equals (and hashes as) its value, so a pair of column values looks up as is.
 
-POST_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
+# The moves people's actions make.
+ACTION_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
     {
         # Review (app/services/posts/review.py).
         (PostStatus.DRAFT, PostStatus.IN_REVIEW),  # submitted
@@ -67,8 +70,14 @@ POST_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
         (PostStatus.REJECTED, PostStatus.CANCELLED),
         (PostStatus.SCHEDULED, PostStatus.CANCELLED),
         (PostStatus.FAILED, PostStatus.CANCELLED),
-        # What the deliveries add up to as the workers move them (deliveries.refresh_post_status;
-        # tests/test_lifecycle.py checks these against DELIVERY_TRANSITIONS and `roll_up`).
+    }
+)
+
+# What the deliveries add up to as the workers move them (deliveries.refresh_post_status;
+# tests/test_lifecycle.py checks these against DELIVERY_TRANSITIONS and `roll_up`). Only the
+# pipeline makes these moves: no action of a person does.
+ROLL_UP_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
+    {
         (PostStatus.SCHEDULED, PostStatus.PUBLISHING),
         (PostStatus.PUBLISHING, PostStatus.PUBLISHED),
         (PostStatus.PUBLISHING, PostStatus.PARTIALLY_PUBLISHED),
@@ -77,8 +86,22 @@ POST_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
         (PostStatus.UNKNOWN, PostStatus.PUBLISHING),
         (PostStatus.UNKNOWN, PostStatus.PUBLISHED),
         (PostStatus.UNKNOWN, PostStatus.PARTIALLY_PUBLISHED),
+        # Every delivery waits again: a transient failure, retried later.
+        (PostStatus.PUBLISHING, PostStatus.SCHEDULED),
     }
 )
+POST_TRANSITIONS = ACTION_TRANSITIONS | ROLL_UP_TRANSITIONS
+
+# The event each roll-up records (app/services/deliveries.refresh_post_status), by the status it
+# reaches: what the rest of the system (activity feeds, outgoing webhooks) listens for. Others
+# are `post.status_changed`.
+ROLL_UP_EVENTS: dict[PostStatus, str] = {
+    PostStatus.PUBLISHING: "post.publishing",
+    PostStatus.PUBLISHED: "post.published",
+    PostStatus.PARTIALLY_PUBLISHED: "post.partially_published",
+    PostStatus.FAILED: "post.failed",
+    PostStatus.UNKNOWN: "post.unknown",
+}
 
 # Moves that skip review: only in a brand whose approval mode is `none`.
 SKIPPING_REVIEW: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
@@ -100,6 +123,8 @@ APPROVED_CONTENT = _values(PostStatus.APPROVED, PostStatus.SCHEDULED)
 EDITABLE = UNAPPROVED | APPROVED_CONTENT
 # Gone out, on every target or on some: the post has a `published_at`.
 GONE_OUT = _values(PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED)
+# Every delivery has come to an end (or is waiting for a person, `unknown`).
+DELIVERIES_DONE = GONE_OUT | _values(PostStatus.FAILED, PostStatus.UNKNOWN)
 # A post in one of these holds its instant: no other queued post goes there.
 HOLDS_SLOT = _values(
     PostStatus.SCHEDULED,
@@ -141,7 +166,7 @@ def schedulable_statuses(brand: Brand) -> frozenset[str]:
     reviews = _reviews(brand)
     return frozenset(
         source.value
-        for source, target in POST_TRANSITIONS
+        for source, target in ACTION_TRANSITIONS
         if target == PostStatus.SCHEDULED and not (reviews and (source, target) in SKIPPING_REVIEW)
     )
 
@@ -224,32 +249,67 @@ DELIVERY_TRANSITIONS: frozenset[tuple[DeliveryStatus, DeliveryStatus]] = frozens
     {
         (DeliveryStatus.SCHEDULED, DeliveryStatus.SCHEDULED),  # moved to another instant
         (DeliveryStatus.SCHEDULED, DeliveryStatus.CANCELLED),  # its post was cancelled
-        # The publishing workers: claimed, sent, and what came of it.
+        # The publishing pipeline (app/services/dispatcher.py, publishing.py): claimed a moment
+        # before it is due, taken by one job, sent, and what came of it.
         (DeliveryStatus.SCHEDULED, DeliveryStatus.QUEUED),
+        # Claimed but not taken yet: the post may still be moved, edited or cancelled (the
+        # job's compare-and-set then finds nothing to take), and a job hands back a delivery
+        # it must not send yet (its account is rate-limited).
+        (DeliveryStatus.QUEUED, DeliveryStatus.SCHEDULED),
+        (DeliveryStatus.QUEUED, DeliveryStatus.CANCELLED),
+        # Taken by a job, committed before the network is called: the point of no return.
         (DeliveryStatus.QUEUED, DeliveryStatus.PUBLISHING),
         (DeliveryStatus.PUBLISHING, DeliveryStatus.PUBLISHED),
         (DeliveryStatus.PUBLISHING, DeliveryStatus.FAILED),
-        # No answer after sending: never retried blindly. The reconciler asks the network,
-        # then records the post it finds, or publishes again.
+        # A transient failure: nothing was made (or the network dedupes our key); tried again.
+        (DeliveryStatus.PUBLISHING, DeliveryStatus.SCHEDULED),
+        # No answer after sending, or the worker died: never retried blindly. The reconciler
+        # asks the network (taking the delivery as `publishing` again while it does), then
+        # records the post it finds, or publishes again with the same idempotency key.
         (DeliveryStatus.PUBLISHING, DeliveryStatus.UNKNOWN),
         (DeliveryStatus.UNKNOWN, DeliveryStatus.PUBLISHED),
         (DeliveryStatus.UNKNOWN, DeliveryStatus.PUBLISHING),
     }
 )
 
-# Not handed to a worker yet: such deliveries can still be moved, replaced or cancelled.
-PENDING_DELIVERY = _values(DeliveryStatus.SCHEDULED)
-# Handed to a worker, which has not reported back yet.
-DELIVERY_IN_FLIGHT = _values(DeliveryStatus.QUEUED, DeliveryStatus.PUBLISHING)
+# Not taken by a job yet: such deliveries can still be moved, replaced or cancelled, always by
+# compare-and-set (`delivery_cas`), since the dispatcher claims them from another process.
+PENDING_DELIVERY = _values(DeliveryStatus.SCHEDULED, DeliveryStatus.QUEUED)
+# Taken by a job, which has not reported back yet.
+DELIVERY_IN_FLIGHT = _values(DeliveryStatus.PUBLISHING)
 
 
 def change_delivery_status(delivery: Delivery, to: DeliveryStatus) -> None:
     """Move `delivery` to `to` (409 if the lifecycle does not allow it). The caller rolls the
-    post's status up (`deliveries.refresh_post_status`) and commits."""
+    post's status up (`deliveries.refresh_post_status`) and commits.
+
+    Only for a delivery no other process can move meanwhile (one just made); the others move
+    by `delivery_cas`."""
     if (delivery.status, to) not in DELIVERY_TRANSITIONS:
         raise Conflict(f"A delivery cannot go from '{delivery.status}' to '{to.value}'.")
     delivery.status = to.value
     delivery.updated_at = utcnow()
+
+
+def delivery_cas(
+    statement: Update, sources: Iterable[str | DeliveryStatus], to: DeliveryStatus
+) -> Update:
+    """`statement` (an UPDATE of deliveries, already limited to its rows) made a compare-and-
+    set move to `to`: it changes only the rows still in one of `sources`, and its rowcount
+    says how many moved. Every source must be allowed to go to `to` (a programming error
+    otherwise, raised at once).
+
+    The dispatcher, the publishing jobs and the API move deliveries from different processes:
+    a move that read the status first and wrote it after could undo another's (cancel a
+    delivery a job has just started sending). A compare-and-set cannot.
+    """
+    sources = sorted({DeliveryStatus(s).value for s in sources})
+    refused = [s for s in sources if (DeliveryStatus(s), to) not in DELIVERY_TRANSITIONS]
+    if refused:
+        raise ValueError(f"a delivery cannot go from {refused} to '{to.value}'")
+    return statement.where(Delivery.status.in_(sources)).values(
+        status=to.value, updated_at=utcnow()
+    )
 
 
 def roll_up(statuses: Iterable[str]) -> PostStatus | None:
@@ -263,9 +323,9 @@ def roll_up(statuses: Iterable[str]) -> PostStatus | None:
         return PostStatus.PUBLISHING
     if DeliveryStatus.UNKNOWN.value in kinds:
         return PostStatus.UNKNOWN
-    if DeliveryStatus.SCHEDULED.value in kinds:
+    if kinds & PENDING_DELIVERY:
         # Some went out already (e.g. published now on one account), others wait: in progress.
-        if kinds == {DeliveryStatus.SCHEDULED.value}:
+        if kinds <= PENDING_DELIVERY:
             return PostStatus.SCHEDULED
         return PostStatus.PUBLISHING
     published = DeliveryStatus.PUBLISHED.value in kinds
