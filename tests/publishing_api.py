@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.queue import ALL_QUEUES, MAIL
 from tests.fakes.http_server import FakeServer, Request, Response
 from tests.fakes.mastodon import FakeMastodonNetwork
 from tests.peers.bluesky_pds import BlueskyPds, PdsAccount
@@ -35,6 +36,9 @@ FAST_PIPELINE = {
     "PUBLISH_RETRY_MAX_SECONDS": "4",
     "PUBLISH_RECONCILE_DELAY_SECONDS": "2",
 }
+# Every queue but mail: the test process sends its own mail (tests/mail.py works the mail queue
+# to read a sign-up's confirmation), and a worker taking it first would race it.
+WORKER_QUEUES = tuple(name for name in ALL_QUEUES if name != MAIL)
 # How long a test waits for its batch to end, however busy the machine.
 SETTLE_SECONDS = 240
 FINAL_POST_STATUSES = {"published", "partially_published", "failed", "cancelled"}
@@ -190,6 +194,11 @@ class Brand:
         return statuses
 
 
+def attempt_path(delivery: dict[str, Any]) -> list[tuple[str, str, int | None]]:
+    """The delivery's tries as (action, outcome, the network's HTTP status), oldest first."""
+    return [(a["action"], a["outcome"], a["status_code"]) for a in delivery["attempt_log"]]
+
+
 def soon(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
@@ -277,7 +286,7 @@ def start_processes(
     with FAST_PIPELINE, each ready (a worker registered, a cron leading or standing by)."""
     processes = RelaisProcesses(process_env(app_config, workdir, **FAST_PIPELINE), workdir)
     try:
-        started = [processes.start_worker(f"w{i}") for i in range(workers)]
+        started = [processes.start_worker(f"w{i}", queues=WORKER_QUEUES) for i in range(workers)]
         started += [processes.start_cron(f"cron{i}") for i in range(crons)]
         for process in started:
             processes.wait_until_ready(process)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
@@ -33,6 +34,7 @@ from tests.publishing_api import (
     SETTLE_SECONDS,
     assert_published_once_on_bluesky,
     assert_published_once_on_mastodon,
+    attempt_path,
     bluesky_or_skip,
     new_brand,
     record_arrivals,
@@ -42,6 +44,10 @@ from tests.publishing_api import (
 )
 
 pytestmark = pytest.mark.slow
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +76,8 @@ def test_a_500_is_retried_with_the_same_key_and_publishes_once(
     assert brand.wait_until_final(processes)[post] == "published"
 
     delivery = brand.delivery(post)
-    assert delivery["attempts"] == 2, delivery
+    assert attempt_path(delivery) == [("publish", "retry", 500), ("publish", "published", None)]
+    assert delivery["attempts"] == 2
     first, second = mastodon.hits(MASTODON_CREATE)
     assert first.headers["idempotency-key"] == second.headers["idempotency-key"]
     assert_published_once_on_mastodon(brand, mastodon, account)
@@ -86,7 +93,11 @@ def test_a_429_waits_for_retry_after_then_publishes_once(client, make_agency, ma
 
     assert brand.wait_until_final(processes)[post] == "published"
 
-    assert brand.delivery(post)["attempts"] == 2
+    delivery = brand.delivery(post)
+    assert attempt_path(delivery) == [("publish", "retry", 429), ("publish", "published", None)]
+    throttled = delivery["attempt_log"][0]
+    waited = _instant(throttled["retry_at"]) - _instant(throttled["finished_at"])
+    assert waited.total_seconds() >= retry_after - 0.25, throttled
     first, second = [t for t, path in arrivals if path == MASTODON_CREATE]
     # Not a speed: the retry must not come before the network said it may.
     assert second - first >= retry_after - 0.25, second - first
@@ -113,7 +124,15 @@ def test_refused_connections_are_retried_and_publish_once(client, make_agency, m
         mastodon.accept_connections()
 
     assert brand.wait_until_final(processes)[post] == "published"
-    assert brand.delivery(post)["attempts"] >= 2
+    delivery = brand.delivery(post)
+    *refused, last = delivery["attempt_log"]
+    assert refused and all(
+        (a["action"], a["outcome"], a["error_kind"], a["status_code"])
+        == ("publish", "retry", "transient", None)
+        for a in refused
+    ), refused
+    assert (last["action"], last["outcome"]) == ("publish", "published")
+    assert delivery["attempts"] == len(refused) + 1
     assert len(mastodon.hits(MASTODON_CREATE)) == 1
     assert_published_once_on_mastodon(brand, mastodon, account)
 
@@ -131,7 +150,7 @@ def test_an_answer_after_the_timeout_is_reconciled_not_posted_again(
     assert brand.wait_until_final(processes)[post] == "published"
 
     delivery = brand.delivery(post)
-    assert delivery["attempts"] == 1, delivery
+    assert attempt_path(delivery) == [("publish", "unknown", None), ("reconcile", "found", None)]
     [status_id] = mastodon.statuses
     assert delivery["external_id"] == status_id
     assert_published_once_on_mastodon(brand, mastodon, account)
@@ -155,7 +174,8 @@ def test_content_the_instance_refuses_fails_at_once_with_its_message(
     assert brand.wait_until_final(processes)[post] == "failed"
 
     delivery = brand.delivery(post)
-    assert delivery["attempts"] == 1, delivery
+    assert attempt_path(delivery) == [("publish", "failed", 422)]
+    assert delivery["attempt_log"][0]["error_kind"] == delivery["last_error_kind"] == "rejected"
     assert message in (delivery["last_error"] or ""), delivery
     assert mastodon.posts_made == 0 and len(mastodon.hits(MASTODON_CREATE)) == 1
 
@@ -189,7 +209,8 @@ def test_bluesky_500_is_retried_and_publishes_once(client, make_agency, pds_prox
 
     assert brand.wait_until_final(processes)[post] == "published"
 
-    assert brand.delivery(post)["attempts"] == 2
+    path = attempt_path(brand.delivery(post))
+    assert path == [("publish", "retry", 500), ("publish", "published", None)]
     first, second = (r.json for r in proxy.hits(BLUESKY_CREATE))
     assert first["rkey"] == second["rkey"]  # the record key the retry cannot post twice under
     assert_published_once_on_bluesky(brand, pds.url, person.did, account)
@@ -207,5 +228,6 @@ def test_bluesky_answer_after_the_timeout_is_reconciled_not_posted_again(
 
     assert brand.wait_until_final(processes)[post] == "published"
 
-    assert brand.delivery(post)["attempts"] == 1
+    path = attempt_path(brand.delivery(post))
+    assert path == [("publish", "unknown", None), ("reconcile", "found", None)]
     assert_published_once_on_bluesky(brand, pds.url, person.did, account)
