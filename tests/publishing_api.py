@@ -42,6 +42,7 @@ WORKER_QUEUES = tuple(name for name in ALL_QUEUES if name != MAIL)
 # How long a test waits for its batch to end, however busy the machine.
 SETTLE_SECONDS = 240
 FINAL_POST_STATUSES = {"published", "partially_published", "failed", "cancelled"}
+FINAL_DELIVERY_STATUSES = {"published", "failed", "cancelled"}
 MASTODON_CREATE = "/api/v1/statuses"
 BLUESKY_CREATE = "/xrpc/com.atproto.repo.createRecord"
 
@@ -189,8 +190,17 @@ class Brand:
         try:
             wait_until(final, "every post reaching a final status", seconds, every=0.5)
         except AssertionError as exc:
-            waiting = {p: s for p, s in statuses.items() if s not in FINAL_POST_STATUSES}
-            raise AssertionError(f"{exc}; still waiting: {waiting}\n{processes.logs()}") from None
+            waiting = [p for p in self.texts if statuses.get(p) not in FINAL_POST_STATUSES]
+            stuck = [
+                {k: d[k] for k in ("id", "status", "attempts", "next_attempt_at", "attempt_log")}
+                for p in waiting
+                for d in self.deliveries(p)
+                if d["status"] not in FINAL_DELIVERY_STATUSES
+            ]
+            raise AssertionError(
+                f"{exc}; {len(waiting)} posts still waiting, deliveries: {stuck}\n"
+                f"{processes.logs()}"
+            ) from None
         return statuses
 
 
