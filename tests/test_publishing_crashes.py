@@ -167,3 +167,50 @@ def test_two_workers_and_two_crons_with_extra_dispatches_publish_each_delivery_o
         batch.assert_each_published_once()
     finally:
         processes.stop_all()
+
+
+# -- what the kills found, reproduced in process ----------------------------------------------
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_enqueued_again(
+    app, client, make_agency, mastodon
+):
+    """rq moves a job from its queue to an "intermediate" list, then marks it started. A worker
+    killed in between leaves the job marked `queued` in no queue at all (rq's own maintenance
+    fails it after 10 to 20 minutes): the dispatcher must not take that mark for a job still
+    waiting, or the delivery sits `queued` all that time."""
+    from datetime import timedelta
+
+    from app import queue as queues
+    from app.extensions import redis
+    from app.models.base import utcnow
+    from app.services import dispatcher
+    from tests.pipeline import connect_mastodon, run_jobs
+
+    owner = make_agency("Intermediate", approval_mode="none")
+    brand_id = owner.brands[0]
+    account = connect_mastodon(client, owner, brand_id, mastodon, "alice")
+    made = client.post(
+        f"/v1/brands/{brand_id}/posts",
+        json={"text": "Taken, then dropped", "account_ids": [account]},
+        headers=owner.headers,
+    )
+    post_id = made.get_json()["id"]
+    answer = client.post(
+        f"/v1/brands/{brand_id}/posts/{post_id}/publish-now", headers=owner.headers
+    )
+    assert answer.status_code == 200, answer.get_json()
+    with app.app_context():
+        redis.client.flushdb()
+        assert dispatcher.dispatch()["claimed"] == 1
+        publishing = queues.queue(queues.PUBLISHING)
+        # What a worker's dequeue does (BLMOVE), before it dies.
+        assert redis.client.lmove(publishing.key, publishing.intermediate_queue_key)
+        config = app.config
+        lease = config["PUBLISH_LEASE_SECONDS"] + config["PUBLISH_LOOKAHEAD_SECONDS"]
+        later = utcnow() + timedelta(seconds=lease + 1)
+        assert dispatcher.dispatch(now=later)["enqueued_again"] == 1
+    run_jobs(app)
+    assert mastodon.posts_made == 1
+    with app.app_context():
+        redis.client.flushdb()
