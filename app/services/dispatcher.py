@@ -227,6 +227,12 @@ def _lost(handed: Handed) -> bool:
     job = _job(publish_job_id(handed.delivery_id, handed.attempts + 1))
     if job is None:
         return True
+    if job.get_status(refresh=False) == JobStatus.QUEUED:
+        # RQ moves a job off its queue, then marks it started: a worker killed in between
+        # leaves it marked queued in no queue, until RQ's maintenance fails it 10 to 20
+        # minutes later. Only a job still in its queue is waiting (one a live worker is taking
+        # this very instant may be enqueued twice: its compare-and-set runs it once).
+        return queue.queue(job.origin).get_job_position(job.id) is None
     return not (job.get_status(refresh=False) in _WAITING or _running(job))
 
 
