@@ -301,6 +301,15 @@ class RelaisProcesses:
         """The live workers registered in Redis, taking jobs."""
         return [w for w in self.workers() if self.redis.exists(f"rq:worker:{w.name}")]
 
+    def lines_about(self, word: str) -> list[str]:
+        """Every line of every process's log that mentions `word` (a delivery id, say)."""
+        return [
+            f"{p.name}: {line}"
+            for p in self.processes
+            for line in p.output().splitlines()
+            if word in line
+        ]
+
     def logs(self) -> str:
         """Every process's log, each under its name (for a failing test's message)."""
         return "\n".join(f"--- {p.name} ---\n{p.tail(60)}" for p in self.processes)

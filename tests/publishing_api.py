@@ -197,9 +197,11 @@ class Brand:
                 for d in self.deliveries(p)
                 if d["status"] not in FINAL_DELIVERY_STATUSES
             ]
+            about = [line for d in stuck for line in processes.lines_about(d["id"])]
             raise AssertionError(
                 f"{exc}; {len(waiting)} posts still waiting, deliveries: {stuck}\n"
-                f"{processes.logs()}"
+                + "\n".join(about[-40:])
+                + f"\n{processes.logs()}"
             ) from None
         return statuses
 
