@@ -52,6 +52,9 @@ RECONCILE_JOB = "workers.jobs.publishing.reconcile_delivery"
 JOB_TIMEOUT_SECONDS = 900
 # A job RQ still holds for us: waiting in its queue, or for its time, or running.
 _ALIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+# How recent a running job's heartbeat must be for its worker to count as alive: RQ's own
+# allowance (the worker beats every job_monitoring_interval, 30 s, and gives a beat 60 s more).
+_HEARTBEAT_ALLOWANCE = timedelta(seconds=90)
 
 
 def publish_job_id(delivery_id: str, attempt: int) -> str:
@@ -249,7 +252,26 @@ def _lost(handed: Handed) -> bool:
     job still waiting in its queue keeps its delivery; so does one that has just started (it
     takes the delivery in a moment, or finds it taken)."""
     job = _job(publish_job_id(handed.delivery_id, handed.attempts + 1))
-    return job is None or job.get_status(refresh=False) not in _ALIVE
+    if job is None:
+        return True
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        # RQ moves a job off its queue, then marks it started: a worker killed in between
+        # leaves it marked queued in no queue, until RQ's maintenance fails it 10 to 20
+        # minutes later. Only a job still in its queue is waiting (one a live worker is taking
+        # this very instant may be enqueued twice: its compare-and-set runs it once).
+        return queue.queue(job.origin).get_job_position(job.id) is None
+    if status == JobStatus.STARTED:
+        return not _running(job)
+    return status not in _ALIVE
+
+
+def _running(job: Job) -> bool:
+    """A started job whose worker still beats (a killed worker's job stays `started`)."""
+    beat = job.last_heartbeat
+    return beat is not None and beat.replace(tzinfo=utcnow().tzinfo) > utcnow() - (
+        _HEARTBEAT_ALLOWANCE
+    )
 
 
 def _enqueue_publish(handed: list[Handed]) -> None:
