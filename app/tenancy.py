@@ -117,10 +117,6 @@ class SystemLookup(StrEnum):
         "dispatchers claiming due work across agencies: the claim returns ids only, and each job "
         "re-enters its tenant before loading anything"
     )
-    WARM_UP = (
-        "a worker, before it forks its jobs, compiles one statement per model (never run) so "
-        "that no job pays SQLAlchemy's first-use cost"
-    )
 
 
 def system_lookup(reason: SystemLookup) -> Callable[[F], F]:
