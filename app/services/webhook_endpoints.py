@@ -34,7 +34,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.webhook import TEST_EVENT_TYPE
-from app.security import crypto, outbound
+from app.security import crypto
 from app.services import audit, outbox, webhooks
 
 log = logging.getLogger("relais.webhooks")
@@ -252,6 +252,7 @@ def _checked_url(url: str) -> str:
     """Where the outbound guard lets requests go (app/security/outbound.py): public addresses
     over https, unless ALLOW_PRIVATE_NETWORK_TARGETS is set. Checked again at every attempt,
     against the addresses the name resolves to then."""
+    from app.security import outbound  # httpx: loaded with the first use, not with the app
 
     try:
         outbound.check_target(url, user_given=True)
