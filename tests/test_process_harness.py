@@ -51,7 +51,9 @@ def test_a_crash_kills_the_worker_its_horse_and_its_scheduler(processes, queue):
 
     assert not worker.alive
     assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert _status(job) == JobStatus.STARTED  # nobody was left to say how it ended
+    # Nobody was left to say how it ended. RQ marks a job started a moment after it takes it
+    # off the queue (the dispatcher counts on both cases): a crash in between leaves it queued.
+    assert _status(job) in (JobStatus.STARTED, JobStatus.QUEUED)
 
 
 def test_a_killed_horse_fails_its_job_and_the_worker_takes_the_next(processes, queue):
