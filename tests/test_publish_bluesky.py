@@ -22,7 +22,8 @@ from app.networks.base import (
     OutcomeUnknown,
     TokenExpired,
 )
-from app.networks.bluesky import BlueskyConnector, part_key, record_key
+from app.networks.bluesky import BlueskyConnector
+from app.networks.bluesky_text import part_key, record_key
 from tests.fakes.proxy import FaultyProxy
 from tests.peers.bluesky_pds import BlueskyPds, PdsAccount
 from tests.publish_helpers import media_item, png, publish_request
