@@ -20,7 +20,7 @@ _CONNECTOR_CLASSES = {
     "linkedin": "app.networks.linkedin:LinkedInConnector",
     "x": "app.networks.x:XConnector",
     "facebook": "app.networks.meta:FacebookConnector",
-    "instagram": "app.networks.meta:InstagramConnector",
+    "instagram": "app.networks.instagram:InstagramConnector",
 }
 # Connected through an OAuth 2 authorization code (the connector's `uses_oauth`), and with
 # credentials a person types in; written out so that naming them loads no connector.
