@@ -144,6 +144,28 @@ class Config:
     )
     PASSWORD_RESET_TTL_SECONDS = int(os.environ.get("PASSWORD_RESET_TTL_SECONDS", "3600"))
 
+    # -- outgoing webhooks (app/services/webhooks.py, app/services/webhook_delivery.py) -------
+    # One attempt waits this long at most to connect and for each read; the answer's body is
+    # read up to 1 KiB, redirects are not followed.
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+    # Attempts per delivery, the first included; between two, BASE × 3^(n-1) seconds (at most
+    # MAX_DELAY), each ±20 % at random. The defaults: 9 attempts over about 26 hours.
+    WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "9"))
+    WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "60"))
+    WEBHOOK_RETRY_MAX_DELAY_SECONDS = float(
+        os.environ.get("WEBHOOK_RETRY_MAX_DELAY_SECONDS", "36000")
+    )
+    # After `rotate-secret`, the previous secret keeps signing, beside the new one, this long
+    # (unless the request names its own overlap).
+    WEBHOOK_SECRET_OVERLAP_SECONDS = int(os.environ.get("WEBHOOK_SECRET_OVERLAP_SECONDS", "86400"))
+    # An endpoint that has answered nothing with 2xx for this long is disabled (and its agency's
+    # owners told by mail) when one more of its deliveries runs out of attempts.
+    WEBHOOK_DISABLE_AFTER_SECONDS = int(
+        os.environ.get("WEBHOOK_DISABLE_AFTER_SECONDS", str(3 * 86400))
+    )
+    # Events and their delivery logs are kept this many days.
+    WEBHOOK_LOG_RETENTION_DAYS = int(os.environ.get("WEBHOOK_LOG_RETENTION_DAYS", "30"))
+
     # flask-smorest / OpenAPI
     API_TITLE = "Relais API"
     API_VERSION = "v1"
@@ -193,6 +215,31 @@ class Config:
         "META_AUTHORIZE_URL", "https://www.facebook.com/v21.0/dialog/oauth"
     )
     META_GRAPH_URL = os.environ.get("META_GRAPH_URL", "https://graph.facebook.com/v21.0")
+
+    # -- publishing (app/services/dispatcher.py, publishing.py) --------------------------------
+    # How often `relais cron` runs the dispatcher (whole seconds: rq's cron counts in seconds).
+    PUBLISH_DISPATCH_INTERVAL_SECONDS = int(
+        os.environ.get("PUBLISH_DISPATCH_INTERVAL_SECONDS", "1")
+    )
+    # The dispatcher claims deliveries due within this many seconds, and their jobs wait out
+    # the rest: a post due at 9:00:00 goes out at 9:00:00, not at the next tick after it.
+    PUBLISH_LOOKAHEAD_SECONDS = float(os.environ.get("PUBLISH_LOOKAHEAD_SECONDS", "1.5"))
+    # The most deliveries one dispatcher run claims (the next run, a second later, goes on).
+    PUBLISH_CLAIM_BATCH = int(os.environ.get("PUBLISH_CLAIM_BATCH", "500"))
+    # How long a claimed or publishing delivery belongs to its job before the dispatcher looks
+    # at the job in Redis: a job lost (Redis flushed) is enqueued again, one whose worker died
+    # mid-publish is reconciled; a job still waiting or running keeps it for as long again.
+    PUBLISH_LEASE_SECONDS = int(os.environ.get("PUBLISH_LEASE_SECONDS", "30"))
+    # Transient failures (429, 5xx, connection errors before sending) are retried after
+    # PUBLISH_RETRY_BASE_SECONDS, doubling each time up to PUBLISH_RETRY_MAX_SECONDS, with
+    # jitter, never sooner than the network's Retry-After; the delivery fails after
+    # PUBLISH_MAX_ATTEMPTS attempts.
+    PUBLISH_MAX_ATTEMPTS = int(os.environ.get("PUBLISH_MAX_ATTEMPTS", "10"))
+    PUBLISH_RETRY_BASE_SECONDS = float(os.environ.get("PUBLISH_RETRY_BASE_SECONDS", "10"))
+    PUBLISH_RETRY_MAX_SECONDS = float(os.environ.get("PUBLISH_RETRY_MAX_SECONDS", "1800"))
+    # A network with no idempotency key (X, LinkedIn, Facebook, Instagram) may still be making
+    # a post it did not answer about: the reconciler asks it this many seconds later.
+    PUBLISH_RECONCILE_DELAY_SECONDS = int(os.environ.get("PUBLISH_RECONCILE_DELAY_SECONDS", "15"))
 
     # -- operations (app/logs.py, app/metrics.py) ---------------------------------------------
     # Empty: `json` with RELAIS_ENV=production (one object per line, for log collectors), else

@@ -72,6 +72,19 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def write_lock_on_sqlite(self) -> None:
+        """On SQLite, which has no row locks, take the database's write lock now, before the
+        rows are read (what `SELECT … FOR UPDATE` does for a row on PostgreSQL, and a no-op
+        there). The sqlite3 driver opens a transaction only at the first write, so the reads
+        before it would see whatever other writers commit meanwhile; BEGIN IMMEDIATE waits out
+        busy_timeout as any write does. A transaction already open began with a write and holds
+        the lock already."""
+        if self.dialect != "sqlite":
+            return
+        connection = self.session.connection()
+        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
     options: dict[str, Any] = {"future": True}

@@ -27,10 +27,14 @@ PREFIXES = {
     "post_variant": "pvr",
     "media": "med",
     "delivery": "dlv",
+    "delivery_attempt": "dat",
     "posting_slot": "slt",
     "outbound_email": "eml",
     "signup_request": "sgn",
     "password_reset": "pwr",
+    "webhook_endpoint": "whk",
+    "webhook_event": "wev",
+    "webhook_delivery": "wdl",
     "account_revocation": "arv",
 }
 

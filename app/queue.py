@@ -10,12 +10,18 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 DEFAULT = "default"
+# The publishing dispatcher alone (every second): first of all, so that it never waits behind
+# a burst of publish jobs while the next minute's posts are due.
+DISPATCH = "dispatch"
 PUBLISHING = "publishing"
 BILLING = "billing"
 REPORTS = "reports"
 # Mail has its own queue: a link someone waits for must not queue behind a long report.
 MAIL = "mail"
-ALL_QUEUES = (PUBLISHING, MAIL, DEFAULT, BILLING, REPORTS)
+# Webhooks too: an endpoint slow to answer must hold up neither publishing nor mail.
+WEBHOOKS = "webhooks"
+# Most urgent first: a worker takes from the first queue that has a job.
+ALL_QUEUES = (DISPATCH, PUBLISHING, MAIL, WEBHOOKS, DEFAULT, BILLING, REPORTS)
 
 
 def queue(name: str = DEFAULT) -> Queue:
@@ -36,3 +42,24 @@ def enqueue(
     """
     current_app.logger.debug("enqueue %s %s", job_path, args)
     return queue(queue_name).enqueue(job_path, *args, job_id=job_id, **options)
+
+
+def enqueue_many(
+    job_path: str,
+    calls: list[tuple[tuple[Any, ...], str]],
+    *,
+    queue_name: str = DEFAULT,
+    **options: Any,
+) -> None:
+    """Enqueue `job_path` once per `(args, job_id)` of `calls`, in one round trip to Redis
+    (a dispatcher handing out a thousand jobs at once). Call it after the commit, as `enqueue`.
+    """
+    if not calls:
+        return
+    target = queue(queue_name)
+    target.enqueue_many(
+        [
+            Queue.prepare_data(job_path, args=args, job_id=job_id, **options)
+            for args, job_id in calls
+        ]
+    )

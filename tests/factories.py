@@ -51,8 +51,12 @@ from app.models import (
     PostVariant,
     SocialAccount,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from app.models.base import utcnow
+from app.security import crypto
 from app.storage import get_storage, media_key
 
 Row = TypeVar("Row")
@@ -222,6 +226,39 @@ class TenantRows:
         }
         return self._add(IdempotencyRecord(agency_id=self.agency_id, **values))
 
+    def webhook_endpoint(
+        self, url: str = "http://127.0.0.1:9/factory", **fields: Any
+    ) -> WebhookEndpoint:
+        """An enabled endpoint of the agency, taking every event of every brand unless `fields`
+        say otherwise. Its secret is made here and not returned: read it back with
+        `crypto.decrypt(endpoint.secrets_encrypted)["current"]` if a test must verify."""
+        from app.services.webhook_endpoints import new_secret
+
+        values = {
+            "url": url,
+            "secrets_encrypted": crypto.encrypt({"current": new_secret(), "previous": None}),
+            "enabled": True,
+            **fields,
+        }
+        return self._add(WebhookEndpoint(agency_id=self.agency_id, **values))
+
+    def webhook_delivery(
+        self, endpoint_id: str, event_type: str = "post.scheduled", **fields: Any
+    ) -> WebhookDelivery:
+        """An event of the agency (`{}` for its body) and its delivery to the endpoint, finished
+        (`succeeded`, so it may be redelivered) unless `status` says otherwise."""
+        event = self._add(WebhookEvent(agency_id=self.agency_id, type=event_type, payload="{}"))
+        values = {"status": "succeeded", "attempts": 1, **fields}
+        return self._add(
+            WebhookDelivery(
+                agency_id=self.agency_id,
+                endpoint_id=endpoint_id,
+                event_id=event.id,
+                event_type=event_type,
+                **values,
+            )
+        )
+
     def generic(self, model: type[Row], *, user_id: str, **overrides: Any) -> Row:
         """A row of any model in this brand (see `generic_row`)."""
         return generic_row(self.session, model, **self.scope, user_id=user_id, **overrides)
@@ -260,6 +297,12 @@ class RowFactory:
     ) -> str:
         with self.in_brand(tenant, brand_id) as rows:
             return rows.post(account_ids, **fields).id
+
+    def webhook_endpoint(
+        self, tenant: Tenant, url: str = "http://127.0.0.1:9/factory", **fields: Any
+    ) -> str:
+        with self.in_agency(tenant) as rows:
+            return rows.webhook_endpoint(url, **fields).id
 
 
 # -- any model, from the metadata -----------------------------------------------------------------

@@ -49,6 +49,9 @@ FIELD_HINTS: dict[str, Callable[[], Any]] = {
     "time": lambda: "09:00",  # a posting slot's local HH:MM
     "logo_url": lambda: f"https://example.com/{unique('matrix')}.png",
     "link": lambda: f"https://example.com/{unique('matrix')}",
+    # A webhook endpoint's URL: the suite's outbound guard lets only loopback targets through.
+    # Nothing listens on port 9 (discard), and no test sends the matrices' deliveries.
+    "url": lambda: f"http://127.0.0.1:9/{unique('matrix')}",
 }
 
 

@@ -242,6 +242,13 @@ def test_a_second_cron_stands_by_and_takes_over_when_the_first_stops(
     def said(index: int, words: str) -> bool:
         return words in logs[index].read_text()
 
+    # The jobs that run once in the time this test watches: the dispatcher, every second,
+    # would be counted several times even with one leader.
+    slow = [
+        name
+        for (_, _, interval), name in zip(schedule.PERIODIC_JOBS, cron_keys, strict=True)
+        if interval >= 60
+    ]
     try:
         _wait_for(lambda: any(said(i, " leads") for i in (0, 1)), "a cron leading")
         leader = 0 if said(0, " leads") else 1
@@ -253,14 +260,14 @@ def test_a_second_cron_stands_by_and_takes_over_when_the_first_stops(
         )
         time.sleep(relais_cron.STANDBY_POLL_SECONDS + 1)
         # Each periodic job enqueued once, by the leader alone.
-        assert [len(get_cron_job_ids(n, connection)) for n in cron_keys] == [1] * len(cron_keys)
+        assert [len(get_cron_job_ids(n, connection)) for n in slow] == [1] * len(slow)
         assert not said(standby, " leads")
 
         crons[leader].send_signal(signal.SIGTERM)
         crons[leader].wait(timeout=30)
         _wait_for(lambda: said(standby, " leads"), "the standby taking over", seconds=30)
         _wait_for(
-            lambda: all(len(get_cron_job_ids(n, connection)) == 2 for n in cron_keys),
+            lambda: all(len(get_cron_job_ids(n, connection)) == 2 for n in slow),
             "the new leader enqueueing",
             seconds=30,
         )

@@ -364,7 +364,9 @@ def test_schedule_creates_one_delivery_per_account_and_rolls_up(app, client, mak
     [
         ([], None),
         (["scheduled", "scheduled"], PostStatus.SCHEDULED),
-        (["queued", "scheduled"], PostStatus.PUBLISHING),
+        # Claimed a moment ahead, not taken by a job yet: still scheduled (and cancellable).
+        (["queued", "scheduled"], PostStatus.SCHEDULED),
+        (["publishing", "scheduled"], PostStatus.PUBLISHING),
         (["published", "scheduled"], PostStatus.PUBLISHING),
         (["published", "published"], PostStatus.PUBLISHED),
         (["published", "cancelled"], PostStatus.PUBLISHED),

@@ -59,6 +59,19 @@ EXPECTED: dict[str, str] = {
     "GET /v1/api-keys/{key_id}":                        "ok  ok  403 | 403 403 403 403 | 403 403",
     "DELETE /v1/api-keys/{key_id}":                     "ok  ok  403 | 403 403 403 403 | 403 403",
     "GET /v1/audit-events":                             "ok  ok  403 | 403 403 403 403 | 403 403",
+    # -- outgoing webhooks: agency-wide roles (owners, admins, unrestricted keys) only
+    "GET /v1/webhook-endpoints":                        "ok  ok  403 | 403 403 403 403 | ok  403",
+    "POST /v1/webhook-endpoints":                       "ok  ok  403 | 403 403 403 403 | ok  403",
+    "GET /v1/webhook-endpoints/{endpoint_id}":          "ok  ok  403 | 403 403 403 403 | ok  403",
+    "PATCH /v1/webhook-endpoints/{endpoint_id}":        "ok  ok  403 | 403 403 403 403 | ok  403",
+    "DELETE /v1/webhook-endpoints/{endpoint_id}":       "ok  ok  403 | 403 403 403 403 | ok  403",
+    "POST /v1/webhook-endpoints/{endpoint_id}/rotate-secret":
+                                                        "ok  ok  403 | 403 403 403 403 | ok  403",
+    "POST /v1/webhook-endpoints/{endpoint_id}/test":    "ok  ok  403 | 403 403 403 403 | ok  403",
+    "GET /v1/webhook-endpoints/{endpoint_id}/deliveries":
+                                                        "ok  ok  403 | 403 403 403 403 | ok  403",
+    "POST /v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver":
+                                                        "ok  ok  403 | 403 403 403 403 | ok  403",
     # -- invitations (the fresh invitation is to brand 0)
     "GET /v1/invitations":                              "ok  ok  403 | ok  403 403 403 | 403 403",
     "POST /v1/invitations":                             "ok  ok  404 | ok  403 403 403 | 403 403",
@@ -120,6 +133,8 @@ EXPECTED: dict[str, str] = {
     "POST /v1/brands/{brand_id}/posts/{post_id}/approve": "ok ok  404 | ok  403 ok  404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/reject": "ok ok  404 | ok  403 ok  404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/cancel": "ok ok  404 | ok  ok  403 404 | ok  ok",
+    "POST /v1/brands/{brand_id}/posts/{post_id}/delete-from-network":
+                                                        "ok  ok  404 | ok  ok  403 404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/schedule": "ok ok 404 | ok  ok  403 404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/queue":  "ok ok  404 | ok  ok  403 404 | ok  ok",
     "POST /v1/brands/{brand_id}/posts/{post_id}/publish-now":

@@ -84,6 +84,16 @@ class World:
             )
             return account.id
 
+    def new_webhook_endpoint(self, brand_id: str) -> str:
+        """An enabled endpoint of the agency (a loopback URL; the matrices send nothing)."""
+        with self.rows(brand_id) as rows:
+            return rows.webhook_endpoint("http://127.0.0.1:9/matrix").id
+
+    def new_webhook_delivery(self, params: dict[str, str]) -> str:
+        """A finished delivery of the endpoint in `params` (so it can be redelivered)."""
+        with self.rows(params["brand_id"]) as rows:
+            return rows.webhook_delivery(params["endpoint_id"]).id
+
     def new_post_target(self, params: dict[str, str]) -> str:
         """An account of the brand that the post in `params` goes to."""
         from app.models import PostVariant
@@ -166,6 +176,9 @@ PATH_PARAMS: dict[str, Callable[[World, dict[str, str]], str]] = {
     "/v1/media-files/{token}": lambda world, p: "made-up-capability",
     # The account must be one the post goes to (else DELETE …/variants/{account_id} is a 404).
     "/v1/brands/{brand_id}/posts/{post_id}/variants/{account_id}": World.new_post_target,
+    "endpoint_id": lambda world, p: world.new_webhook_endpoint(p["brand_id"]),
+    # `delivery_id` names a post's delivery elsewhere: keyed by the path.
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}": World.new_webhook_delivery,
 }
 
 

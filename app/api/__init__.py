@@ -27,6 +27,7 @@ def register_blueprints(app: Flask) -> None:
         metrics,
         posts,
         scheduling,
+        webhooks,
     )
 
     app.url_map.converters["id"] = IdConverter
@@ -45,6 +46,8 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(media.files_blp)
     api.register_blueprint(scheduling.blp)
     api.register_blueprint(accounts.blp)
+    api.register_blueprint(webhooks.blp)
+    webhooks.document_event_body(api)
 
     @app.before_request
     def _authenticate() -> None:

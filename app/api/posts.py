@@ -23,6 +23,7 @@ from app.models import AuditEvent, Delivery, Post, PostVariant, SocialAccount
 from app.schemas.agency import AuditEventPageSchema
 from app.schemas.common import PageArgsSchema
 from app.schemas.posts import (
+    DeleteFromNetworkSchema,
     DeliveryPageSchema,
     PostCreateSchema,
     PostPageSchema,
@@ -35,7 +36,7 @@ from app.schemas.posts import (
     RejectSchema,
     ReviewSchema,
 )
-from app.services import posts, scheduling
+from app.services import deliveries, network_deletion, posts, scheduling
 
 blp = Blueprint(
     "posts",
@@ -165,6 +166,27 @@ class PostCancel(MethodView):
     )
 
 
+@blp.route("/<id(pst):post_id>/delete-from-network")
+class PostDeleteFromNetwork(MethodView):
+    @blp.doc(operationId="deletePostFromNetwork")
+    @brand_route("posts.write", load=Post, if_match=True, etag=True)
+    @blp.arguments(DeleteFromNetworkSchema)
+    @blp.response(202, PostSchema)
+    @blp.alt_response(409, response="CONFLICT", description="Nothing of it is on a network")
+    def post(self, data, brand, post):
+        """Delete a published post from its networks
+
+        The post is removed from every network it went out on, or only from `account_ids`.
+        It happens in the background: its deliveries show `deleting`, then `deleted`, or go
+        back to `published` with the network's reason in `last_error` when the network
+        refuses (some networks do not let an app delete posts). The post keeps its status and
+        its activity records each deletion.
+        """
+        return network_deletion.request_deletion(
+            post, data.get("account_ids"), actor=current_actor()
+        )
+
+
 @blp.route("/<id(pst):post_id>/submit")
 class PostSubmit(MethodView):
     post = operation(
@@ -250,15 +272,20 @@ class PostActivity(MethodView):
 
 @blp.route("/<id(pst):post_id>/deliveries")
 class PostDeliveries(MethodView):
-    get = operation(
-        _post_list(DeliveryPageSchema, Delivery, _rows_of_the_post(Delivery)),
-        "listPostDeliveries",
+    @blp.doc(operationId="listPostDeliveries")
+    @brand_route("posts.read", load=Post)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, DeliveryPageSchema, headers=LINK_HEADER_DOC)
+    def get(self, args, brand, post):
         """A post's deliveries
 
-        One per target account once the post is scheduled: status, attempts, the network's id
-        and URL of the published post, and the last error. Read-only.
-        """,
-    )
+        One per target account once the post is scheduled: its status, when it is next
+        tried, the network's id and URL of the published post, the last error (its kind, the
+        network's HTTP status and message) and the log of its latest tries. Read-only.
+        """
+        page = paginate(_rows_of_the_post(Delivery)(post), Delivery.id, args)
+        page["items"] = deliveries.with_attempt_log(page["items"])
+        return page
 
 
 @blp.route("/<id(pst):post_id>/variants")

@@ -45,6 +45,9 @@ AGENCY_PERMISSIONS: dict[str, set[AgencyRole]] = {
     "agency.invite": {AgencyRole.OWNER, AgencyRole.ADMIN},
     "brand.create": {AgencyRole.OWNER, AgencyRole.ADMIN},
     "api_keys.manage": {AgencyRole.OWNER, AgencyRole.ADMIN},
+    # Endpoints receive every brand's events: agency-wide roles only (unrestricted keys too,
+    # so an integration can register its own endpoint).
+    "webhooks.manage": {AgencyRole.OWNER, AgencyRole.ADMIN},
     "audit.read": {AgencyRole.OWNER, AgencyRole.ADMIN},
 }
 

@@ -30,6 +30,8 @@ SUBJECTS: dict[str, str] = {
     "password_reset": "Reset your Relais password",
     "password_changed": "Your Relais password was changed",
     "sign_in_failures": "Failed sign-ins to your Relais account",
+    "webhook_disabled": "A webhook endpoint of {{ agency_name }} was disabled",
+    "account_needs_reconnect": "Reconnect {{ handle }} on {{ network }}: its posts cannot go out",
 }
 
 # Lines longer than this are not sent as they are (RFC 5322 allows 998 octets).

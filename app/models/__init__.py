@@ -14,6 +14,8 @@ from app.models.media import Media
 from app.models.post import (
     ApprovalStage,
     Delivery,
+    DeliveryAttempt,
+    DeliveryErrorKind,
     DeliveryStatus,
     Post,
     PostingSlot,
@@ -30,6 +32,14 @@ from app.models.social_account import (
     SocialAccount,
 )
 from app.models.user import User
+from app.models.webhook import (
+    DisabledReason,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventType,
+)
 
 __all__ = [
     "AccountRevocation",
@@ -52,6 +62,8 @@ __all__ = [
     "Media",
     "ApprovalStage",
     "Delivery",
+    "DeliveryAttempt",
+    "DeliveryErrorKind",
     "DeliveryStatus",
     "Post",
     "PostingSlot",
@@ -68,4 +80,10 @@ __all__ = [
     "RefreshToken",
     "SocialAccount",
     "User",
+    "DisabledReason",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventType",
 ]

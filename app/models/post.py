@@ -54,6 +54,9 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"
+    # A person asked to delete the published post from the network: being done, then done.
+    DELETING = "deleting"
+    DELETED = "deleted"
 
 
 class Post(BrandScoped, Timestamps, Base):
@@ -161,14 +164,45 @@ class PostVariant(BrandScoped, Timestamps, Base):
     updated_at: Mapped[datetime | None]
 
 
+class DeliveryErrorKind(StrEnum):
+    """What kind of trouble a delivery's last attempt met: what a person (or a program) reads
+    to know whether to wait, change the post, or reconnect the account."""
+
+    # The network was down, slow or answered 5xx before taking the post: tried again later.
+    TRANSIENT = "transient"
+    # The network asked us to slow down (429): the account's deliveries wait for it.
+    RATE_LIMITED = "rate_limited"
+    # The network refused this post (its own words in `last_error`): change the post.
+    REJECTED = "rejected"
+    # The account's credentials are dead: reconnect the account.
+    CREDENTIALS = "credentials"
+    # The post was sent and no answer came back (or the worker died): the reconciler asks.
+    UNKNOWN = "unknown"
+    # The network offers no way to check whether the post exists: a person must look.
+    UNVERIFIABLE = "unverifiable"
+    # Our side: a media file missing from storage, credentials this server cannot read.
+    INTERNAL = "internal"
+
+
 class Delivery(BrandScoped, Timestamps, Base):
-    """One post on one social account: what the publishing workers act on."""
+    """One post on one social account: what the publishing workers act on.
+
+    The database is the source of truth for the pipeline (app/services/dispatcher.py,
+    app/services/publishing.py): `next_attempt_at` says when the dispatcher claims a scheduled
+    delivery (or reconciles an unknown one), `lease_until` how long a claimed or publishing one
+    belongs to its job before the dispatcher looks again.
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("post_id", "account_id"),
-        # The dispatcher's scan: due deliveries of every agency.
-        Index("ix_deliveries_status_scheduled_for", "status", "scheduled_for"),
+        # The dispatcher's claim, every second, across agencies: `status = 'scheduled' AND
+        # next_attempt_at <= :horizon ORDER BY next_attempt_at` (and the same for `unknown`) is
+        # a range scan of the one status, however many published rows pile up under the others.
+        Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        # Its sweep of expired leases: `status IN ('queued', 'publishing') AND lease_until <
+        # :now`, as cheap, so that looking for lost jobs every second costs next to nothing.
+        Index("ix_deliveries_status_lease_until", "status", "lease_until"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("delivery"))
@@ -183,9 +217,52 @@ class Delivery(BrandScoped, Timestamps, Base):
     external_id: Mapped[str | None] = mapped_column(String(255))
     external_url: Mapped[str | None] = mapped_column(String(2000))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A DeliveryErrorKind, and the HTTP status the network answered, if any.
+    last_error_kind: Mapped[str | None] = mapped_column(String(16))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    # What the post asked for; the pipeline's own timing is in the columns below.
     scheduled_for: Mapped[datetime | None]
+    # scheduled: when it is due (scheduled_for, later a retry's time); unknown: when the
+    # reconciler asks the network (None: a person must check); otherwise None.
+    next_attempt_at: Mapped[datetime | None]
+    # queued or publishing: until when the delivery belongs to its job; past it, the dispatcher
+    # enqueues the job again (lost with Redis) or reconciles (the worker died mid-call).
+    lease_until: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    # When the first attempt started: networks are searched from there (`find_existing`), and
+    # an idempotency key lasts `idempotency_window` from there.
+    first_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]
+
+
+class DeliveryAttempt(BrandScoped, Base):
+    """One try at a delivery (a publish, or a reconciliation asking the network): kept for the
+    people who wonder why a post went out late, or not at all (`GET …/deliveries`)."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (Index("ix_delivery_attempts_delivery_id_id", "delivery_id", "id"),)
+
+    id: Mapped[str] = mapped_column(
+        String(40), primary_key=True, default=id_factory("delivery_attempt")
+    )
+    delivery_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("deliveries.id", ondelete="CASCADE")
+    )
+    # The delivery's `attempts` count this try made.
+    number: Mapped[int] = mapped_column(Integer)
+    # "publish", or "reconcile" (asking the network whether an earlier try made the post).
+    action: Mapped[str] = mapped_column(String(16))
+    # published, found (by the reconciler), retry, failed, unknown.
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_kind: Mapped[str | None] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    # When the next try is due, for a `retry`.
+    retry_at: Mapped[datetime | None]
 
 
 class PostingSlot(BrandScoped, Timestamps, Base):

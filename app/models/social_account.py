@@ -57,6 +57,9 @@ class SocialAccount(BrandScoped, Timestamps, Base):
     # Bumped on every change a person makes; the ETag (If-Match) is built from it.
     version: Mapped[int] = mapped_column(Integer, default=1)
     disconnected_at: Mapped[datetime | None]
+    # The network asked us to slow down (a 429 on a publish): the account's deliveries wait
+    # until then, and the other accounts' go on (app/services/publishing_outcomes.py).
+    rate_limited_until: Mapped[datetime | None]
 
     __label__ = "social account"
 

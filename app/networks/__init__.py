@@ -37,3 +37,15 @@ def connector_for(network: str) -> Connector:
         connector = getattr(importlib.import_module(module_name), class_name)()
         _connectors[network] = connector
     return connector
+
+
+def load_all() -> None:
+    """Import every connector, and build the TLS context their clients share, now: `relais
+    worker` does it once, before forking, so that no publish job pays for an SDK import
+    (atproto alone takes seconds on a busy machine, which would make a Bluesky post that late)
+    or for loading the CA bundle."""
+    from app.networks import http
+
+    for network in _CONNECTOR_CLASSES:
+        connector_for(network)
+    http.prepare()

@@ -68,6 +68,12 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def prepare() -> None:
+    """Build what every client shares (the TLS context) now: `relais worker` calls it before
+    forking, so that no job pays for it."""
+    _tls_context()
+
+
 class _BoundedStream(httpx.SyncByteStream):
     """An answer's body read up to `limit` bytes and until `deadline` (time.monotonic): httpx's
     timeouts bound each read, not a server that drips one byte at a time."""

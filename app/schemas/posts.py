@@ -7,7 +7,7 @@ from flask import g
 from marshmallow import validate
 
 from app.fields import Name, Text, Timestamp
-from app.models import ApprovalStage, BrandRole, DeliveryStatus, PostStatus
+from app.models import ApprovalStage, BrandRole, DeliveryErrorKind, DeliveryStatus, PostStatus
 from app.models.post import MAX_TEXT
 from app.schemas.common import HttpUrl, Id, PageArgsSchema, page_schema
 
@@ -149,21 +149,113 @@ class RejectSchema(ma.Schema):
     comment = Text(required=True, min_len=1, max_len=5000, metadata={"description": "Why"})
 
 
+_ERROR_KINDS = [k.value for k in DeliveryErrorKind]
+_ERROR_KINDS_DOC = (
+    "What kind of trouble: `transient` (the network was down or slow; tried again), "
+    "`rate_limited` (the network asked to slow down; the account's posts wait), `rejected` "
+    "(the network refused this post: change it), `credentials` (reconnect the account), "
+    "`unknown` (sent, no answer: the network is asked whether the post exists), "
+    "`unverifiable` (the network cannot be asked: check the account there), `internal` "
+    "(on the server's side)."
+)
+
+
+class DeliveryAttemptSchema(ma.Schema):
+    number = ma.fields.Integer(required=True, metadata={"description": "1 for the first try"})
+    action = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(["publish", "reconcile"]),
+        metadata={
+            "description": "`publish`, or `reconcile`: asking the network whether an earlier "
+            "try made the post (and publishing it if not)"
+        },
+    )
+    outcome = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(["published", "found", "retry", "failed", "unknown"]),
+        metadata={
+            "description": "`found`: the reconciler found the post an earlier try made; "
+            "`retry`: tried again at `retry_at`"
+        },
+    )
+    error_kind = ma.fields.String(
+        allow_none=True,
+        required=True,
+        validate=validate.OneOf(_ERROR_KINDS),
+        metadata={"description": _ERROR_KINDS_DOC},
+    )
+    status_code = ma.fields.Integer(
+        allow_none=True, required=True, metadata={"description": "The network's HTTP status"}
+    )
+    error = ma.fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "What went wrong, in the network's own words where it said"},
+    )
+    started_at = ma.fields.AwareDateTime(required=True)
+    finished_at = ma.fields.AwareDateTime(required=True)
+    retry_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
 class DeliverySchema(ma.Schema):
     id = ma.fields.String(required=True, metadata={"example": "dlv_01JD5ZQ7R9X4M2B8C6N3P1T0VW"})
     post_id = ma.fields.String(required=True)
     account_id = ma.fields.String(required=True)
     status = ma.fields.String(
-        required=True, validate=validate.OneOf([s.value for s in DeliveryStatus])
+        required=True,
+        validate=validate.OneOf([s.value for s in DeliveryStatus]),
+        metadata={
+            "description": "`scheduled` (waiting, also between retries), `queued` (claimed a "
+            "moment before it is due; still cancellable), `publishing`, `published`, `failed`, "
+            "`unknown` (sent without an answer: being checked, or for a person to check when "
+            "`next_attempt_at` is null), `cancelled`"
+        },
     )
-    attempts = ma.fields.Integer(required=True)
-    external_id = ma.fields.String(allow_none=True, required=True)
-    external_url = ma.fields.String(allow_none=True, required=True)
+    attempts = ma.fields.Integer(required=True, metadata={"description": "Tries made so far"})
+    external_id = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "The post's id on the network"}
+    )
+    external_url = ma.fields.String(
+        allow_none=True, required=True, metadata={"description": "The post on the network"}
+    )
     last_error = ma.fields.String(allow_none=True, required=True)
+    last_error_kind = ma.fields.String(
+        allow_none=True,
+        required=True,
+        validate=validate.OneOf(_ERROR_KINDS),
+        metadata={"description": _ERROR_KINDS_DOC},
+    )
+    last_status_code = ma.fields.Integer(allow_none=True, required=True)
     scheduled_for = ma.fields.AwareDateTime(allow_none=True, required=True)
+    next_attempt_at = ma.fields.AwareDateTime(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "When the next try is due (a retry), or when the network is next "
+            "asked about an unknown outcome; null when nothing more is planned"
+        },
+    )
+    first_attempt_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    last_attempt_at = ma.fields.AwareDateTime(allow_none=True, required=True)
     published_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    attempt_log = ma.fields.List(
+        ma.fields.Nested(DeliveryAttemptSchema),
+        required=True,
+        metadata={"description": "The latest tries (up to 20), oldest first"},
+    )
     created_at = ma.fields.AwareDateTime(required=True)
     updated_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+
+
+class DeleteFromNetworkSchema(ma.Schema):
+    account_ids = ma.fields.List(
+        ma.fields.String(),
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": "Only from these accounts; by default, from every account the post "
+            "went out on"
+        },
+    )
 
 
 PostPageSchema = page_schema(PostSchema, "PostPageSchema")

@@ -1,14 +1,18 @@
 """Deliveries: one per target account of a scheduled post, and the post's status that follows them.
 
 `plan_deliveries` is the one way a post gets deliveries; `refresh_post_status` sets the post's
-status from them (the rule is `lifecycle.roll_up`). No publishing worker exists yet: the
-Publishing work adds them, and they report back through `refresh_post_status`. Nothing here
-commits: the entry points that call these (app/services/scheduling.py, posts, post_import) do.
+status from them (the rule is `lifecycle.roll_up`). The publishing pipeline
+(app/services/dispatcher.py, publishing.py) moves them from other processes, so a person's
+change to a delivery not taken yet (moved, withdrawn, cancelled) is a compare-and-set: it
+changes only deliveries still pending, and is refused (409) when a job took one meanwhile.
+Nothing here commits: the entry points that call these (app/services/scheduling.py, posts,
+post_import) do.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from app import tenancy
 from app.errors import Conflict, ValidationFailed
@@ -16,6 +20,7 @@ from app.extensions import db
 from app.models import (
     AccountHealth,
     Delivery,
+    DeliveryAttempt,
     DeliveryStatus,
     Media,
     Post,
@@ -34,8 +39,32 @@ def deliveries_of(post: Post) -> list[Delivery]:
     return list(db.session.scalars(stmt.order_by(Delivery.id)))
 
 
+# The tries shown with each delivery (the latest ones).
+ATTEMPTS_SHOWN = 20
+
+
+def with_attempt_log(page: list[Delivery]) -> list[dict[str, Any]]:
+    """The deliveries of a page as the API shows them: their columns, and `attempt_log`, the
+    latest ATTEMPTS_SHOWN tries of each, oldest first (one query for the page)."""
+    logs: dict[str, list[DeliveryAttempt]] = {d.id: [] for d in page}
+    if logs:
+        rows = db.session.scalars(
+            tenancy.scoped_select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_(list(logs)))
+            .order_by(DeliveryAttempt.delivery_id, DeliveryAttempt.id.desc())
+        )
+        for row in rows:
+            if len(logs[row.delivery_id]) < ATTEMPTS_SHOWN:
+                logs[row.delivery_id].append(row)
+    columns = [c.key for c in Delivery.__table__.columns]
+    return [{**{c: getattr(d, c) for c in columns}, "attempt_log": logs[d.id][::-1]} for d in page]
+
+
 def refresh_post_status(post: Post, *, actor: audit.Actor) -> PostStatus | None:
-    """Set the post's status from its deliveries (the caller commits); returns the new status."""
+    """Set the post's status from its deliveries (the caller commits); returns the new status.
+
+    The event recorded names what happened to the post (`post.published`, `post.failed`, …:
+    lifecycle.ROLL_UP_EVENTS), so that whatever reacts to these events finds them by name."""
     deliveries = deliveries_of(post)
     status = lifecycle.roll_up([d.status for d in deliveries])
     if status is None or status.value == post.status:
@@ -44,11 +73,18 @@ def refresh_post_status(post: Post, *, actor: audit.Actor) -> PostStatus | None:
         post.published_at = max(
             (d.published_at for d in deliveries if d.published_at), default=utcnow()
         )
+    data: dict[str, object] = {"from": post.status, "to": status.value}
+    if status in lifecycle.DELIVERIES_DONE:
+        data["deliveries"] = {
+            d.account_id: {"status": d.status, "url": d.external_url}
+            for d in deliveries
+            if d.status != DeliveryStatus.CANCELLED.value
+        }
     lifecycle.change_status(
         post,
         status,
-        "post.status_changed",
-        {"from": post.status, "to": status.value},
+        lifecycle.ROLL_UP_EVENTS.get(status, "post.status_changed"),
+        data,
         actor=actor,
     )
     return status
@@ -109,12 +145,22 @@ def plan_deliveries(post: Post, when: datetime, *, actor: audit.Actor) -> list[D
     check_content(post)
     existing = {d.account_id: d for d in deliveries_of(post)}
     if any(d.status not in lifecycle.PENDING_DELIVERY for d in existing.values()):
-        raise Conflict("Some deliveries of this post already started; it cannot be rescheduled.")
-    now = utcnow()
+        raise Conflict(_STARTED)
     targets = set(post.account_ids)
-    for account_id, delivery in existing.items():
-        if account_id not in targets:
-            db.session.delete(delivery)
+    _remove_pending([d for a, d in existing.items() if a not in targets])
+    moving = [d.id for a, d in existing.items() if a in targets]
+    if moving:
+        moved = db.session.execute(
+            lifecycle.delivery_cas(
+                tenancy.scoped_update(Delivery).where(Delivery.id.in_(moving)),
+                lifecycle.PENDING_DELIVERY,
+                DeliveryStatus.SCHEDULED,
+            )
+            .values(**_FRESH_SCHEDULE, scheduled_for=when, next_attempt_at=when)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if moved != len(moving):
+            raise Conflict(_STARTED)
     deliveries = []
     for account_id in post.account_ids:
         delivery = existing.get(account_id)
@@ -125,13 +171,13 @@ def plan_deliveries(post: Post, when: datetime, *, actor: audit.Actor) -> list[D
                 post_id=post.id,
                 account_id=account_id,
                 status=DeliveryStatus.SCHEDULED.value,
+                scheduled_for=when,
+                next_attempt_at=when,
+                updated_at=utcnow(),
             )
             db.session.add(delivery)
         else:
-            lifecycle.change_delivery_status(delivery, DeliveryStatus.SCHEDULED)
-        delivery.scheduled_for = when
-        delivery.last_error = None
-        delivery.updated_at = now
+            db.session.refresh(delivery)
         deliveries.append(delivery)
     post.scheduled_at = when
     lifecycle.change_status(
@@ -144,26 +190,84 @@ def plan_deliveries(post: Post, when: datetime, *, actor: audit.Actor) -> list[D
     return deliveries
 
 
+# A retry's leftovers: a delivery moved by a person starts afresh.
+_FRESH_SCHEDULE = {
+    "lease_until": None,
+    "claimed_at": None,
+    "last_error": None,
+    "last_error_kind": None,
+    "last_status_code": None,
+}
+_STARTED = (
+    "Publishing of this post has started; it can no longer be changed, rescheduled or unscheduled."
+)
+
+
+def _remove_pending(gone: list[Delivery]) -> None:
+    """Delete these deliveries, all still pending, or refuse (409) if a job took one."""
+    if not gone:
+        return
+    removed = db.session.execute(
+        tenancy.scoped_delete(Delivery)
+        .where(
+            Delivery.id.in_([d.id for d in gone]),
+            Delivery.status.in_(sorted(lifecycle.PENDING_DELIVERY)),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if removed != len(gone):
+        raise Conflict(_STARTED)
+    for delivery in gone:
+        db.session.expunge(delivery)
+
+
 def withdraw_pending(post: Post) -> int:
     """Remove the deliveries no worker has taken yet (content changed, or unscheduled)."""
-    removed = 0
-    for delivery in deliveries_of(post):
-        if delivery.status in lifecycle.PENDING_DELIVERY:
-            db.session.delete(delivery)
-            removed += 1
-        elif delivery.status != DeliveryStatus.CANCELLED.value:
-            raise Conflict(
-                "Publishing of this post has started; it can no longer be changed or unscheduled."
-            )
+    current = deliveries_of(post)
+    if any(
+        d.status not in lifecycle.PENDING_DELIVERY and d.status != DeliveryStatus.CANCELLED.value
+        for d in current
+    ):
+        raise Conflict(_STARTED)
+    pending = [d for d in current if d.status in lifecycle.PENDING_DELIVERY]
+    _remove_pending(pending)
     post.scheduled_at = None
-    return removed
+    return len(pending)
 
 
-def cancel_pending(post: Post) -> None:
-    """Cancel the deliveries no worker has taken yet; they stay, as the post's history."""
-    for delivery in deliveries_of(post):
-        if delivery.status in lifecycle.PENDING_DELIVERY:
-            lifecycle.change_delivery_status(delivery, DeliveryStatus.CANCELLED)
+def cancel_pending(post: Post) -> list[str]:
+    """Cancel the deliveries no worker has taken yet; they stay, as the post's history. A
+    delivery a job took meanwhile makes the whole cancellation a 409: what went out or is
+    going out cannot be cancelled, and the post says so once its deliveries report back.
+    Returns the networks of the deliveries cancelled (for the metrics, once committed)."""
+    current = deliveries_of(post)
+    pending = [d.id for d in current if d.status in lifecycle.PENDING_DELIVERY]
+    if not pending:
+        return []
+    cancelled = db.session.execute(
+        lifecycle.delivery_cas(
+            tenancy.scoped_update(Delivery).where(Delivery.id.in_(pending)),
+            lifecycle.PENDING_DELIVERY,
+            DeliveryStatus.CANCELLED,
+        )
+        .values(next_attempt_at=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if cancelled != len(pending):
+        raise Conflict(
+            "Publishing of this post has started on some of its accounts; it can no longer "
+            "be cancelled."
+        )
+    for delivery in current:
+        db.session.refresh(delivery)
+    networks = dict(
+        db.session.execute(
+            tenancy.scoped_select(SocialAccount, SocialAccount.id, SocialAccount.network).where(
+                SocialAccount.id.in_([d.account_id for d in current if d.id in pending])
+            )
+        ).all()
+    )
+    return [networks[d.account_id] for d in current if d.id in pending]
 
 
 def _target_accounts(post: Post) -> dict[str, SocialAccount]:

@@ -16,7 +16,14 @@ from sqlalchemy import select
 
 from app import tenancy
 from app.extensions import db
-from app.models import AccountRevocation, MastodonApp, OAuthState, OutboundEmail, SocialAccount
+from app.models import (
+    AccountRevocation,
+    MastodonApp,
+    OAuthState,
+    OutboundEmail,
+    SocialAccount,
+    WebhookEndpoint,
+)
 from app.security import crypto
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,8 @@ def rotate_encryption_keys(batch: int = 200) -> Rotation:
         (OutboundEmail, OutboundEmail.context_encrypted, "outbound_emails"),
         # Offboarded brands' accounts waiting for their revocation at the network.
         (AccountRevocation, AccountRevocation.credentials_encrypted, "account_revocations"),
+        # Webhook signing secrets (encrypted, not hashed: they sign every message).
+        (WebhookEndpoint, WebhookEndpoint.secrets_encrypted, "webhook_endpoints"),
     )
     for model, column, name in targets:
         last_id: Any = None

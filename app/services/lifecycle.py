@@ -20,6 +20,11 @@ Every change of a status goes through `change_status` (posts) or `change_deliver
 record the post's change in its activity (`record_post_event`). Actions keep their own, narrower
 rules where a move is allowed only from some statuses (submitting takes drafts only, though
 approved content also goes back to review when edited) and explain them in their own words.
+
+What the agency's webhook endpoints hear of posts and deliveries is emitted here, and only here,
+from what these functions record (POST_WEBHOOKS, PUBLISHING_WEBHOOKS, DELIVERY_WEBHOOKS): a
+service that moves a post through this module, or the publishing pipeline rolling deliveries up,
+announces it without a line of its own.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import Update
+
 from app import tenancy
 from app.errors import Conflict
 from app.models import ApprovalMode, Brand, Delivery, DeliveryStatus, Post, PostStatus
 from app.models.base import utcnow
-from app.services import audit
+from app.services import audit, webhooks
 
 
 def _values(*statuses: PostStatus | DeliveryStatus) -> frozenset[str]:
@@ -41,7 +48,8 @@ def _values(*statuses: PostStatus | DeliveryStatus) -> frozenset[str]:
 # -- the moves a post may make --------------------------------------------------------------------
 # A StrEnum member equals (and hashes as) its value, so a pair of column values looks up as is.
 
-POST_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
+# The moves people's actions make.
+ACTION_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
     {
         # Review (app/services/posts/review.py).
         (PostStatus.DRAFT, PostStatus.IN_REVIEW),  # submitted
@@ -67,8 +75,14 @@ POST_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
         (PostStatus.REJECTED, PostStatus.CANCELLED),
         (PostStatus.SCHEDULED, PostStatus.CANCELLED),
         (PostStatus.FAILED, PostStatus.CANCELLED),
-        # What the deliveries add up to as the workers move them (deliveries.refresh_post_status;
-        # tests/test_lifecycle.py checks these against DELIVERY_TRANSITIONS and `roll_up`).
+    }
+)
+
+# What the deliveries add up to as the workers move them (deliveries.refresh_post_status;
+# tests/test_lifecycle.py checks these against DELIVERY_TRANSITIONS and `roll_up`). Only the
+# pipeline makes these moves: no action of a person does.
+ROLL_UP_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
+    {
         (PostStatus.SCHEDULED, PostStatus.PUBLISHING),
         (PostStatus.PUBLISHING, PostStatus.PUBLISHED),
         (PostStatus.PUBLISHING, PostStatus.PARTIALLY_PUBLISHED),
@@ -77,8 +91,22 @@ POST_TRANSITIONS: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
         (PostStatus.UNKNOWN, PostStatus.PUBLISHING),
         (PostStatus.UNKNOWN, PostStatus.PUBLISHED),
         (PostStatus.UNKNOWN, PostStatus.PARTIALLY_PUBLISHED),
+        # Every delivery waits again: a transient failure, retried later.
+        (PostStatus.PUBLISHING, PostStatus.SCHEDULED),
     }
 )
+POST_TRANSITIONS = ACTION_TRANSITIONS | ROLL_UP_TRANSITIONS
+
+# The event each roll-up records (app/services/deliveries.refresh_post_status), by the status it
+# reaches: what the rest of the system (activity feeds, outgoing webhooks) listens for. Others
+# are `post.status_changed`.
+ROLL_UP_EVENTS: dict[PostStatus, str] = {
+    PostStatus.PUBLISHING: "post.publishing",
+    PostStatus.PUBLISHED: "post.published",
+    PostStatus.PARTIALLY_PUBLISHED: "post.partially_published",
+    PostStatus.FAILED: "post.failed",
+    PostStatus.UNKNOWN: "post.unknown",
+}
 
 # Moves that skip review: only in a brand whose approval mode is `none`.
 SKIPPING_REVIEW: frozenset[tuple[PostStatus, PostStatus]] = frozenset(
@@ -100,6 +128,8 @@ APPROVED_CONTENT = _values(PostStatus.APPROVED, PostStatus.SCHEDULED)
 EDITABLE = UNAPPROVED | APPROVED_CONTENT
 # Gone out, on every target or on some: the post has a `published_at`.
 GONE_OUT = _values(PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED)
+# Every delivery has come to an end (or is waiting for a person, `unknown`).
+DELIVERIES_DONE = GONE_OUT | _values(PostStatus.FAILED, PostStatus.UNKNOWN)
 # A post in one of these holds its instant: no other queued post goes there.
 HOLDS_SLOT = _values(
     PostStatus.SCHEDULED,
@@ -141,7 +171,7 @@ def schedulable_statuses(brand: Brand) -> frozenset[str]:
     reviews = _reviews(brand)
     return frozenset(
         source.value
-        for source, target in POST_TRANSITIONS
+        for source, target in ACTION_TRANSITIONS
         if target == PostStatus.SCHEDULED and not (reviews and (source, target) in SKIPPING_REVIEW)
     )
 
@@ -182,15 +212,29 @@ def change_status(
     """Move `post` to `to` (409 if the lifecycle does not allow it) and record `event`, with
     `data`, in its activity. The caller commits."""
     require_transition(post, to)
+    moved_from = post.status
     post.status = to.value
     post.updated_at = utcnow()
-    record_post_event(post, event, data, actor=actor)
+    _record(post, event, data, actor=actor, moved_from=moved_from)
 
 
 def record_post_event(
     post: Post, action: str, data: dict[str, Any] | None = None, *, actor: audit.Actor
 ) -> None:
-    """One audit event on a post: what its activity feed (`…/posts/{id}/activity`) reads."""
+    """One audit event on a post: what its activity feed (`…/posts/{id}/activity`) reads. A
+    step that keeps the post's status (the internal approval handing it to the client) is
+    announced to webhooks by its action (POST_WEBHOOKS)."""
+    _record(post, action, data, actor=actor, moved_from=None)
+
+
+def _record(
+    post: Post,
+    action: str,
+    data: dict[str, Any] | None,
+    *,
+    actor: audit.Actor,
+    moved_from: str | None,
+) -> None:
     audit.record(
         action,
         actor=actor,
@@ -200,6 +244,56 @@ def record_post_event(
         target_id=post.id,
         data=data or {},
     )
+    event_type = post_webhook(action, post.status, moved_from)
+    if event_type is not None:
+        webhooks.emit_for_post(event_type, post, **_webhook_details(event_type, post, data or {}))
+
+
+# -- what webhooks hear of posts ------------------------------------------------------------------
+# The event types of app/models/webhook.py, emitted from `change_status` and `record_post_event`
+# (the body carries the post as it is after the step; set its fields before moving it).
+
+# People's steps, by the action recorded and the status the post is in after it.
+POST_WEBHOOKS: dict[tuple[str, PostStatus], str] = {
+    # Asked for the internal review: submitted (or resubmitted after a rejection), or returned to
+    # review because approved content changed.
+    ("post.submitted", PostStatus.IN_REVIEW): "post.approval_requested",
+    ("post.returned_to_review", PostStatus.IN_REVIEW): "post.approval_requested",
+    # The internal approval, where the client approves too: still in review, now the client's.
+    ("post.approved", PostStatus.IN_REVIEW): "post.approval_requested",
+    # The last step's approval (the internal one, or the client's).
+    ("post.approved", PostStatus.APPROVED): "post.approved",
+    ("post.rejected", PostStatus.REJECTED): "post.rejected",
+    # Scheduled, moved to another instant, queued or published now (deliveries.plan_deliveries).
+    ("post.scheduled", PostStatus.SCHEDULED): "post.scheduled",
+}
+
+# The outcomes of publishing, by the status the deliveries roll up to
+# (deliveries.refresh_post_status), whatever the action recorded: announced once, on the move.
+PUBLISHING_WEBHOOKS: dict[PostStatus, str] = {
+    PostStatus.PUBLISHED: "post.published",
+    PostStatus.PARTIALLY_PUBLISHED: "post.partially_published",
+    PostStatus.FAILED: "post.failed",
+    PostStatus.UNKNOWN: "post.unknown",
+}
+
+
+def post_webhook(action: str, status: str, moved_from: str | None) -> str | None:
+    """The event type endpoints receive for `action` leaving a post in `status` (`moved_from`:
+    its status before, when the step moved it), or None."""
+    if moved_from is not None and moved_from != status and status in PUBLISHING_WEBHOOKS:
+        return PUBLISHING_WEBHOOKS[PostStatus(status)]
+    return POST_WEBHOOKS.get((action, PostStatus(status)))
+
+
+def _webhook_details(event_type: str, post: Post, data: dict[str, Any]) -> dict[str, Any]:
+    """What a review event says beside the post: the step that now waits, or the step that
+    decided and the reviewer's comment."""
+    if event_type == "post.approval_requested":
+        return {"stage": post.approval_stage}
+    if event_type in ("post.approved", "post.rejected"):
+        return {"stage": data.get("stage"), "comment": data.get("comment")}
+    return {}
 
 
 def _reviews(brand: Brand) -> bool:
@@ -224,32 +318,93 @@ DELIVERY_TRANSITIONS: frozenset[tuple[DeliveryStatus, DeliveryStatus]] = frozens
     {
         (DeliveryStatus.SCHEDULED, DeliveryStatus.SCHEDULED),  # moved to another instant
         (DeliveryStatus.SCHEDULED, DeliveryStatus.CANCELLED),  # its post was cancelled
-        # The publishing workers: claimed, sent, and what came of it.
+        # The publishing pipeline (app/services/dispatcher.py, publishing.py): claimed a moment
+        # before it is due, taken by one job, sent, and what came of it.
         (DeliveryStatus.SCHEDULED, DeliveryStatus.QUEUED),
+        # Claimed but not taken yet: the post may still be moved, edited or cancelled (the
+        # job's compare-and-set then finds nothing to take), and a job hands back a delivery
+        # it must not send yet (its account is rate-limited).
+        (DeliveryStatus.QUEUED, DeliveryStatus.SCHEDULED),
+        (DeliveryStatus.QUEUED, DeliveryStatus.CANCELLED),
+        # Taken by a job, committed before the network is called: the point of no return.
         (DeliveryStatus.QUEUED, DeliveryStatus.PUBLISHING),
         (DeliveryStatus.PUBLISHING, DeliveryStatus.PUBLISHED),
         (DeliveryStatus.PUBLISHING, DeliveryStatus.FAILED),
-        # No answer after sending: never retried blindly. The reconciler asks the network,
-        # then records the post it finds, or publishes again.
+        # A transient failure: nothing was made (or the network dedupes our key); tried again.
+        (DeliveryStatus.PUBLISHING, DeliveryStatus.SCHEDULED),
+        # No answer after sending, or the worker died: never retried blindly. The reconciler
+        # asks the network (taking the delivery as `publishing` again while it does), then
+        # records the post it finds, or publishes again with the same idempotency key.
         (DeliveryStatus.PUBLISHING, DeliveryStatus.UNKNOWN),
         (DeliveryStatus.UNKNOWN, DeliveryStatus.PUBLISHED),
         (DeliveryStatus.UNKNOWN, DeliveryStatus.PUBLISHING),
+        # Deleted from the network on request (app/services/network_deletion.py), or left
+        # there when the network refuses (its reason in `last_error`).
+        (DeliveryStatus.PUBLISHED, DeliveryStatus.DELETING),
+        (DeliveryStatus.DELETING, DeliveryStatus.DELETED),
+        (DeliveryStatus.DELETING, DeliveryStatus.PUBLISHED),
     }
 )
 
-# Not handed to a worker yet: such deliveries can still be moved, replaced or cancelled.
-PENDING_DELIVERY = _values(DeliveryStatus.SCHEDULED)
-# Handed to a worker, which has not reported back yet.
-DELIVERY_IN_FLIGHT = _values(DeliveryStatus.QUEUED, DeliveryStatus.PUBLISHING)
+# Not taken by a job yet: such deliveries can still be moved, replaced or cancelled, always by
+# compare-and-set (`delivery_cas`), since the dispatcher claims them from another process.
+PENDING_DELIVERY = _values(DeliveryStatus.SCHEDULED, DeliveryStatus.QUEUED)
+# Taken by a job, which has not reported back yet.
+DELIVERY_IN_FLIGHT = _values(DeliveryStatus.PUBLISHING)
+# Went out: what the post rolls up as published, even once deleted from the network again.
+WENT_OUT = _values(DeliveryStatus.PUBLISHED, DeliveryStatus.DELETING, DeliveryStatus.DELETED)
+
+
+# What webhooks hear of a delivery, by the status it moves to (its post's own events come from
+# the roll-up): one account's delivery failing for good, even when the others went out.
+DELIVERY_WEBHOOKS: dict[DeliveryStatus, str] = {
+    DeliveryStatus.FAILED: "delivery.failed",
+}
 
 
 def change_delivery_status(delivery: Delivery, to: DeliveryStatus) -> None:
     """Move `delivery` to `to` (409 if the lifecycle does not allow it). The caller rolls the
-    post's status up (`deliveries.refresh_post_status`) and commits."""
+    post's status up (`deliveries.refresh_post_status`) and commits. Set what the move comes
+    with (`last_error`, `external_url`) first: webhooks hear of the delivery as it is now.
+
+    Only for a delivery no other process can move meanwhile (one just made); the others move
+    by `delivery_cas`, then call `announce_delivery` for each row they moved."""
     if (delivery.status, to) not in DELIVERY_TRANSITIONS:
         raise Conflict(f"A delivery cannot go from '{delivery.status}' to '{to.value}'.")
+    moved_from = delivery.status
     delivery.status = to.value
     delivery.updated_at = utcnow()
+    announce_delivery(delivery, moved_from)
+
+
+def announce_delivery(delivery: Delivery, moved_from: str) -> None:
+    """Emit what webhooks hear of `delivery` having moved from `moved_from` to its status
+    (DELIVERY_WEBHOOKS). `change_delivery_status` calls it; code that moves deliveries by a
+    statement (a compare-and-set) calls it for each row it moved, once the row is reloaded."""
+    event_type = DELIVERY_WEBHOOKS.get(DeliveryStatus(delivery.status))
+    if event_type is not None and moved_from != delivery.status:
+        webhooks.emit_for_delivery(event_type, delivery)
+
+
+def delivery_cas(
+    statement: Update, sources: Iterable[str | DeliveryStatus], to: DeliveryStatus
+) -> Update:
+    """`statement` (an UPDATE of deliveries, already limited to its rows) made a compare-and-
+    set move to `to`: it changes only the rows still in one of `sources`, and its rowcount
+    says how many moved. Every source must be allowed to go to `to` (a programming error
+    otherwise, raised at once).
+
+    The dispatcher, the publishing jobs and the API move deliveries from different processes:
+    a move that read the status first and wrote it after could undo another's (cancel a
+    delivery a job has just started sending). A compare-and-set cannot.
+    """
+    sources = sorted({DeliveryStatus(s).value for s in sources})
+    refused = [s for s in sources if (DeliveryStatus(s), to) not in DELIVERY_TRANSITIONS]
+    if refused:
+        raise ValueError(f"a delivery cannot go from {refused} to '{to.value}'")
+    return statement.where(Delivery.status.in_(sources)).values(
+        status=to.value, updated_at=utcnow()
+    )
 
 
 def roll_up(statuses: Iterable[str]) -> PostStatus | None:
@@ -263,12 +418,12 @@ def roll_up(statuses: Iterable[str]) -> PostStatus | None:
         return PostStatus.PUBLISHING
     if DeliveryStatus.UNKNOWN.value in kinds:
         return PostStatus.UNKNOWN
-    if DeliveryStatus.SCHEDULED.value in kinds:
+    if kinds & PENDING_DELIVERY:
         # Some went out already (e.g. published now on one account), others wait: in progress.
-        if kinds == {DeliveryStatus.SCHEDULED.value}:
+        if kinds <= PENDING_DELIVERY:
             return PostStatus.SCHEDULED
         return PostStatus.PUBLISHING
-    published = DeliveryStatus.PUBLISHED.value in kinds
+    published = bool(kinds & WENT_OUT)
     failed = DeliveryStatus.FAILED.value in kinds
     if published and failed:
         return PostStatus.PARTIALLY_PUBLISHED

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from app import tenancy
+from app import metrics, tenancy
 from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import ApprovalMode, Brand, Post, PostStatus
@@ -123,9 +123,11 @@ def cancel(post: Post, *, actor: audit.Actor) -> Post:
     """Cancel a post that has not gone out: its pending deliveries are cancelled, never deleted,
     and the post and its activity stay readable."""
     lifecycle.require_transition(post, PostStatus.CANCELLED)
-    deliveries.cancel_pending(post)
+    networks = deliveries.cancel_pending(post)
     lifecycle.change_status(
         post, PostStatus.CANCELLED, "post.cancelled", {"from": post.status}, actor=actor
     )
     db.session.commit()
+    for network in networks:
+        metrics.delivery_attempted(network, "cancelled")
     return post

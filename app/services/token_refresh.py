@@ -23,7 +23,7 @@ from app.models.base import utcnow
 from app.networks import connector_for
 from app.networks.base import CredentialsRejected, NetworkError, NotSupported, TransientNetworkError
 from app.security import crypto
-from app.services import audit
+from app.services import account_health, audit
 from app.services.accounts import ERROR_TEXT_LIMIT, credentials_of, store_tokens
 
 log = logging.getLogger(__name__)
@@ -108,17 +108,7 @@ def _report_unreadable(account: SocialAccount, now: datetime) -> None:
 
 
 def _mark_dead(account: SocialAccount, reason: str) -> str:
-    account.health = AccountHealth.NEEDS_RECONNECT.value
-    account.last_error = reason[:ERROR_TEXT_LIMIT]
-    audit.record(
-        "social_account.needs_reconnect",
-        agency_id=account.agency_id,
-        brand_id=account.brand_id,
-        target_type="social_account",
-        target_id=account.id,
-        data={"reason": account.last_error},
-        actor=audit.SYSTEM,
-    )
+    account_health.mark_needs_reconnect(account, reason)
     return "needs_reconnect"
 
 
